@@ -1,0 +1,72 @@
+# Freeway — the verbs. `make run` and `make test` are the two set-up commands.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install gen gen-check native native-tuned native-aarch64 run demo test test-unit \
+        test-integration test-e2e lint bench bench-gateway bench-kernel bench-catalog clean
+
+install: $(STAMP)  ## venv, deps, generated gRPC code, compiled kernel, `freeway` CLI
+
+$(STAMP): pyproject.toml native/_kernel_c.pyx
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet "grpcio-tools==1.85.1" "mypy-protobuf==5.1.0" "cython>=3.0" "numpy>=1.24"
+	$(PY) -m pip install --quiet --no-build-isolation -e '.[dev]'
+	touch $(STAMP)
+
+gen: $(STAMP)  ## regenerate gRPC code + .pyi stubs from protos/ into gen/
+	$(PY) scripts/gen_protos.py
+
+gen-check: $(STAMP)  ## fail if protos/ and gen/ disagree (generated code is never edited by hand)
+	$(PY) scripts/gen_protos.py --check
+
+native: $(STAMP)  ## rebuild the Cython kernel in place (portable flags)
+	$(PY) -m native.build
+
+native-tuned: $(STAMP)  ## rebuild the kernel tuned for the host (or FREEWAY_CPU, e.g. neoverse-n1)
+	$(PY) -m native.build --tuned
+
+native-aarch64: $(STAMP)  ## cross-compile the kernel for aarch64 and run its vectors under qemu-user
+	bash scripts/native_aarch64.sh
+
+run: $(STAMP)  ## start the whole suite locally behind Envoy (Ctrl-C stops it)
+	$(BIN)/freeway run
+
+demo: $(STAMP)  ## the suite against the provider stand-in: a routed completion with no API key
+	$(BIN)/freeway demo
+
+test: $(STAMP)  ## every tier: unit, native, integration, e2e
+	$(PY) scripts/gen_protos.py --check
+	$(PY) -m pytest -q
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit tests/native
+
+test-integration: $(STAMP)
+	$(PY) -m pytest -q tests/integration
+
+test-e2e: $(STAMP)
+	$(PY) -m pytest -q tests/e2e
+
+lint: $(STAMP)  ## ruff + mypy (strict, generated code excluded)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy services native tests bench scripts
+
+bench: bench-kernel bench-catalog bench-gateway  ## every benchmark; tables + bench/results/*.json
+
+bench-kernel: $(STAMP)
+	$(PY) -m bench.kernel
+
+bench-catalog: $(STAMP)
+	$(PY) -m bench.catalog
+
+bench-gateway: $(STAMP)
+	$(PY) -m bench.gateway
+
+clean:
+	rm -rf $(VENV) gen build *.egg-info native/*.c native/*.so var .pytest_cache .mypy_cache

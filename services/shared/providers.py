@@ -1,0 +1,219 @@
+"""The providers file (TOML): which providers Freeway knows, how to reach them, what is free.
+
+Shared by the catalog (polls model lists) and the router (calls chat completions), so both
+read one file. A bad provider entry is reported with file, line and field, and never stops
+the others: `load_providers` returns the good ones and the errors side by side.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+FREE_POLICIES = ("price", "free_tier", "local", "none")
+QUOTA_SCOPES = ("", "per_model", "per_provider", "per_account")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class FreeTier:
+    requests_per_minute: int = 0
+    requests_per_day: int = 0
+    tokens_per_minute: int = 0
+    tokens_per_day: int = 0
+    scope: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    base_url: str
+    format: str = "auto"
+    models_path: str = "/models"
+    chat_path: str = "/chat/completions"
+    api_key_env: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    poll_interval_s: float = 600.0
+    timeout_s: float = 30.0
+    free_policy: str = "price"
+    free_allow: tuple[str, ...] = ()
+    free_tier: FreeTier = field(default_factory=FreeTier)
+    enabled: bool = True
+
+    @property
+    def models_url(self) -> str:
+        return self.base_url.rstrip("/") + self.models_path
+
+    @property
+    def chat_url(self) -> str:
+        return self.base_url.rstrip("/") + self.chat_path
+
+    def api_key(self, env: Mapping[str, str]) -> str | None:
+        """The key from the named env var; None when the provider needs none."""
+        return env.get(self.api_key_env) if self.api_key_env else None
+
+    def missing_key(self, env: Mapping[str, str]) -> bool:
+        return bool(self.api_key_env) and not env.get(self.api_key_env)
+
+    def auth_headers(self, env: Mapping[str, str]) -> dict[str, str]:
+        key = self.api_key(env)
+        headers = dict(self.headers)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+
+@dataclass(frozen=True)
+class ProviderError:
+    file: str
+    line: int
+    provider: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: provider {self.provider or '?'}: {self.field}: {self.message}"
+
+
+def load_providers(path: Path) -> tuple[list[ProviderConfig], list[ProviderError]]:
+    """Parse the providers file; bad entries become errors, good ones still load."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return [], [ProviderError(str(path), 0, "", "file", f"cannot read: {exc.strerror}")]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return [], [ProviderError(str(path), getattr(exc, "lineno", 0), "", "toml", str(exc))]
+    entries = data.get("providers", [])
+    if not isinstance(entries, list):
+        return [], [ProviderError(str(path), 0, "", "providers", "expected [[providers]] tables")]
+    lines = _table_lines(text)
+    providers: list[ProviderConfig] = []
+    errors: list[ProviderError] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        line = lines[index] if index < len(lines) else 0
+        try:
+            provider = provider_from_mapping(entry)
+        except ProviderFieldError as exc:
+            name = entry.get("name", "") if isinstance(entry, dict) else ""
+            errors.append(ProviderError(str(path), line, str(name), exc.field, exc.message))
+            continue
+        if provider.name in seen:
+            errors.append(ProviderError(str(path), line, provider.name, "name", "duplicate name"))
+            continue
+        seen.add(provider.name)
+        providers.append(provider)
+    return providers, errors
+
+
+def _table_lines(text: str) -> list[int]:
+    """1-based line numbers of each `[[providers]]` header, in order."""
+    return [i for i, row in enumerate(text.splitlines(), 1) if row.strip() == "[[providers]]"]
+
+
+class ProviderFieldError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def provider_from_mapping(entry: Any) -> ProviderConfig:
+    """Validate one provider entry (from TOML or a CSV row) into a ProviderConfig."""
+    if not isinstance(entry, dict):
+        raise ProviderFieldError("providers", "expected a table")
+    known = set(ProviderConfig.__dataclass_fields__)
+    for key in entry:
+        if key not in known:
+            raise ProviderFieldError(key, f"unknown field (known: {', '.join(sorted(known))})")
+    name = _str(entry, "name", required=True)
+    if not _NAME.match(name):
+        raise ProviderFieldError("name", f"must be lowercase letters, digits, . _ -; got {name!r}")
+    base_url = _str(entry, "base_url", required=True)
+    parsed = urlparse(base_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ProviderFieldError("base_url", f"expected an http(s) URL, got {base_url!r}")
+    policy = _str(entry, "free_policy") or "price"
+    if policy not in FREE_POLICIES:
+        raise ProviderFieldError("free_policy", f"expected one of {FREE_POLICIES}, got {policy!r}")
+    headers = entry.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ProviderFieldError("headers", "expected a table of strings")
+    allow = entry.get("free_allow", [])
+    if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+        raise ProviderFieldError("free_allow", "expected a list of strings")
+    return ProviderConfig(
+        name=name,
+        base_url=base_url,
+        format=_str(entry, "format") or "auto",
+        models_path=_path(entry, "models_path", "/models"),
+        chat_path=_path(entry, "chat_path", "/chat/completions"),
+        api_key_env=_str(entry, "api_key_env"),
+        headers=dict(headers),
+        poll_interval_s=_positive(entry, "poll_interval_s", 600.0),
+        timeout_s=_positive(entry, "timeout_s", 30.0),
+        free_policy=policy,
+        free_allow=tuple(allow),
+        free_tier=_free_tier(entry.get("free_tier", {})),
+        enabled=_bool(entry, "enabled", True),
+    )
+
+
+def _str(entry: Mapping[str, Any], key: str, required: bool = False) -> str:
+    value = entry.get(key, "")
+    if not isinstance(value, str):
+        raise ProviderFieldError(key, f"expected a string, got {value!r}")
+    if required and not value:
+        raise ProviderFieldError(key, "is required")
+    return value
+
+
+def _path(entry: Mapping[str, Any], key: str, default: str) -> str:
+    value = _str(entry, key) or default
+    if not value.startswith("/"):
+        raise ProviderFieldError(key, f"must start with '/', got {value!r}")
+    return value
+
+
+def _positive(entry: Mapping[str, Any], key: str, default: float) -> float:
+    value = entry.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ProviderFieldError(key, f"expected a positive number, got {value!r}")
+    return float(value)
+
+
+def _bool(entry: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise ProviderFieldError(key, f"expected true or false, got {value!r}")
+    return value
+
+
+def _free_tier(raw: Any) -> FreeTier:
+    if not isinstance(raw, dict):
+        raise ProviderFieldError("free_tier", "expected a table")
+    values: dict[str, Any] = {}
+    for key in ("requests_per_minute", "requests_per_day", "tokens_per_minute", "tokens_per_day"):
+        value = raw.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ProviderFieldError(
+                f"free_tier.{key}", f"expected a whole number ≥ 0, got {value!r}"
+            )
+        values[key] = value
+    scope = raw.get("scope", "")
+    if scope not in QUOTA_SCOPES:
+        raise ProviderFieldError(
+            "free_tier.scope", f"expected one of {QUOTA_SCOPES[1:]}, got {scope!r}"
+        )
+    unknown = set(raw) - {*values, "scope"}
+    if unknown:
+        raise ProviderFieldError(f"free_tier.{sorted(unknown)[0]}", "unknown field")
+    return FreeTier(scope=scope, **values)

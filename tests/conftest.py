@@ -1,0 +1,93 @@
+"""Shared fixtures: real servers or a clear skip (never a skip under CI=true: then it fails)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("FREEWAY_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(reason: str) -> None:
+    """Skip with `reason` locally; fail under CI=true, where every server must be there."""
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 1):
+            return True
+    except OSError:
+        return False
+
+
+def require_postgres() -> str:
+    if not _reachable(DATABASE_URL, 5432):
+        unavailable(f"no PostgreSQL at {DATABASE_URL} (set DATABASE_URL)")
+    return DATABASE_URL
+
+
+def require_redis() -> str:
+    if not _reachable(REDIS_URL, 6379):
+        unavailable(f"no Redis at {REDIS_URL} (set REDIS_URL)")
+    return REDIS_URL
+
+
+def require_shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        unavailable(f"no shared data at {SHARED_DATA} (set FREEWAY_SHARED_DATA)")
+    return SHARED_DATA
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    return require_postgres()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return require_redis()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    return require_shared_data()
+
+
+@pytest.fixture
+async def pg_schema(postgres_url: str) -> object:
+    """A throwaway PostgreSQL schema: yields a DATABASE_URL whose search_path points at it."""
+    import uuid
+
+    import asyncpg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(postgres_url)
+    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in postgres_url else "?"
+    yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
+    await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    await conn.close()
+
+
+def run_async(coro: object) -> object:
+    return asyncio.get_event_loop().run_until_complete(coro)  # type: ignore[arg-type]
