@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -27,7 +29,9 @@ def unavailable(reason: str) -> None:
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 1):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 1
+        ):
             return True
     except OSError:
         return False
@@ -74,20 +78,22 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
-async def pg_schema(postgres_url: str) -> object:
-    """A throwaway PostgreSQL schema: yields a DATABASE_URL whose search_path points at it."""
-    import uuid
+def pg_schema(postgres_url: str) -> Iterator[str]:
+    """A throwaway PostgreSQL schema: yields a DATABASE_URL whose search_path points at it.
 
-    import asyncpg
-
+    Synchronous (on its own short-lived loop) so that sync and async fixtures can use it."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(postgres_url)
-    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    asyncio.run(_pg(postgres_url, f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in postgres_url else "?"
     yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
-    await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    await conn.close()
+    asyncio.run(_pg(postgres_url, f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-def run_async(coro: object) -> object:
-    return asyncio.get_event_loop().run_until_complete(coro)  # type: ignore[arg-type]
+async def _pg(url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()

@@ -1,0 +1,116 @@
+"""One session-scoped suite for every e2e test: the provider stand-in, then catalog,
+analytics, router, edge and a real Envoy, as separate processes on free loopback ports,
+with the catalogue and usage in a throwaway PostgreSQL schema."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.local.supervisor import ProcessSpec, Suite, SuiteError, child_env
+from services.shared.settings import SuiteSettings
+from tests.conftest import ROOT, free_port
+
+ADMIN_KEY = "e2e-admin-key"
+
+
+@dataclass
+class RunningSuite:
+    settings: SuiteSettings
+    suite: Suite
+    standin_url: str
+    database_url: str
+    log_dir: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.settings.envoy_addr}/v1"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def _providers_file(tmp: Path, standin: str) -> Path:
+    text = (ROOT / "config" / "demo-providers.toml").read_text()
+    path = tmp / "providers.toml"
+    path.write_text(text.replace("http://127.0.0.1:8090", standin))
+    return path
+
+
+@pytest.fixture(scope="session")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
+    from tests.conftest import require_postgres
+
+    postgres = require_postgres()
+    schema = f"e2e_{int(time.time() * 1000)}"
+    asyncio.run(_pg(postgres, f'CREATE SCHEMA "{schema}"'))
+    database_url = f"{postgres}?options=-csearch_path%3D{schema}"
+    tmp = tmp_path_factory.mktemp("suite")
+    standin_addr = f"127.0.0.1:{free_port()}"
+    settings = SuiteSettings(
+        catalog_addr=f"127.0.0.1:{free_port()}",
+        router_addr=f"127.0.0.1:{free_port()}",
+        analytics_addr=f"127.0.0.1:{free_port()}",
+        edge_addr=f"127.0.0.1:{free_port()}",
+        envoy_addr=f"127.0.0.1:{free_port()}",
+        envoy_admin_addr=f"127.0.0.1:{free_port()}",
+        data_dir=tmp / "var",
+        database_url=database_url,
+        providers_file=_providers_file(tmp, f"http://{standin_addr}"),
+    )
+    env = child_env(
+        settings,
+        {
+            "DATABASE_URL": database_url,
+            "FREEWAY_ADMIN_KEY": ADMIN_KEY,
+            "FREEWAY_CONFIG": "",
+            "FREEWAY_LOG_LEVEL": "INFO",
+        },
+    )
+    env.pop("REDIS_URL", None)
+    standin = ProcessSpec(
+        "standin",
+        [sys.executable, "-m", "tests.standin", "--addr", standin_addr],
+        ("http", f"http://{standin_addr}/_standin/health"),
+    )
+    running = Suite(settings, env, log_dir=tmp / "logs", before=[standin])
+    try:
+        asyncio.run(running.start(timeout=60))
+        _wait_for_models(settings)
+    except SuiteError as exc:
+        asyncio.run(running.stop())
+        pytest.fail(f"the suite did not start: {exc}", pytrace=False)
+    yield RunningSuite(settings, running, f"http://{standin_addr}", database_url, tmp / "logs")
+    codes = asyncio.run(running.stop())
+    asyncio.run(_pg(postgres, f'DROP SCHEMA "{schema}" CASCADE'))
+    assert all(code == 0 for name, code in codes.items() if name != "standin"), codes
+
+
+def _wait_for_models(settings: SuiteSettings) -> None:
+    """The catalog's first poll runs at start; wait until the gateway lists models."""
+    url = f"http://{settings.envoy_addr}/v1/models"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        reply = httpx.get(url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=5)
+        if reply.status_code == 200 and len(reply.json()["data"]) > 1:
+            return
+        time.sleep(0.2)
+    raise SuiteError(f"no models listed at {url} after 30s")
+
+
+async def _pg(url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
