@@ -36,6 +36,7 @@ def http_connection_manager(routes: list[dict[str, Any]], access_log: bool) -> d
         "stream_idle_timeout": "300s",
         "request_timeout": "0s",
         "upgrade_configs": [{"upgrade_type": "websocket"}],
+        "http2_protocol_options": {"allow_connect": True},  # websockets over HTTP/2 too
         "route_config": {
             "name": "local",
             "virtual_hosts": [{"name": "freeway", "domains": ["*"], "routes": routes}],

@@ -16,6 +16,8 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.enable_retries", 1),
+    # Spread calls over every resolved address (a headless Service lists each replica).
+    ("grpc.lb_policy_name", "round_robin"),
 ]
 
 
