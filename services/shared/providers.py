@@ -217,3 +217,199 @@ def _free_tier(raw: Any) -> FreeTier:
     if unknown:
         raise ProviderFieldError(f"free_tier.{sorted(unknown)[0]}", "unknown field")
     return FreeTier(scope=scope, **values)
+
+
+# --- CSV and TOML round trips (`freeway providers import` / `export`) ---------------------
+
+CSV_COLUMNS = (
+    "name",
+    "base_url",
+    "format",
+    "models_path",
+    "chat_path",
+    "api_key_env",
+    "poll_interval_s",
+    "timeout_s",
+    "free_policy",
+    "free_allow",
+    "headers",
+    "requests_per_minute",
+    "requests_per_day",
+    "tokens_per_minute",
+    "tokens_per_day",
+    "scope",
+    "enabled",
+)
+_TIER_COLUMNS = ("requests_per_minute", "requests_per_day", "tokens_per_minute", "tokens_per_day")
+
+
+def providers_from_csv(text: str, file: str) -> tuple[list[ProviderConfig], list[ProviderError]]:
+    """Rows → providers. Lists are `;`-separated, headers `Name: value;…`; empty cells mean
+    the default. Errors carry the CSV line number (the header is line 1)."""
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"name", "base_url"} - set(reader.fieldnames or ())
+    if missing:
+        return [], [ProviderError(file, 1, "", sorted(missing)[0], "required column is missing")]
+    unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
+    if unknown:
+        return [], [ProviderError(file, 1, "", sorted(unknown)[0], "unknown column")]
+    providers: list[ProviderConfig] = []
+    errors: list[ProviderError] = []
+    for row in reader:
+        line = reader.line_num
+        try:
+            entry = _entry_from_row(row)
+            provider = provider_from_mapping(entry)
+        except ProviderFieldError as exc:
+            errors.append(ProviderError(file, line, row.get("name") or "", exc.field, exc.message))
+            continue
+        if any(p.name == provider.name for p in providers):
+            errors.append(ProviderError(file, line, provider.name, "name", "duplicate name"))
+            continue
+        providers.append(provider)
+    return providers, errors
+
+
+def _entry_from_row(row: Mapping[str, str | None]) -> dict[str, Any]:
+    cells = {k: (v or "").strip() for k, v in row.items() if k}
+    entry: dict[str, Any] = {}
+    for key in (
+        "name",
+        "base_url",
+        "format",
+        "models_path",
+        "chat_path",
+        "api_key_env",
+        "free_policy",
+    ):
+        if cells.get(key):
+            entry[key] = cells[key]
+    for key in ("poll_interval_s", "timeout_s"):
+        if cells.get(key):
+            entry[key] = _number(cells[key], key)
+    if cells.get("free_allow"):
+        entry["free_allow"] = [a.strip() for a in cells["free_allow"].split(";") if a.strip()]
+    if cells.get("headers"):
+        entry["headers"] = _headers(cells["headers"])
+    if cells.get("enabled"):
+        entry["enabled"] = _flag(cells["enabled"])
+    tier: dict[str, Any] = {k: int(_number(cells[k], k)) for k in _TIER_COLUMNS if cells.get(k)}
+    if cells.get("scope"):
+        tier["scope"] = cells["scope"]
+    if tier:
+        entry["free_tier"] = tier
+    return entry
+
+
+def _number(text: str, key: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ProviderFieldError(key, f"expected a number, got {text!r}") from None
+
+
+def _flag(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "yes", "1"):
+        return True
+    if lowered in ("false", "no", "0"):
+        return False
+    raise ProviderFieldError("enabled", f"expected true or false, got {text!r}")
+
+
+def _headers(text: str) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition(":")
+        if not sep or not name.strip():
+            raise ProviderFieldError("headers", f"expected 'Name: value', got {part.strip()!r}")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def providers_to_csv(providers: list[ProviderConfig]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for p in providers:
+        writer.writerow(
+            {
+                "name": p.name,
+                "base_url": p.base_url,
+                "format": p.format,
+                "models_path": p.models_path,
+                "chat_path": p.chat_path,
+                "api_key_env": p.api_key_env,
+                "poll_interval_s": _plain(p.poll_interval_s),
+                "timeout_s": _plain(p.timeout_s),
+                "free_policy": p.free_policy,
+                "free_allow": ";".join(p.free_allow),
+                "headers": ";".join(f"{k}: {v}" for k, v in p.headers.items()),
+                **{k: getattr(p.free_tier, k) or "" for k in _TIER_COLUMNS},
+                "scope": p.free_tier.scope,
+                "enabled": "true" if p.enabled else "false",
+            }
+        )
+    return out.getvalue()
+
+
+def providers_to_toml(providers: list[ProviderConfig]) -> str:
+    """The providers file for `providers`, defaults left out."""
+    import json
+
+    default = ProviderConfig(name="x", base_url="http://x")
+    blocks = []
+    for p in providers:
+        lines = ["[[providers]]"]
+        for key in (
+            "name",
+            "base_url",
+            "format",
+            "models_path",
+            "chat_path",
+            "api_key_env",
+            "poll_interval_s",
+            "timeout_s",
+            "free_policy",
+            "enabled",
+        ):
+            value = getattr(p, key)
+            if key in ("name", "base_url") or value != getattr(default, key):
+                lines.append(f"{key} = {_toml_value(value)}")
+        if p.free_allow:
+            lines.append(f"free_allow = {json.dumps(list(p.free_allow))}")
+        if p.headers:
+            pairs = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in p.headers.items())
+            lines.append(f"headers = {{ {pairs} }}")
+        tier = {
+            k: getattr(p.free_tier, k) for k in (*_TIER_COLUMNS, "scope") if getattr(p.free_tier, k)
+        }
+        if tier:
+            pairs = ", ".join(f"{k} = {_toml_value(v)}" for k, v in tier.items())
+            lines.append(f"free_tier = {{ {pairs} }}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _plain(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _toml_value(value: object) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _plain(value)
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value))
