@@ -7,7 +7,8 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install gen gen-check native native-tuned native-aarch64 run demo test test-unit \
-        test-integration test-e2e lint bench bench-gateway bench-kernel bench-catalog clean
+        test-integration test-e2e lint bench bench-gateway bench-kernel bench-catalog \
+        bench-analytics bench-router clean
 
 install: $(STAMP)  ## venv, deps, generated gRPC code, compiled kernel, `freeway` CLI
 
@@ -57,7 +58,7 @@ lint: $(STAMP)  ## ruff + mypy (strict, generated code excluded)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy services native tests bench scripts
 
-bench: bench-kernel bench-catalog bench-gateway  ## every benchmark; tables + bench/results/*.json
+bench: bench-kernel bench-catalog bench-analytics bench-router bench-gateway  ## every benchmark; tables + bench/results/*.json
 
 bench-kernel: $(STAMP)
 	$(PY) -m bench.kernel
@@ -68,5 +69,11 @@ bench-catalog: $(STAMP)
 bench-gateway: $(STAMP)
 	$(PY) -m bench.gateway
 
+bench-analytics: $(STAMP)  ## usage events/s durably stored in PostgreSQL through Ingest
+	$(PY) -m bench.analytics
+
 clean:
 	rm -rf $(VENV) gen build *.egg-info native/*.c native/*.so var .pytest_cache .mypy_cache
+
+bench-router: $(STAMP)  ## Route RPS and p50/p99 over gRPC against a bare grpc.aio echo server
+	$(PY) -m bench.router
