@@ -9,6 +9,7 @@ gracefully, warning when the grace period runs out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -123,7 +124,9 @@ def _wrap_stream(
             await _abort(context, exc, method)
         finally:
             _access(method, context, started)
-            request_id.reset(token)
+            # A cancelled stream is closed from another context; the var dies with the task.
+            with contextlib.suppress(ValueError):
+                request_id.reset(token)
 
     return call
 

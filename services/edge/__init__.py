@@ -1,0 +1,1 @@
+"""The edge: Freeway's public OpenAI-compatible HTTP API, a client of router and catalog."""

@@ -1,0 +1,166 @@
+"""The REST routes: OpenAI JSON in, one gRPC call, OpenAI JSON (or SSE) out.
+
+Failures are not handled here: they propagate to the context middleware, which maps
+them once. The exception is a stream that already started, whose status is sent: a
+failure then becomes an SSE error event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health_pb2
+
+from freeway.catalog.v1 import catalog_pb2
+from services.edge import convert, errors, sse
+from services.edge.keys import CALLER, CLIENTS, MODELS_CACHE, SETTINGS
+from services.shared.channels import call_metadata
+from services.shared.errors import InvalidArgument
+from services.shared.logs import request_id
+
+log = logging.getLogger("freeway.edge")
+
+JSON = "application/json"
+SERVING = "SERVING"
+_HEALTH_CHECK = health_pb2.HealthCheckRequest()
+_STATUS_NAMES = health_pb2.HealthCheckResponse.ServingStatus
+
+
+def json_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type=JSON)
+
+
+async def chat_request(request: web.Request) -> convert.ChatRequest:
+    body = convert.loads(await request.read())
+    return convert.chat_request(body, request[CALLER].key_id, request_id.get())
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """`POST /v1/chat/completions`: RouterService.Complete, or CompleteStream as SSE."""
+    chat = await chat_request(request)
+    router = request.app[CLIENTS].router
+    timeout = request.app[SETTINGS].completion_timeout_s
+    if chat.stream:
+        call = router.CompleteStream(chat.proto, timeout=timeout, metadata=call_metadata())
+        return await stream_completion(request, call, chat.include_usage)
+    reply = await router.Complete(chat.proto, timeout=timeout, metadata=call_metadata())
+    return json_response(convert.completion_json(reply))
+
+
+async def stream_completion(
+    request: web.Request, call: Any, include_usage: bool
+) -> web.StreamResponse:
+    """Relay the router's chunks as SSE. A failure before the first chunk is a plain HTTP
+    error; after it, an error event (and no [DONE]). The call is cancelled when the
+    client leaves, so the router stops working for nobody."""
+    try:
+        chunk = await call.read()
+        resp = await sse.open_stream(request, request_id.get())
+        try:
+            if chunk is not grpc.aio.EOF:
+                # The first event goes out at once (with the headers): the client knows
+                # the stream is open even when the first token takes its time.
+                resp.add(convert.chunk_events(chunk, include_usage))
+                await resp.flush()
+                chunk = await call.read()
+            while chunk is not grpc.aio.EOF:
+                resp.add(convert.chunk_events(chunk, include_usage))
+                if convert.has_text(chunk):
+                    await resp.flush()
+                chunk = await call.read()
+            await resp.finish()
+        except grpc.aio.AioRpcError as exc:
+            await resp.finish(sse.event(stream_error(exc)))
+        except ConnectionResetError:
+            log.info("client left mid-stream")
+        return resp
+    finally:
+        call.cancel()
+
+
+def stream_error(exc: grpc.aio.AioRpcError) -> bytes:
+    name = exc.code().name
+    log.warning("stream failed after its start: %s %s", name, exc.details())
+    return errors.error_body(errors.for_status(name), exc.details() or name.lower())
+
+
+async def route(request: web.Request) -> web.Response:
+    """`POST /v1/route`: the routing decision for a chat body, without calling a model."""
+    chat = await chat_request(request)
+    timeout = request.app[SETTINGS].rpc_timeout_s
+    router = request.app[CLIENTS].router
+    decision = await router.Route(chat.proto, timeout=timeout, metadata=call_metadata())
+    return json_response(convert.route_json(decision))
+
+
+async def list_models(request: web.Request) -> web.Response:
+    """`GET /v1/models[?free_only=false]`: the catalogue's free models (all with
+    free_only=false), and "auto". The JSON is rebuilt only when the catalogue changed."""
+    free_only = _query_bool(request, "free_only", default=True)
+    catalog = request.app[CLIENTS].catalog
+    reply = await catalog.ListModels(
+        catalog_pb2.ListModelsRequest(free_only=free_only),
+        timeout=request.app[SETTINGS].rpc_timeout_s,
+        metadata=call_metadata(),
+    )
+    cache = request.app[MODELS_CACHE].bodies
+    cached = cache.get(free_only)
+    if reply.version and cached is not None and cached[0] == reply.version:
+        return json_response(cached[1])
+    body = convert.models_json(reply.models)
+    cache[free_only] = (reply.version, body)
+    return json_response(body)
+
+
+async def get_model(request: web.Request) -> web.Response:
+    """`GET /v1/models/{id}`: one model (ids contain slashes: `openrouter/x/y:free`)."""
+    model_id = request.match_info["model_id"]
+    if model_id == convert.AUTO:
+        return json_response(convert.dumps(convert.AUTO_MODEL))
+    catalog = request.app[CLIENTS].catalog
+    model = await catalog.GetModel(
+        catalog_pb2.GetModelRequest(id=model_id),
+        timeout=request.app[SETTINGS].rpc_timeout_s,
+        metadata=call_metadata(),
+    )
+    return json_response(convert.model_json(model))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """`GET /healthz` (no key): 200 while the router serves. The catalog being down
+    degrades (the router keeps its last snapshot), so it is reported, not fatal."""
+    clients = request.app[CLIENTS]
+    timeout = request.app[SETTINGS].health_timeout_s
+    router, catalog = await asyncio.gather(
+        _health(clients.router_health, timeout), _health(clients.catalog_health, timeout)
+    )
+    if router != SERVING:
+        status, word = 503, "unavailable"
+    else:
+        status, word = 200, "ok" if catalog == SERVING else "degraded"
+    body = {"status": word, "router": router, "catalog": catalog}
+    return json_response(convert.dumps(body), status)
+
+
+async def _health(stub: Any, timeout: float) -> str:
+    try:
+        reply = await stub.Check(_HEALTH_CHECK, timeout=timeout, metadata=call_metadata())
+    except grpc.aio.AioRpcError as exc:
+        return str(exc.code().name)
+    return str(_STATUS_NAMES.Name(reply.status))
+
+
+def _query_bool(request: web.Request, name: str, default: bool) -> bool:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    value = raw.lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise InvalidArgument(f"expected true or false, got {raw!r}", field=name)

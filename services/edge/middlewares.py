@@ -1,0 +1,138 @@
+"""The edge's cross-cutting concerns (STYLE.md §4, §5): the request id and the one place
+where failures become HTTP answers, then authentication and per-key rate limits."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Awaitable, Callable, Iterable
+
+import grpc
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from services.edge import errors
+from services.edge.auth import Keyring
+from services.edge.keys import CALLER
+from services.shared.errors import FreewayError
+from services.shared.logs import request_id
+from services.shared.ratelimit import RateLimiter
+
+log = logging.getLogger("freeway.edge")
+
+REQUEST_ID_HEADER = "x-request-id"
+MAX_REQUEST_ID = 128
+PUBLIC_PATHS = frozenset({"/healthz"})
+RATE_WINDOW_S = 60
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def incoming_request_id(value: str | None) -> str:
+    """Envoy's (or the client's) request id when it is sane, else a fresh one."""
+    if value and len(value) <= MAX_REQUEST_ID and value.isascii() and value.isprintable():
+        return value
+    return os.urandom(16).hex()
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Carry the request id (ContextVar → logs and gRPC metadata; echoed in the response)
+    and turn every failure into OpenAI's error shape. Never a traceback to the client."""
+    rid = incoming_request_id(request.headers.get(REQUEST_ID_HEADER))
+    token = request_id.set(rid)
+    try:
+        resp = await handler(request)
+    except FreewayError as exc:
+        resp = _freeway_error(exc)
+    except grpc.aio.AioRpcError as exc:
+        resp = _rpc_error(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        resp = _http_error(exc, request)
+    except Exception as exc:
+        if isinstance(exc, ConnectionResetError) and _client_left(request):
+            log.debug("%s %s: the client left", request.method, request.path)
+            return web.Response(status=400)  # never sent: there is no one to send it to
+        log.exception("%s %s crashed", request.method, request.path)
+        body = errors.error_body(errors.INTERNAL, f"internal error (request id {rid})")
+        resp = _json_error(errors.INTERNAL.status, body)
+    finally:
+        request_id.reset(token)
+    if not resp.prepared:
+        resp.headers[REQUEST_ID_HEADER] = rid
+    return resp
+
+
+def _client_left(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+def _json_error(status: int, body: bytes) -> web.Response:
+    return web.Response(status=status, body=body, content_type="application/json")
+
+
+def _freeway_error(exc: FreewayError) -> web.Response:
+    mapped = errors.for_status(exc.status)
+    code = getattr(exc, "code", None) or mapped.code
+    error = errors.HttpError(mapped.status, mapped.type, code)
+    resp = _json_error(error.status, errors.error_body(error, str(exc), exc.field or None))
+    if isinstance(exc, errors.RateLimited):
+        resp.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    return resp
+
+
+def _rpc_error(exc: grpc.aio.AioRpcError) -> web.Response:
+    name = exc.code().name
+    error = errors.for_status(name)
+    details = exc.details() or name.lower()
+    message = details if name in errors.BY_STATUS else f"upstream error: {details}"
+    if error.status >= 500:
+        log.warning("upstream %s: %s", name, details)
+    resp = _json_error(error.status, errors.error_body(error, message))
+    retry_after = _metadata(exc.trailing_metadata(), "retry-after")
+    if retry_after:
+        resp.headers["Retry-After"] = retry_after
+    return resp
+
+
+def _metadata(metadata: Iterable[tuple[str, str | bytes]] | None, key: str) -> str:
+    for name, value in metadata or ():
+        if name == key:
+            return value if isinstance(value, str) else value.decode(errors="replace")
+    return ""
+
+
+def _http_error(exc: web.HTTPException, request: web.Request) -> web.Response:
+    error = errors.for_http_status(exc.status)
+    if exc.status in (404, 405):
+        message = f"{exc.reason}: {request.method} {request.path}"
+    else:
+        message = exc.text or exc.reason
+    resp = _json_error(exc.status, errors.error_body(error, message))
+    if exc.status == 405 and "Allow" in exc.headers:
+        resp.headers["Allow"] = exc.headers["Allow"]
+    return resp
+
+
+def auth_middleware(keyring: Keyring, limiter: RateLimiter, rpm: int) -> Middleware:
+    """Every route but the public ones needs a known key, within its per-minute limit."""
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in PUBLIC_PATHS:
+            return await handler(request)
+        caller = keyring.identify(request.headers.get("Authorization"))
+        if rpm:
+            decision = await limiter.hit(caller.key_id, rpm, RATE_WINDOW_S)
+            if not decision.allowed:
+                raise errors.RateLimited(
+                    f"Rate limit reached for key {caller.key_id}: {rpm} requests per minute.",
+                    decision.reset_s,
+                )
+        request[CALLER] = caller
+        return await handler(request)
+
+    return authenticate

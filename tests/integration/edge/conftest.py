@@ -1,0 +1,97 @@
+"""The edge app against fake router / catalog servicers on real loopback gRPC servers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.edge.app import create_app
+from services.edge.auth import Keyring
+from services.edge.config import EdgeSettings
+from services.shared.ratelimit import RateLimiter
+from services.shared.server import RunningServer
+from services.shared.settings import SuiteSettings
+from tests.integration.edge.fakes import FakeCatalog, FakeRouter, serve_catalog, serve_router
+
+ADMIN_KEY = "test-admin-key"
+AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
+USER = [{"role": "user", "content": "hello there"}]
+
+
+@dataclass
+class Backends:
+    router: FakeRouter
+    catalog: FakeCatalog
+    router_server: RunningServer
+    catalog_server: RunningServer
+
+    def suite(self, **overrides: Any) -> SuiteSettings:
+        values: dict[str, Any] = {
+            "router_addr": f"127.0.0.1:{self.router_server.port}",
+            "catalog_addr": f"127.0.0.1:{self.catalog_server.port}",
+            "redis_url": None,
+        }
+        return SuiteSettings(**{**values, **overrides})
+
+
+@dataclass
+class Edge:
+    client: TestClient[Any, Any]
+    backends: Backends
+
+    @property
+    def router(self) -> FakeRouter:
+        return self.backends.router
+
+    @property
+    def catalog(self) -> FakeCatalog:
+        return self.backends.catalog
+
+
+EdgeFactory = Callable[..., AbstractAsyncContextManager[Edge]]
+
+
+@pytest.fixture
+async def backends() -> AsyncIterator[Backends]:
+    router, catalog = FakeRouter(), FakeCatalog()
+    router_server = await serve_router(router)
+    catalog_server = await serve_catalog(catalog)
+    yield Backends(router, catalog, router_server, catalog_server)
+    await router_server.stop(0)
+    await catalog_server.stop(0)
+
+
+@pytest.fixture
+def make_edge(backends: Backends) -> EdgeFactory:
+    """Build an edge with some settings changed: `async with make_edge(rpm=2) as edge:`."""
+
+    @asynccontextmanager
+    async def build(
+        *,
+        suite: SuiteSettings | None = None,
+        limiter: RateLimiter | None = None,
+        keyring: Keyring | None = None,
+        **settings: Any,
+    ) -> AsyncIterator[Edge]:
+        app = create_app(
+            EdgeSettings(**{"admin_key": ADMIN_KEY, **settings}),
+            suite or backends.suite(),
+            limiter=limiter,
+            keyring=keyring,
+        )
+        # TestServer runs with handler_cancellation=True, like `serve` (RUNNER_OPTIONS).
+        async with TestClient(TestServer(app)) as client:
+            yield Edge(client, backends)
+
+    return build
+
+
+@pytest.fixture
+async def edge(make_edge: EdgeFactory) -> AsyncIterator[Edge]:
+    async with make_edge() as built:
+        yield built

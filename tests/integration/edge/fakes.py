@@ -1,0 +1,232 @@
+"""In-test RouterService and CatalogService servicers, served by real grpc.aio servers on
+loopback through the shared server bootstrap (so request ids arrive as they would)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from freeway.common.v1 import common_pb2
+from freeway.router.v1 import router_pb2, router_pb2_grpc
+from services.shared.logs import request_id
+from services.shared.server import Registration, RunningServer, start_server
+
+SERVED_MODEL = "openrouter/meta-llama/llama-3.3-70b-instruct:free"
+
+
+@dataclass
+class Failure:
+    """Abort with `code`; for streams, after `after_chunks` chunks were sent."""
+
+    code: grpc.StatusCode
+    details: str
+    after_chunks: int = 0
+    trailing: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Seen:
+    """One call as the fake received it, with the request id its interceptor saw."""
+
+    method: str
+    request: router_pb2.CompletionRequest
+    request_id: str
+
+
+@dataclass
+class FakeRouter(router_pb2_grpc.RouterServiceServicer):
+    seen: list[Seen] = field(default_factory=list)
+    failure: Failure | None = None
+    crash: bool = False
+    delay_s: float = 0.0
+    chunk_delay_s: float = 0.0
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _record(self, method: str, request: router_pb2.CompletionRequest) -> None:
+        self.seen.append(Seen(method, request, request_id.get()))
+
+    async def _maybe_fail(self, context: grpc.aio.ServicerContext, sent: int = 0) -> None:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.crash:
+            raise RuntimeError("the fake router crashed")
+        failure = self.failure
+        if failure is not None and failure.after_chunks == sent:
+            if failure.trailing:
+                context.set_trailing_metadata(failure.trailing)
+            await context.abort(failure.code, failure.details)
+
+    async def Route(
+        self, request: router_pb2.CompletionRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.RouteDecision:
+        self._record("Route", request)
+        await self._maybe_fail(context)
+        return decision(request)
+
+    async def Complete(
+        self, request: router_pb2.CompletionRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.CompletionResponse:
+        self._record("Complete", request)
+        await self._maybe_fail(context)
+        return router_pb2.CompletionResponse(
+            id="chatcmpl-fake-1",
+            created=1_700_000_000,
+            model=SERVED_MODEL,
+            choices=[
+                router_pb2.Choice(
+                    index=0,
+                    message=common_pb2.ChatMessage(role="assistant", content=reply_text(request)),
+                    finish_reason="stop",
+                )
+            ],
+            usage=common_pb2.Usage(prompt_tokens=7, completion_tokens=5, total_tokens=12),
+            route=decision(request),
+            attempts=1,
+        )
+
+    async def CompleteStream(
+        self, request: router_pb2.CompletionRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[router_pb2.CompletionChunk]:
+        self._record("CompleteStream", request)
+        try:
+            for sent, chunk in enumerate(chunks(request)):
+                await self._maybe_fail(context, sent)
+                if sent and self.chunk_delay_s:
+                    await asyncio.sleep(self.chunk_delay_s)
+                yield chunk
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+
+def reply_text(request: router_pb2.CompletionRequest) -> str:
+    return f"echo: {request.messages[-1].content}"
+
+
+def chunks(request: router_pb2.CompletionRequest) -> list[router_pb2.CompletionChunk]:
+    def chunk(
+        delta: router_pb2.ChoiceDelta, usage: common_pb2.Usage | None = None
+    ) -> router_pb2.CompletionChunk:
+        return router_pb2.CompletionChunk(
+            id="chatcmpl-fake-2", created=1, model=SERVED_MODEL, choices=[delta], usage=usage
+        )
+
+    words = reply_text(request).split(" ")
+    pieces = [w + " " for w in words[:-1]] + words[-1:]
+    return [
+        chunk(router_pb2.ChoiceDelta(index=0, role="assistant")),
+        *(chunk(router_pb2.ChoiceDelta(index=0, content=p)) for p in pieces),
+        chunk(
+            router_pb2.ChoiceDelta(index=0, finish_reason="stop"),
+            common_pb2.Usage(prompt_tokens=7, completion_tokens=3, total_tokens=10),
+        ),
+    ]
+
+
+def decision(request: router_pb2.CompletionRequest) -> router_pb2.RouteDecision:
+    return router_pb2.RouteDecision(
+        chosen=router_pb2.Candidate(model_id=SERVED_MODEL, provider="openrouter", is_free=True),
+        fallbacks=[router_pb2.Candidate(model_id="groq/llama-3.1-8b-instant", provider="groq")],
+        complexity=0.2,
+        features=[router_pb2.FeatureContribution(name="length", value=1.0, contribution=-0.5)],
+        strategy=request.strategy or common_pb2.STRATEGY_FREE_FIRST,
+        reason="cheapest free model",
+        catalog_version=3,
+    )
+
+
+def models() -> list[common_pb2.Model]:
+    seen = Timestamp(seconds=1_700_000_000)
+    return [
+        common_pb2.Model(
+            id=SERVED_MODEL,
+            provider="openrouter",
+            upstream_id="meta-llama/llama-3.3-70b-instruct:free",
+            is_free=True,
+            free_reason=common_pb2.FREE_REASON_FREE_VARIANT,
+            context_window=131072,
+            first_seen=seen,
+            input_price_per_mtok=0.0,
+            output_price_per_mtok=0.0,
+        ),
+        common_pb2.Model(
+            id="groq/llama-3.1-8b-instant",
+            provider="groq",
+            upstream_id="llama-3.1-8b-instant",
+            is_free=True,
+            free_reason=common_pb2.FREE_REASON_PROVIDER_FREE_TIER,
+            context_window=131072,
+            first_seen=seen,
+        ),
+        common_pb2.Model(
+            id="openai/gpt-4o",
+            provider="openai",
+            upstream_id="gpt-4o",
+            is_free=False,
+            input_price_per_mtok=2.5,
+            output_price_per_mtok=10.0,
+            first_seen=seen,
+        ),
+    ]
+
+
+@dataclass
+class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
+    version: int = 3
+    requests: list[catalog_pb2.ListModelsRequest] = field(default_factory=list)
+    models: list[common_pb2.Model] = field(default_factory=lambda: models())
+
+    async def ListModels(
+        self, request: catalog_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.ListModelsResponse:
+        self.requests.append(request)
+        listed = [m for m in self.models if m.is_free or not request.free_only]
+        return catalog_pb2.ListModelsResponse(models=listed, version=self.version)
+
+    async def GetModel(
+        self, request: catalog_pb2.GetModelRequest, context: grpc.aio.ServicerContext
+    ) -> common_pb2.Model:
+        for model in self.models:
+            if model.id == request.id:
+                return model
+        await context.abort(grpc.StatusCode.NOT_FOUND, f"id: no model {request.id!r}")
+        raise AssertionError("abort returns never")
+
+    async def ListProviders(
+        self, request: catalog_pb2.ListProvidersRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.ListProvidersResponse:
+        return catalog_pb2.ListProvidersResponse()
+
+    async def RefreshProvider(
+        self, request: catalog_pb2.RefreshProviderRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.RefreshProviderResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the fake")
+        raise AssertionError("abort returns never")
+
+    async def WatchCatalog(
+        self, request: catalog_pb2.WatchCatalogRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[catalog_pb2.CatalogEvent]:
+        yield catalog_pb2.CatalogEvent(version=self.version)
+
+
+async def serve_router(router: FakeRouter) -> RunningServer:
+    registration = Registration(
+        router_pb2_grpc.add_RouterServiceServicer_to_server,
+        router,
+        "freeway.router.v1.RouterService",
+    )
+    return await start_server("fake-router", "127.0.0.1:0", [registration])
+
+
+async def serve_catalog(catalog: FakeCatalog) -> RunningServer:
+    registration = Registration(
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
+        catalog,
+        "freeway.catalog.v1.CatalogService",
+    )
+    return await start_server("fake-catalog", "127.0.0.1:0", [registration])

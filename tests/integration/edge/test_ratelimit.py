@@ -1,0 +1,75 @@
+"""Per-key rate limits: in-process by default, shared through Redis when REDIS_URL is set."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import redis.asyncio as aioredis
+
+from services.edge.auth import Keyring
+from services.edge.config import key_digest
+from services.shared.ratelimit import MemoryRateLimiter
+from tests.integration.edge.conftest import AUTH, USER, Backends, Edge, EdgeFactory
+from tests.integration.edge.test_api import assert_openai_error
+
+CHAT = "/v1/chat/completions"
+
+
+async def away_from_window_edge() -> None:
+    """Fixed one-minute windows: don't let a test's few requests straddle two of them."""
+    left = 60 - time.time() % 60
+    if left < 3:
+        await asyncio.sleep(left + 0.1)
+
+
+async def assert_limited_on_third_call(edge: Edge, headers: dict[str, str]) -> None:
+    await away_from_window_edge()
+    for _ in range(2):
+        resp = await edge.client.post(CHAT, json={"messages": USER}, headers=headers)
+        assert resp.status == 200
+    resp = await edge.client.post(CHAT, json={"messages": USER}, headers=headers)
+    error = await assert_openai_error(resp, 429)
+    assert error["code"] == "rate_limit_exceeded"
+    assert 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert len(edge.router.seen) == 2
+
+
+async def test_in_process_limit_gives_429_with_retry_after(make_edge: EdgeFactory) -> None:
+    async with make_edge(rpm=2) as edge:
+        await assert_limited_on_third_call(edge, AUTH)
+        assert (await edge.client.get("/healthz")).status == 200
+
+
+async def test_limits_are_per_key(make_edge: EdgeFactory) -> None:
+    keyring = Keyring(key_digest("a-key"), {key_digest("b-key"): "b"})
+    async with make_edge(rpm=1, keyring=keyring, limiter=MemoryRateLimiter()) as edge:
+        await away_from_window_edge()
+        for key in ("a-key", "b-key"):
+            headers = {"Authorization": f"Bearer {key}"}
+            resp = await edge.client.post(CHAT, json={"messages": USER}, headers=headers)
+            assert resp.status == 200
+
+
+async def test_zero_rpm_means_unlimited(make_edge: EdgeFactory) -> None:
+    async with make_edge(rpm=0) as edge:
+        for _ in range(5):
+            resp = await edge.client.post(CHAT, json={"messages": USER}, headers=AUTH)
+            assert resp.status == 200
+
+
+async def test_redis_backed_limit(
+    make_edge: EdgeFactory, backends: Backends, redis_url: str
+) -> None:
+    key_id = f"edge-test-{uuid.uuid4().hex[:12]}"  # a key of its own: no run shares its counter
+    keyring = Keyring(keys={key_digest("redis-key"): key_id})
+    suite = backends.suite(redis_url=redis_url)
+    async with make_edge(rpm=2, keyring=keyring, suite=suite) as edge:
+        await assert_limited_on_third_call(edge, {"Authorization": "Bearer redis-key"})
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        window = int(time.time() // 60)
+        assert int(await client.get(f"freeway:rl:{key_id}:{window}") or 0) == 3
+    finally:
+        await client.aclose()
