@@ -1,0 +1,194 @@
+"""The router's composition root: builds every part from settings; tests override parts.
+
+`build(settings, suite)` returns an `App` whose `start()` begins watching the catalog,
+starts the usage reporter and serves RouterService (with health and reflection); `stop()`
+drains the server, then flushes or spools usage and closes every client.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import httpx
+
+from freeway.router.v1 import router_pb2_grpc
+from services.router import strategies
+from services.router.breaker import BreakerPolicy, HealthBoard
+from services.router.config import RouterSettings, load_settings
+from services.router.execution import ExecutionPolicy, Executor
+from services.router.pipeline import Pipeline
+from services.router.reporter import ReporterPolicy, UsageReporter
+from services.router.routing import Router
+from services.router.servicer import SERVICE_NAME, RouterServicer
+from services.router.snapshot import CatalogWatcher, WatchPolicy
+from services.router.spool import Spool
+from services.router.upstream import HttpUpstream, ProviderDirectory, http_client
+from services.router.usage import Prices
+from services.shared.channels import CHANNEL_OPTIONS
+from services.shared.logs import configure
+from services.shared.providers import load_providers
+from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
+from services.shared.settings import SuiteSettings, suite_settings
+
+log = logging.getLogger("freeway.router")
+
+# Sibling services restart fast on one host: reconnect sooner than gRPC's 1 s → 120 s default.
+RECONNECT_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 5000),
+]
+
+
+def sibling_channel(address: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address, options=[*CHANNEL_OPTIONS, *RECONNECT_OPTIONS])
+
+
+@dataclass
+class App:
+    """Every long-lived part of a router process."""
+
+    settings: RouterSettings
+    suite: SuiteSettings
+    board: HealthBoard
+    router: Router
+    directory: ProviderDirectory
+    http: httpx.AsyncClient
+    pipeline: Pipeline
+    servicer: RouterServicer
+    catalog_channel: grpc.aio.Channel
+    analytics_channel: grpc.aio.Channel
+    watcher: CatalogWatcher
+    reporter: UsageReporter
+    server: RunningServer | None = field(default=None)
+
+    async def start(self, address: str | None = None) -> RunningServer:
+        """Watch the catalog, start reporting, and serve on `address` (default: the suite's)."""
+        self.watcher.start()
+        self.reporter.start()
+        registration = Registration(
+            router_pb2_grpc.add_RouterServiceServicer_to_server, self.servicer, SERVICE_NAME
+        )
+        self.server = await start_server(
+            "router", address or self.suite.router_addr, [registration]
+        )
+        return self.server
+
+    @property
+    def port(self) -> int:
+        if self.server is None:
+            raise RuntimeError("the router is not started")
+        return self.server.port
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Drain calls, stop watching, flush or spool usage, close clients."""
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        if self.server is not None:
+            await self.server.stop(grace)
+        await self.watcher.stop()
+        await self.reporter.close(grace)
+        await self.http.aclose()
+        await self.catalog_channel.close()
+        await self.analytics_channel.close()
+
+
+def build(
+    settings: RouterSettings,
+    suite: SuiteSettings,
+    *,
+    env: Mapping[str, str] | None = None,
+    http: httpx.AsyncClient | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> App:
+    """Wire the router from settings. Call inside the event loop that will run it."""
+    directory = _directory(suite, os.environ if env is None else env)
+    board = HealthBoard(
+        BreakerPolicy(
+            settings.breaker_failures, settings.breaker_cooldown_s, settings.breaker_max_cooldown_s
+        ),
+        clock,
+    )
+    router = Router(
+        board,
+        candidates=settings.candidates,
+        default_strategy=settings.strategy_number,
+        allow_paid=settings.allow_paid,
+        unknown_context=settings.unknown_context,
+        can_call=directory.can_call,
+        weights_file=settings.weights_file,
+        clock=clock,
+    )
+    client = http or http_client()
+    executor = Executor(
+        HttpUpstream(client, directory, settings.connect_timeout_s),
+        board,
+        ExecutionPolicy(
+            settings.attempt_timeout_s, settings.retry_after_default_s, settings.retry_after_max_s
+        ),
+        clock,
+    )
+    analytics_channel = sibling_channel(suite.analytics_addr)
+    reporter = UsageReporter(
+        analytics_channel,
+        Spool(settings.spool_path(suite)),
+        ReporterPolicy(
+            batch_size=settings.usage_batch_size,
+            flush_interval_s=settings.usage_flush_interval_s,
+            queue_max=settings.usage_queue_max,
+        ),
+    )
+    baseline = Prices(settings.baseline_input_per_mtok, settings.baseline_output_per_mtok)
+    pipeline = Pipeline(router, executor, reporter, baseline, clock)
+    catalog_channel = sibling_channel(suite.catalog_addr)
+    return App(
+        settings=settings,
+        suite=suite,
+        board=board,
+        router=router,
+        directory=directory,
+        http=client,
+        pipeline=pipeline,
+        servicer=RouterServicer(pipeline),
+        catalog_channel=catalog_channel,
+        analytics_channel=analytics_channel,
+        watcher=CatalogWatcher(catalog_channel, router, WatchPolicy()),
+        reporter=reporter,
+    )
+
+
+def _directory(suite: SuiteSettings, env: Mapping[str, str]) -> ProviderDirectory:
+    providers, errors = load_providers(suite.providers_file)
+    for error in errors:
+        log.warning("providers file: %s", error)
+    directory = ProviderDirectory(providers, env)
+    if directory.unusable:
+        log.info(
+            "providers not callable (disabled or no API key): %s", ", ".join(directory.unusable)
+        )
+    return directory
+
+
+async def main() -> None:
+    """Run the router until SIGTERM / SIGINT."""
+    configure("router")
+    suite = suite_settings()
+    settings = load_settings()
+    app = build(settings, suite)
+    await app.start()
+    log.info(
+        "router: strategy %s, %d candidates, paid models %s, baseline %s",
+        strategies.strategy_name(settings.strategy_number),
+        settings.candidates,
+        "allowed" if settings.allow_paid else "off",
+        settings.baseline_model,
+    )
+    try:
+        await wait_for_signal()
+    finally:
+        await app.stop()

@@ -1,0 +1,103 @@
+"""The router's settings: one frozen object, read once at start, failing fast naming the key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.router import strategies
+from services.shared.config import ConfigError, load, setting
+from services.shared.settings import SuiteSettings
+
+
+@dataclass(frozen=True)
+class RouterSettings:
+    """How the router chooses, calls and reports. Addresses come from `SuiteSettings`."""
+
+    strategy: str = setting("FREEWAY_ROUTER_STRATEGY", "free-first", doc="default strategy")
+    candidates: int = setting(
+        "FREEWAY_ROUTER_CANDIDATES", 4, doc="chosen model plus fallbacks tried per request"
+    )
+    allow_paid: bool = setting(
+        "FREEWAY_ROUTER_ALLOW_PAID", False, doc="route to paid models when no free one fits"
+    )
+    unknown_context: int = setting(
+        "FREEWAY_ROUTER_UNKNOWN_CONTEXT",
+        8192,
+        doc="context window assumed when a model states none",
+    )
+    attempt_timeout_s: float = setting("FREEWAY_ROUTER_ATTEMPT_TIMEOUT_S", 30.0)
+    connect_timeout_s: float = setting("FREEWAY_ROUTER_CONNECT_TIMEOUT_S", 5.0)
+    breaker_failures: int = setting(
+        "FREEWAY_ROUTER_BREAKER_FAILURES", 3, doc="consecutive failures that open a breaker"
+    )
+    breaker_cooldown_s: float = setting("FREEWAY_ROUTER_BREAKER_COOLDOWN_S", 30.0)
+    breaker_max_cooldown_s: float = setting("FREEWAY_ROUTER_BREAKER_MAX_COOLDOWN_S", 300.0)
+    retry_after_default_s: float = setting(
+        "FREEWAY_ROUTER_RETRY_AFTER_DEFAULT_S", 5.0, doc="skip time after a 429 without Retry-After"
+    )
+    retry_after_max_s: float = setting("FREEWAY_ROUTER_RETRY_AFTER_MAX_S", 600.0)
+    baseline_model: str = setting("FREEWAY_ROUTER_BASELINE_MODEL", "openai/gpt-4o-mini")
+    baseline_input_per_mtok: float = setting("FREEWAY_ROUTER_BASELINE_INPUT_PER_MTOK", 0.15)
+    baseline_output_per_mtok: float = setting("FREEWAY_ROUTER_BASELINE_OUTPUT_PER_MTOK", 0.60)
+    weights_file: Path | None = setting("FREEWAY_ROUTER_WEIGHTS_FILE", None)
+    usage_batch_size: int = setting("FREEWAY_ROUTER_USAGE_BATCH_SIZE", 200)
+    usage_flush_interval_s: float = setting("FREEWAY_ROUTER_USAGE_FLUSH_INTERVAL_S", 0.25)
+    usage_queue_max: int = setting("FREEWAY_ROUTER_USAGE_QUEUE_MAX", 10_000)
+    spool_dir: Path | None = setting(
+        "FREEWAY_ROUTER_SPOOL_DIR", None, doc="default: <data_dir>/spool/router"
+    )
+    shutdown_grace_s: float = setting("FREEWAY_ROUTER_SHUTDOWN_GRACE_S", 5.0)
+
+    def __post_init__(self) -> None:
+        if self.strategy not in strategies.BY_NAME:
+            known = ", ".join(strategies.BY_NAME)
+            raise ConfigError(
+                f"FREEWAY_ROUTER_STRATEGY: expected one of {known}, got {self.strategy!r}"
+            )
+        for key, value in self._positive().items():
+            if not value > 0:
+                raise ConfigError(f"{key}: must be > 0, got {value!r}")
+        for key, value in self._not_negative().items():
+            if value < 0:
+                raise ConfigError(f"{key}: must be >= 0, got {value!r}")
+
+    def _positive(self) -> dict[str, float]:
+        return {
+            "FREEWAY_ROUTER_CANDIDATES": self.candidates,
+            "FREEWAY_ROUTER_UNKNOWN_CONTEXT": self.unknown_context,
+            "FREEWAY_ROUTER_ATTEMPT_TIMEOUT_S": self.attempt_timeout_s,
+            "FREEWAY_ROUTER_CONNECT_TIMEOUT_S": self.connect_timeout_s,
+            "FREEWAY_ROUTER_BREAKER_FAILURES": self.breaker_failures,
+            "FREEWAY_ROUTER_BREAKER_COOLDOWN_S": self.breaker_cooldown_s,
+            "FREEWAY_ROUTER_BREAKER_MAX_COOLDOWN_S": self.breaker_max_cooldown_s,
+            "FREEWAY_ROUTER_RETRY_AFTER_MAX_S": self.retry_after_max_s,
+            "FREEWAY_ROUTER_USAGE_BATCH_SIZE": self.usage_batch_size,
+            "FREEWAY_ROUTER_USAGE_FLUSH_INTERVAL_S": self.usage_flush_interval_s,
+            "FREEWAY_ROUTER_USAGE_QUEUE_MAX": self.usage_queue_max,
+            "FREEWAY_ROUTER_SHUTDOWN_GRACE_S": self.shutdown_grace_s,
+        }
+
+    def _not_negative(self) -> dict[str, float]:
+        return {
+            "FREEWAY_ROUTER_RETRY_AFTER_DEFAULT_S": self.retry_after_default_s,
+            "FREEWAY_ROUTER_BASELINE_INPUT_PER_MTOK": self.baseline_input_per_mtok,
+            "FREEWAY_ROUTER_BASELINE_OUTPUT_PER_MTOK": self.baseline_output_per_mtok,
+        }
+
+    @property
+    def strategy_number(self) -> int:
+        return strategies.BY_NAME[self.strategy]
+
+    def spool_path(self, suite: SuiteSettings) -> Path:
+        """Where unsent usage events wait while analytics is unreachable."""
+        return self.spool_dir or suite.data_dir / "spool" / "router"
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, file_data: Mapping[str, Any] | None = None
+) -> RouterSettings:
+    """RouterSettings from env > freeway.toml [router] (or `file_data`) > defaults."""
+    return load(RouterSettings, "router", env, file_data)

@@ -1,0 +1,456 @@
+"""Scoring and model selection: the one module that calls the kernel (`native.kernel`).
+
+`Router.install` turns a catalogue into the kernel's columnar `Catalogue` (copy-on-write: a
+new table is built and the reference swapped, so a decision never sees arrays change under
+it); `Router.decide` turns a request into needs, context, allow/deny and price limits, asks
+the kernel for the ranked candidates and explains the outcome, or says why nothing fits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from native import kernel
+from services.router import breaker, strategies
+from services.router.breaker import HealthBoard
+from services.router.catalogue import ModelInfo
+from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+
+FEATURE_NAMES: tuple[str, ...] = tuple(kernel.FEATURE_NAMES)
+_LOG_TOKENS = FEATURE_NAMES.index("log_tokens") if "log_tokens" in FEATURE_NAMES else -1
+_TOKENS_PER_MESSAGE = 4  # role and separators, as chat templates add them
+_AUTO = frozenset({"", "auto"})
+_CAPABILITY_NAMES = {1: "tools", 2: "vision", 3: "json", 4: "reasoning"}
+_STATIC_COLUMNS = ("price_in", "price_out", "quality", "context", "max_output", "caps", "free")
+_ALLOW_CACHE_SIZE = 128
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    """A routing question in domain terms (proto numbers for capabilities and strategy)."""
+
+    messages: tuple[tuple[str, str], ...]
+    model: str = "auto"
+    max_tokens: int | None = None
+    capabilities: tuple[int, ...] = ()
+    json_mode: bool = False
+    min_context: int = 0
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    max_price: float | None = None
+    strategy: int = strategies.UNSPECIFIED
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The chosen model, its ranked fallbacks, and why."""
+
+    chosen: ModelInfo
+    fallbacks: tuple[ModelInfo, ...]
+    complexity: float
+    feature_values: npt.NDArray[np.float64]
+    feature_contributions: npt.NDArray[np.float64]
+    strategy: int
+    reason: str
+    catalog_version: int
+    decision_us: float
+    prompt_tokens: int  # estimated
+
+    @property
+    def candidates(self) -> tuple[ModelInfo, ...]:
+        return (self.chosen, *self.fallbacks)
+
+    def features(self) -> list[tuple[str, float, float]]:
+        """(name, value, contribution) of every scoring feature."""
+        values = self.feature_values.tolist()
+        parts = self.feature_contributions.tolist()
+        return list(zip(FEATURE_NAMES, values, parts, strict=True))
+
+
+def needs_mask(capabilities: Iterable[int], json_mode: bool) -> int:
+    """The kernel's capability bits for proto Capability numbers (+ CAP_JSON for json_mode)."""
+    mask = kernel.CAP_JSON if json_mode else 0
+    for capability in capabilities:
+        if capability not in _CAPABILITY_NAMES:
+            raise InvalidArgument(
+                f"unknown capability {capability}", field="constraints.capabilities"
+            )
+        mask |= 1 << (capability - 1)
+    return mask
+
+
+def capability_bits(capabilities: Iterable[int]) -> int:
+    """The bits a model offers; unknown capability numbers are ignored."""
+    return sum(1 << (c - 1) for c in set(capabilities) if c in _CAPABILITY_NAMES)
+
+
+@dataclass
+class _Table:
+    """One immutable catalogue version as kernel columns, plus lookups to explain them."""
+
+    models: tuple[ModelInfo, ...]
+    index: dict[str, int]
+    by_provider: dict[str, IntArray]
+    callable_mask: BoolArray  # active and from a provider we can call
+    cat: kernel.Catalogue
+    version: int
+    health_version: int = -1
+    health_due: float = 0.0
+    derived: dict[tuple[tuple[str, ...], tuple[str, ...]], kernel.Catalogue] = field(
+        default_factory=dict
+    )
+
+    @property
+    def n(self) -> int:
+        return len(self.models)
+
+
+class Router:
+    """Holds the current catalogue table and answers routing questions against it."""
+
+    def __init__(
+        self,
+        board: HealthBoard,
+        *,
+        candidates: int = 4,
+        default_strategy: int = strategies.FREE_FIRST,
+        allow_paid: bool = False,
+        unknown_context: int = 8192,
+        can_call: Callable[[str], bool] = lambda provider: True,
+        weights_file: Path | None = None,
+        health_refresh_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.board = board
+        self.candidates = candidates
+        self.default_strategy = default_strategy
+        self.allow_paid = allow_paid
+        self.unknown_context = unknown_context
+        self.can_call = can_call
+        self.weights = kernel.load_weights(weights_file)
+        self.health_refresh_s = health_refresh_s
+        self.clock = clock
+        self._seeds = itertools.count(random.getrandbits(48))
+        self._table = self._build((), 0)
+
+    @property
+    def version(self) -> int:
+        return self._table.version
+
+    @property
+    def size(self) -> int:
+        return self._table.n
+
+    def model(self, model_id: str) -> ModelInfo | None:
+        table = self._table
+        i = table.index.get(model_id)
+        return None if i is None else table.models[i]
+
+    def install(self, models: Iterable[ModelInfo], version: int) -> None:
+        """Publish a new catalogue: build a new table, then swap the reference."""
+        self._table = self._build(tuple(models), version)
+
+    def decide(self, request: RouteRequest) -> Decision:
+        """Choose a model and its fallbacks, or raise a typed error saying why none fits."""
+        started = time.perf_counter()
+        strategy = self._strategy(request.strategy)
+        needs = needs_mask(request.capabilities, request.json_mode)
+        _validate(request)
+        score = kernel.score(request.messages, request.max_tokens or 0, needs, self.weights)
+        prompt_tokens = _prompt_tokens(request.messages, score.features)
+        table = self._current()
+        if request.model not in _AUTO:
+            ranked: Sequence[ModelInfo] = (self._explicit(table, request),)
+            reason = f"{request.model} requested explicitly"
+        else:
+            ranked = self._select(table, request, needs, strategy, score.value, prompt_tokens)
+            reason = _reason(strategy, ranked, score.value)
+        return Decision(
+            chosen=ranked[0],
+            fallbacks=tuple(ranked[1:]),
+            complexity=score.value,
+            feature_values=score.features,
+            feature_contributions=score.contributions,
+            strategy=strategy,
+            reason=reason,
+            catalog_version=table.version,
+            decision_us=(time.perf_counter() - started) * 1e6,
+            prompt_tokens=prompt_tokens,
+        )
+
+    def _strategy(self, number: int) -> int:
+        if number == strategies.UNSPECIFIED:
+            return self.default_strategy
+        if number not in strategies.NAMES:
+            raise InvalidArgument(f"unknown strategy {number}", field="strategy")
+        return number
+
+    def _max_price(self, request: RouteRequest) -> float:
+        if not self.allow_paid:
+            return 0.0
+        return math.inf if request.max_price is None else request.max_price
+
+    def _select(
+        self,
+        table: _Table,
+        request: RouteRequest,
+        needs: int,
+        strategy: int,
+        score: float,
+        prompt_tokens: int,
+    ) -> list[ModelInfo]:
+        min_context = max(request.min_context, prompt_tokens + (request.max_tokens or 0))
+        cat = _allowed_catalogue(table, request.allow, request.deny)
+        max_price = self._max_price(request)
+        seed = next(self._seeds)
+        picked = kernel.select(
+            score, cat, needs, min_context, max_price, strategy, self.candidates, seed
+        )
+        if len(picked) == 0:
+            raise self._nothing_fits(table, cat, needs, min_context, max_price)
+        return [table.models[i] for i in picked.tolist()]
+
+    def _explicit(self, table: _Table, request: RouteRequest) -> ModelInfo:
+        i = table.index.get(request.model)
+        if i is None:
+            raise NotFound(f"no model {request.model!r} in the catalogue", field="model")
+        model = table.models[i]
+        if not self.can_call(model.provider):
+            raise FailedPrecondition(
+                f"provider {model.provider!r} of {model.id} is not configured with its API key",
+                field="model",
+            )
+        if not _allowed_catalogue(table, request.allow, request.deny).allowed[i]:
+            raise FailedPrecondition(
+                f"{model.id} is excluded by constraints.allow/deny", field="model"
+            )
+        if not model.is_free and not self.allow_paid:
+            raise FailedPrecondition(
+                f"{model.id} is not free and paid models are off (FREEWAY_ROUTER_ALLOW_PAID)",
+                field="model",
+            )
+        return model
+
+    def _nothing_fits(
+        self, table: _Table, cat: kernel.Catalogue, needs: int, min_context: int, max_price: float
+    ) -> Exception:
+        return explain_no_candidate(
+            table, cat, needs, min_context, max_price, self.board, free_only=max_price == 0.0
+        )
+
+    def _current(self) -> _Table:
+        """The published table, with health columns refreshed when they went stale."""
+        table = self._table
+        now = self.clock()
+        if table.health_version != self.board.version or now >= table.health_due:
+            table = self._with_health(table, now)
+            self._table = table
+        return table
+
+    def _build(self, models: tuple[ModelInfo, ...], version: int) -> _Table:
+        cat = kernel.Catalogue(len(models))
+        _fill_static(cat, models, self.unknown_context)
+        providers = np.array([m.provider for m in models], dtype=object)
+        by_provider = {
+            name: np.flatnonzero(providers == name).astype(np.int64)
+            for name in set(providers.tolist())
+        }
+        callable_mask = np.array(
+            [m.active and self.can_call(m.provider) for m in models], dtype=np.bool_
+        )
+        table = _Table(
+            models=models,
+            index={m.id: i for i, m in enumerate(models)},
+            by_provider=by_provider,
+            callable_mask=callable_mask,
+            cat=cat,
+            version=version,
+        )
+        return self._with_health(table, self.clock())
+
+    def _with_health(self, table: _Table, now: float) -> _Table:
+        """A copy of `table` whose breaker / latency / error / load columns are current."""
+        cat = kernel.Catalogue(table.n)
+        for name in _STATIC_COLUMNS:
+            getattr(cat, name)[:] = getattr(table.cat, name)
+        cat.allowed[:] = table.callable_mask
+        _fill_health(cat, table.index, self.board)
+        return _Table(
+            models=table.models,
+            index=table.index,
+            by_provider=table.by_provider,
+            callable_mask=table.callable_mask,
+            cat=cat,
+            version=table.version,
+            health_version=self.board.version,
+            health_due=min(self.board.next_expiry(), now + self.health_refresh_s),
+        )
+
+
+def _validate(request: RouteRequest) -> None:
+    if not request.messages:
+        raise InvalidArgument("must hold at least one message", field="messages")
+    if request.max_tokens is not None and request.max_tokens < 0:
+        raise InvalidArgument(f"must be >= 0, got {request.max_tokens}", field="max_tokens")
+    if request.min_context < 0:
+        raise InvalidArgument(
+            f"must be >= 0, got {request.min_context}", field="constraints.min_context"
+        )
+    price = request.max_price
+    if price is not None and not price >= 0:
+        raise InvalidArgument(f"must be >= 0, got {price}", field="constraints.max_price_per_mtok")
+
+
+def _prompt_tokens(messages: Sequence[tuple[str, str]], features: npt.NDArray[np.float64]) -> int:
+    """The kernel's token estimate of the prompt plus per-message overhead."""
+    if _LOG_TOKENS >= 0:
+        tokens = round(math.expm1(float(features[_LOG_TOKENS])))
+    else:
+        tokens = sum(len(content) for _, content in messages) // 4
+    return tokens + _TOKENS_PER_MESSAGE * len(messages)
+
+
+def _price(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _fill_static(cat: kernel.Catalogue, models: Sequence[ModelInfo], unknown_context: int) -> None:
+    cat.price_in[:] = [_price(m.input_price) for m in models]
+    cat.price_out[:] = [_price(m.output_price) for m in models]
+    cat.quality[:] = [m.quality for m in models]
+    cat.context[:] = [m.context_window or unknown_context for m in models]
+    cat.max_output[:] = [m.max_output_tokens for m in models]
+    cat.caps[:] = [capability_bits(m.capabilities) for m in models]
+    cat.free[:] = [m.is_free for m in models]
+
+
+def _fill_health(cat: kernel.Catalogue, index: dict[str, int], board: HealthBoard) -> None:
+    cat.latency_ms[:] = math.nan
+    cat.error_rate[:] = math.nan
+    cat.breaker[:] = kernel.BREAKER_CLOSED
+    states = {breaker.OPEN: kernel.BREAKER_OPEN, breaker.HALF_OPEN: kernel.BREAKER_HALF_OPEN}
+    for column, values in (
+        (cat.breaker, {k: states[v] for k, v in board.abnormal().items()}),
+        (cat.latency_ms, board.latency_ms),
+        (cat.error_rate, board.error_rate),
+        (cat.load, board.inflight),
+    ):
+        for model_id, value in values.items():
+            i = index.get(model_id)
+            if i is not None:
+                column[i] = value
+
+
+def _allowed_catalogue(
+    table: _Table, allow: Sequence[str], deny: Sequence[str]
+) -> kernel.Catalogue:
+    """The table's catalogue with `allowed` narrowed to the lists (cached per list pair)."""
+    if not allow and not deny:
+        return table.cat
+    key = (tuple(sorted(allow)), tuple(sorted(deny)))
+    cat = table.derived.get(key)
+    if cat is None:
+        if len(table.derived) >= _ALLOW_CACHE_SIZE:
+            table.derived.clear()
+        cat = kernel.Catalogue(table.n)
+        for name in (*_STATIC_COLUMNS, "breaker", "latency_ms", "error_rate", "load", "quota_left"):
+            getattr(cat, name)[:] = getattr(table.cat, name)
+        cat.allowed[:] = table.callable_mask & _list_mask(table, key[0], key[1])
+        table.derived[key] = cat
+    return cat
+
+
+def _list_mask(table: _Table, allow: Sequence[str], deny: Sequence[str]) -> BoolArray:
+    """Rows passing the allow list (model ids or provider names; empty = all) and not denied."""
+    mask = np.zeros(table.n, dtype=np.bool_) if allow else np.ones(table.n, dtype=np.bool_)
+    for names, value in ((allow, True), (deny, False)):
+        for name in names:
+            i = table.index.get(name)
+            if i is not None:
+                mask[i] = value
+            rows = table.by_provider.get(name)
+            if rows is not None:
+                mask[rows] = value
+    return mask
+
+
+def _reason(strategy: int, ranked: Sequence[ModelInfo], score: float) -> str:
+    chosen = ranked[0]
+    cost = "free" if chosen.is_free else f"${_blended(chosen):.3g}/Mtok"
+    relation = ">=" if chosen.quality >= score else "<"
+    fallbacks = len(ranked) - 1
+    return (
+        f"{strategies.strategy_name(strategy)}: {chosen.id} ({cost}, quality {chosen.quality:.2f} "
+        f"{relation} complexity {score:.2f}); {fallbacks} fallback{'s' if fallbacks != 1 else ''}"
+    )
+
+
+def _blended(model: ModelInfo) -> float:
+    return (3 * _price(model.input_price) + _price(model.output_price)) / 4
+
+
+def explain_no_candidate(
+    table: _Table,
+    cat: kernel.Catalogue,
+    needs: int,
+    min_context: int,
+    max_price: float,
+    board: HealthBoard,
+    *,
+    free_only: bool,
+) -> Exception:
+    """Why no model passed: the first filter that empties the catalogue, with counts."""
+    what = "free model" if free_only else "model"
+    total = table.n
+    if total == 0:
+        return Unavailable(
+            f"no {what} fits: 0 models in catalogue (is a provider configured with its API key?)"
+        )
+    steps = _filter_steps(table, cat, needs, min_context, max_price)
+    survivors = np.ones(total, dtype=np.bool_)
+    trail = [f"{total} models in catalogue"]
+    for label, passed in steps:
+        before = survivors.copy()
+        survivors &= passed
+        count = int(survivors.sum())
+        trail.append(f"{label}: {count}")
+        if count == 0:
+            message = f"no {what} fits: " + ", ".join(trail)
+            if label.startswith("healthy"):
+                waits = [board.retry_in(table.models[i].id) for i in np.flatnonzero(before)]
+                return Unavailable(f"{message} (retry in {max(min(waits), 1.0):.0f}s)")
+            if label.startswith("callable"):
+                return Unavailable(f"{message} (is a provider configured with its API key?)")
+            return FailedPrecondition(message)
+    return Unavailable(f"no {what} fits: " + ", ".join(trail))
+
+
+def _filter_steps(
+    table: _Table, cat: kernel.Catalogue, needs: int, min_context: int, max_price: float
+) -> list[tuple[str, BoolArray]]:
+    price_ok = np.ones(table.n, dtype=np.bool_)
+    if math.isfinite(max_price):
+        worst = np.fmax(cat.price_in, cat.price_out)
+        price_ok = (cat.free == 1) | (worst <= max_price)
+    wanted = ",".join(name for cap, name in _CAPABILITY_NAMES.items() if needs & (1 << (cap - 1)))
+    wanted = wanted or "no special capability"
+    return [
+        ("callable (active, provider configured)", table.callable_mask),
+        ("free" if max_price == 0.0 else f"price <= {max_price:g}/Mtok", price_ok),
+        ("allowed by constraints.allow/deny", cat.allowed == 1),
+        (f"with {wanted}", (cat.caps & needs) == needs),
+        (f"context >= {min_context}", cat.context >= min_context),
+        ("healthy (breaker closed, not rate-limited)", cat.breaker != kernel.BREAKER_OPEN),
+    ]

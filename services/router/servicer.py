@@ -1,0 +1,47 @@
+"""RouterService over gRPC: translate messages to the pipeline's terms and back, nothing else.
+Errors are typed domain errors; the shared interceptor maps them to status codes."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from freeway.router.v1 import router_pb2, router_pb2_grpc
+from services.router import wire
+from services.router.pipeline import Pipeline
+from services.shared.logs import request_id
+
+SERVICE_NAME = "freeway.router.v1.RouterService"
+
+
+class RouterServicer(router_pb2_grpc.RouterServiceServicer):
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    async def Route(
+        self, request: router_pb2.CompletionRequest, context: Any
+    ) -> router_pb2.RouteDecision:
+        return wire.decision_message(self.pipeline.route(wire.route_request(request)))
+
+    async def Complete(
+        self, request: router_pb2.CompletionRequest, context: Any
+    ) -> router_pb2.CompletionResponse:
+        call = wire.completion_call(request, request_id.get())
+        result = await self.pipeline.complete(call, _deadline(context))
+        return wire.completion_message(result)
+
+    async def CompleteStream(
+        self, request: router_pb2.CompletionRequest, context: Any
+    ) -> AsyncGenerator[router_pb2.CompletionChunk, None]:
+        call = wire.completion_call(request, request_id.get())
+        async with contextlib.aclosing(self.pipeline.stream(call, _deadline(context))) as chunks:
+            async for chunk in chunks:
+                yield wire.chunk_message(chunk)
+
+
+def _deadline(context: Any) -> float | None:
+    """The caller's deadline on our monotonic clock (None when the call has none)."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining

@@ -1,0 +1,125 @@
+"""Router fixtures: the router built through its composition root and serving on
+127.0.0.1:0, against an in-test catalog, analytics and OpenAI-compatible upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import grpc
+import pytest
+
+from freeway.common.v1 import common_pb2
+from freeway.router.v1 import router_pb2, router_pb2_grpc
+from services.router.app import App, build
+from services.router.config import RouterSettings
+from services.shared.settings import SuiteSettings
+from tests.integration.router.fakes import VISION, FakeAnalytics, FakeCatalog, FakeUpstream, model
+
+KEY_ENV = "FREEWAY_TEST_T_KEY"
+ENV = {KEY_ENV: "sk-test-key"}
+
+# Qualities 0.05 apart: ranked strictly by quality, never "near-equal" (no load spreading).
+MODELS = [
+    model("reject", 0.99),
+    model("paid", 0.98, free=False, price=1.0),
+    model("ok", 0.97, provider="nokey"),
+    model("limited", 0.95),
+    model("broken", 0.90),
+    model("garbage", 0.85),
+    model("slow", 0.80),
+    model("ok", 0.70),
+    model("nousage", 0.65),
+    model("cut", 0.60),
+    model("hang", 0.55),
+    model("vision", 0.30, capabilities=[VISION]),
+]
+
+SETTINGS = RouterSettings(
+    attempt_timeout_s=1.0,
+    breaker_failures=3,
+    breaker_cooldown_s=60.0,
+    usage_flush_interval_s=0.05,
+    shutdown_grace_s=2.0,
+)
+
+
+def write_providers(path: Path, upstream_url: str) -> Path:
+    path.write_text(
+        "[[providers]]\n"
+        'name = "t"\n'
+        f'base_url = "{upstream_url}/t"\n'
+        f'api_key_env = "{KEY_ENV}"\n'
+        "\n[[providers]]\n"
+        'name = "nokey"\n'
+        f'base_url = "{upstream_url}/nokey"\n'
+        'api_key_env = "FREEWAY_TEST_NO_SUCH_KEY"\n'
+    )
+    return path
+
+
+async def start_router(
+    tmp_path: Path, catalog_addr: str, analytics_addr: str, upstream_url: str, **overrides: Any
+) -> App:
+    """A started router whose first catalogue snapshot has arrived (if the catalog is up)."""
+    suite = SuiteSettings(
+        catalog_addr=catalog_addr,
+        analytics_addr=analytics_addr,
+        router_addr="127.0.0.1:0",
+        data_dir=tmp_path / "var",
+        providers_file=write_providers(tmp_path / "providers.toml", upstream_url),
+    )
+    app = build(dataclasses.replace(SETTINGS, **overrides), suite, env=ENV)
+    await app.start()
+    return app
+
+
+def router_stub(channel: grpc.aio.Channel) -> router_pb2_grpc.RouterServiceAsyncStub:
+    stub = router_pb2_grpc.RouterServiceStub(channel)
+    return cast("router_pb2_grpc.RouterServiceAsyncStub", stub)
+
+
+def request(
+    *allow: str, content: str = "Say hello.", **fields: Any
+) -> router_pb2.CompletionRequest:
+    return router_pb2.CompletionRequest(
+        model=fields.pop("model", "auto"),
+        messages=[common_pb2.ChatMessage(role="user", content=content)],
+        constraints=router_pb2.Constraints(allow=list(allow)),
+        key_id=fields.pop("key_id", "key-1"),
+        **fields,
+    )
+
+
+@dataclass
+class Harness:
+    app: App
+    stub: router_pb2_grpc.RouterServiceAsyncStub
+    catalog: FakeCatalog
+    analytics: FakeAnalytics
+    upstream: FakeUpstream
+    channel: grpc.aio.Channel
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    catalog, analytics, upstream = FakeCatalog(MODELS), FakeAnalytics(), FakeUpstream()
+    catalog_port = await catalog.start()
+    analytics_port = await analytics.start()
+    upstream_url = await upstream.start()
+    app = await start_router(
+        tmp_path, f"127.0.0.1:{catalog_port}", f"127.0.0.1:{analytics_port}", upstream_url
+    )
+    await asyncio.wait_for(app.watcher.ready.wait(), 10)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
+    stub = router_stub(channel)
+    yield Harness(app, stub, catalog, analytics, upstream, channel)
+    await channel.close()
+    await app.stop()
+    await upstream.stop()
+    await analytics.stop()
+    await catalog.stop()

@@ -1,0 +1,113 @@
+"""Proto ↔ domain translation: catalogue records, decisions, chunks and usage events."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from freeway.analytics.v1 import analytics_pb2
+from freeway.common.v1 import common_pb2
+from freeway.router.v1 import router_pb2
+from services.router import wire
+from services.router.breaker import BreakerPolicy, HealthBoard
+from services.router.chat import Delta
+from services.router.pipeline import Chunk
+from services.router.routing import FEATURE_NAMES, Router, RouteRequest
+from services.router.usage import Status, UsageRecord
+
+
+def test_model_info_keeps_unknown_prices_unknown() -> None:
+    record = common_pb2.Model(
+        id="openrouter/google/gemma-3-27b-it:free",
+        provider="openrouter",
+        upstream_id="google/gemma-3-27b-it:free",
+        context_window=96_000,
+        input_price_per_mtok=0.0,
+        is_free=True,
+        input_modalities=["text", "image"],
+        capabilities=[common_pb2.CAPABILITY_TOOLS],
+        quality=0.6,
+        status="active",
+    )
+    info = wire.model_info(record)
+    assert info.input_price == 0.0
+    assert info.output_price is None
+    assert info.request_price is None
+    assert info.capabilities == {common_pb2.CAPABILITY_TOOLS, common_pb2.CAPABILITY_VISION}
+    assert (info.upstream_id, info.context_window, info.is_free) == (
+        "google/gemma-3-27b-it:free",
+        96_000,
+        True,
+    )
+    bare = wire.model_info(common_pb2.Model(id="groq/llama-3.1-8b", provider="groq"))
+    assert bare.upstream_id == "llama-3.1-8b"
+
+
+def test_feature_bytes_equal_the_plain_construction() -> None:
+    router = Router(HealthBoard(BreakerPolicy()))
+    router.install([wire.model_info(common_pb2.Model(id="p/m", provider="p", is_free=True))], 3)
+    decision = router.decide(RouteRequest(messages=(("user", "Prove it: $x^2 >= 0$ always."),)))
+    message = wire.decision_message(decision)
+    plain = [
+        router_pb2.FeatureContribution(name=name, value=value, contribution=part)
+        for name, value, part in decision.features()
+    ]
+    assert list(message.features) == plain
+    assert len(plain) == len(FEATURE_NAMES)
+    assert message.chosen.model_id == "p/m"
+    assert message.catalog_version == 3
+
+
+def test_feature_encoder_handles_special_values() -> None:
+    encoder = wire.FeatureEncoder(("a", "b" * 200))
+    values = np.array([-0.0, 1e308])
+    parts = np.array([np.inf, -2.5])
+    decoded = router_pb2.RouteDecision.FromString(encoder.encode(values, parts))
+    assert [(f.name, f.value, f.contribution) for f in decoded.features] == [
+        ("a", -0.0, np.inf),
+        ("b" * 200, 1e308, -2.5),
+    ]
+
+
+def test_chunk_message_has_usage_only_when_given() -> None:
+    delta = Delta(0, "assistant", "Hi", "")
+    plain = wire.chunk_message(Chunk("c", 1, "p/m", (delta,)))
+    assert not plain.HasField("usage")
+    assert plain.choices[0].content == "Hi"
+    last = wire.chunk_message(Chunk("c", 1, "p/m", (), 5, 0))
+    assert (last.usage.prompt_tokens, last.usage.completion_tokens, last.usage.total_tokens) == (
+        5,
+        0,
+        5,
+    )
+
+
+def test_usage_event_carries_every_field() -> None:
+    record = UsageRecord(
+        event_id="6c8e2b9e-0f4c-4d7e-9a51-1d2f3a4b5c6d",
+        time=1_718_000_000.25,
+        key_id="k",
+        request_id="r",
+        requested_model="auto",
+        served_model="p/m",
+        provider="p",
+        prompt_tokens=10,
+        completion_tokens=20,
+        cost_usd=0.0,
+        baseline_cost_usd=0.0000135,
+        latency_ms=12.5,
+        ttft_ms=3.0,
+        attempts=2,
+        status=Status.CANCELLED,
+        complexity=0.4,
+        strategy=5,
+        error="cancelled by the caller",
+        stream=True,
+    )
+    event = wire.usage_event(record)
+    assert event.time.seconds == 1_718_000_000
+    assert event.time.nanos == 250_000_000
+    assert event.status == analytics_pb2.USAGE_STATUS_CANCELLED
+    assert event.strategy == common_pb2.STRATEGY_HYBRID
+    assert (event.event_id, event.attempts, event.stream) == (record.event_id, 2, True)
+    assert (event.prompt_tokens, event.completion_tokens) == (10, 20)
+    assert event.baseline_cost_usd == record.baseline_cost_usd
