@@ -1,0 +1,172 @@
+"""Composition root of the catalog service (STYLE.md §6): builds the store, catalogue,
+poller, leadership, webhooks and servicer from config. Tests build it the same way and
+override parts (providers, env, HTTP client, leadership) instead of monkeypatching.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+from freeway.catalog.v1 import catalog_pb2_grpc
+from services.catalog.catalogue import Catalogue
+from services.catalog.config import CatalogSettings, catalog_settings
+from services.catalog.fetch import Limits
+from services.catalog.leadership import Leadership, NeverLeader, PgLeadership, SoloLeadership
+from services.catalog.poller import Poller
+from services.catalog.replica import Replica
+from services.catalog.schedule import Timing
+from services.catalog.servicer import SERVICE_NAME, CatalogServicer
+from services.catalog.store import CatalogStore
+from services.catalog.webhooks import WebhookNotifier
+from services.shared import logs
+from services.shared.db import Database, open_database
+from services.shared.providers import ProviderConfig, load_providers
+from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
+from services.shared.settings import SuiteSettings, suite_settings
+
+log = logging.getLogger("freeway.catalog")
+
+NAME = "catalog"
+
+
+@dataclass
+class App:
+    """Everything one catalog process runs; `start()` serves, `stop()` undoes it all."""
+
+    settings: CatalogSettings
+    suite: SuiteSettings
+    db: Database
+    store: CatalogStore
+    catalogue: Catalogue
+    replica: Replica
+    servicer: CatalogServicer
+    client: httpx.AsyncClient
+    webhooks: WebhookNotifier
+    owns_client: bool = True
+    server: RunningServer | None = field(default=None, init=False)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None, "App.start() first"
+        return self.server.port
+
+    @property
+    def address(self) -> str:
+        host = self.suite.catalog_addr.rpartition(":")[0]
+        return f"{host}:{self.port}"
+
+    async def start(self, address: str | None = None) -> RunningServer:
+        """Load the catalogue, start leading/following, and serve gRPC on `address`
+        (default: the suite's catalog address; "127.0.0.1:0" picks a free port)."""
+        self.webhooks.start()
+        await self.replica.start()
+        registration = Registration(
+            catalog_pb2_grpc.add_CatalogServiceServicer_to_server, self.servicer, SERVICE_NAME
+        )
+        self.server = await start_server(NAME, address or self.suite.catalog_addr, [registration])
+        return self.server
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if self.server is not None:
+            await self.server.stop(grace)
+        await self.replica.stop()
+        await self.webhooks.stop()
+        if self.owns_client:
+            await self.client.aclose()
+        await self.db.close()
+
+
+async def build(
+    settings: CatalogSettings,
+    suite: SuiteSettings,
+    *,
+    providers: Sequence[ProviderConfig] | None = None,
+    env: Mapping[str, str] | None = None,
+    client: httpx.AsyncClient | None = None,
+    leadership: Leadership | None = None,
+) -> App:
+    """Build (not start) the catalog: opens and migrates the store."""
+    env = os.environ if env is None else env
+    providers = list(_providers(suite) if providers is None else providers)
+    db = await open_database(suite.database_url, suite.data_dir / "catalog.sqlite3")
+    try:
+        store = CatalogStore(db, settings.history_retention)
+        await store.migrate()
+    except BaseException:
+        await db.close()
+        raise
+    http = client or httpx.AsyncClient(follow_redirects=True, headers={"User-Agent": "freeway"})
+    catalogue = Catalogue(settings.history_retention, settings.subscriber_queue)
+    webhooks = WebhookNotifier(
+        settings.webhooks, http, settings.webhook_attempts, settings.webhook_timeout_s
+    )
+    poller = Poller(
+        providers,
+        env,
+        http,
+        store,
+        catalogue,
+        settings.misses_before_removal,
+        Limits(settings.max_pages, settings.max_body_bytes),
+        on_changes=webhooks.notify,
+    )
+    replica = Replica(
+        catalogue,
+        store,
+        poller,
+        leadership or _leadership(settings, suite, db),
+        _timing(settings),
+        settings.follower_sync_s,
+    )
+    return App(
+        settings,
+        suite,
+        db,
+        store,
+        catalogue,
+        replica,
+        CatalogServicer(catalogue, replica),
+        http,
+        webhooks,
+        owns_client=client is None,
+    )
+
+
+def _providers(suite: SuiteSettings) -> list[ProviderConfig]:
+    providers, errors = load_providers(suite.providers_file)
+    for error in errors:
+        log.error("%s", error)
+    return providers
+
+
+def _leadership(settings: CatalogSettings, suite: SuiteSettings, db: Database) -> Leadership:
+    if not settings.poll:
+        return NeverLeader()
+    if db.dialect == "postgresql" and suite.database_url:
+        return PgLeadership(suite.database_url, settings.leader_retry_s)
+    return SoloLeadership()
+
+
+def _timing(settings: CatalogSettings) -> Timing:
+    return Timing(
+        settings.jitter_fraction,
+        settings.backoff_base_s,
+        settings.backoff_max_s,
+        settings.min_poll_gap_s,
+    )
+
+
+async def main() -> None:
+    """`python -m services.catalog`: serve until SIGTERM/SIGINT."""
+    logs.configure(NAME)
+    app = await build(catalog_settings(), suite_settings())
+    await app.start()
+    try:
+        await wait_for_signal()
+    finally:
+        await app.stop()

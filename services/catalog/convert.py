@@ -1,0 +1,192 @@
+"""Domain ⇄ protobuf: ModelRecord/Entry ⇄ freeway.common.v1.Model, and catalogue events and
+provider status to their freeway.catalog.v1 messages.
+
+Prices are `optional` in the proto: an unknown price (None) stays unset, never 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from freeway.catalog.v1 import catalog_pb2
+from freeway.common.v1 import common_pb2
+from services.catalog.catalogue import ChangeType, Entry, Event, VersionedChange
+from services.catalog.records import FreeReason, ModelRecord, QuotaLimits, QuotaScope
+from services.catalog.status import ProviderState
+
+CAPABILITY_TO_PROTO: dict[str, common_pb2.Capability] = {
+    "tools": common_pb2.CAPABILITY_TOOLS,
+    "vision": common_pb2.CAPABILITY_VISION,
+    "json": common_pb2.CAPABILITY_JSON,
+    "reasoning": common_pb2.CAPABILITY_REASONING,
+}
+CAPABILITY_FROM_PROTO: dict[int, str] = {v: k for k, v in CAPABILITY_TO_PROTO.items()}
+
+FREE_REASON_TO_PROTO: dict[FreeReason, common_pb2.FreeReason] = {
+    FreeReason.NONE: common_pb2.FREE_REASON_UNSPECIFIED,
+    FreeReason.ZERO_PRICE: common_pb2.FREE_REASON_ZERO_PRICE,
+    FreeReason.FREE_VARIANT: common_pb2.FREE_REASON_FREE_VARIANT,
+    FreeReason.PROVIDER_FREE_TIER: common_pb2.FREE_REASON_PROVIDER_FREE_TIER,
+    FreeReason.LOCAL_RUNTIME: common_pb2.FREE_REASON_LOCAL_RUNTIME,
+    FreeReason.ALLOW_LIST: common_pb2.FREE_REASON_ALLOW_LIST,
+}
+FREE_REASON_FROM_PROTO: dict[int, FreeReason] = {v: k for k, v in FREE_REASON_TO_PROTO.items()}
+
+SCOPE_TO_PROTO: dict[QuotaScope, common_pb2.QuotaScope] = {
+    QuotaScope.UNSPECIFIED: common_pb2.QUOTA_SCOPE_UNSPECIFIED,
+    QuotaScope.PER_MODEL: common_pb2.QUOTA_SCOPE_PER_MODEL,
+    QuotaScope.PER_PROVIDER: common_pb2.QUOTA_SCOPE_PER_PROVIDER,
+    QuotaScope.PER_ACCOUNT: common_pb2.QUOTA_SCOPE_PER_ACCOUNT,
+}
+SCOPE_FROM_PROTO: dict[int, QuotaScope] = {v: k for k, v in SCOPE_TO_PROTO.items()}
+
+CHANGE_TYPE_TO_PROTO: dict[ChangeType, catalog_pb2.ChangeType] = {
+    ChangeType.ADDED: catalog_pb2.CHANGE_TYPE_ADDED,
+    ChangeType.REMOVED: catalog_pb2.CHANGE_TYPE_REMOVED,
+    ChangeType.CHANGED: catalog_pb2.CHANGE_TYPE_CHANGED,
+}
+
+
+def timestamp(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(round(seconds * 1e9))
+    return ts
+
+
+def seconds(ts: Timestamp) -> float:
+    return ts.ToNanoseconds() / 1e9
+
+
+def capabilities_from_proto(values: Iterable[int]) -> frozenset[str]:
+    """Capability names; raises KeyError on UNSPECIFIED or an unknown enum number."""
+    return frozenset(CAPABILITY_FROM_PROTO[v] for v in values)
+
+
+def record_to_proto(
+    record: ModelRecord, first_seen: float = 0.0, last_seen: float = 0.0
+) -> common_pb2.Model:
+    """The record as a Model message (unknown prices left unset)."""
+    fields: dict[str, Any] = {
+        "id": record.id,
+        "provider": record.provider,
+        "upstream_id": record.upstream_id,
+        "display_name": record.display_name,
+        "context_window": record.context_window,
+        "max_output_tokens": record.max_output_tokens,
+        "price_source": record.price_source,
+        "is_free": record.is_free,
+        "free_reason": FREE_REASON_TO_PROTO[record.free_reason],
+        "input_modalities": record.input_modalities,
+        "output_modalities": record.output_modalities,
+        "capabilities": sorted(
+            CAPABILITY_TO_PROTO[c] for c in record.capabilities if c in CAPABILITY_TO_PROTO
+        ),
+        "quality": record.quality,
+        "quality_source": record.quality_source,
+        "status": record.status,
+        "free_tier": _quota_to_proto(record.free_tier),
+        "extra": dict(record.extra),
+    }
+    for name in ("input_price_per_mtok", "output_price_per_mtok", "request_price"):
+        value = getattr(record, name)
+        if value is not None:
+            fields[name] = value
+    if first_seen:
+        fields["first_seen"] = timestamp(first_seen)
+    if last_seen:
+        fields["last_seen"] = timestamp(last_seen)
+    return common_pb2.Model(**fields)
+
+
+def entry_to_proto(entry: Entry) -> common_pb2.Model:
+    return record_to_proto(entry.record, entry.first_seen, entry.last_seen)
+
+
+def record_from_proto(model: common_pb2.Model) -> ModelRecord:
+    """The inverse of `record_to_proto` (first/last seen are not part of the record)."""
+    return ModelRecord(
+        id=model.id,
+        provider=model.provider,
+        upstream_id=model.upstream_id,
+        display_name=model.display_name,
+        context_window=model.context_window,
+        max_output_tokens=model.max_output_tokens,
+        input_price_per_mtok=_optional(model, "input_price_per_mtok"),
+        output_price_per_mtok=_optional(model, "output_price_per_mtok"),
+        request_price=_optional(model, "request_price"),
+        price_source=model.price_source,
+        is_free=model.is_free,
+        free_reason=FREE_REASON_FROM_PROTO.get(model.free_reason, FreeReason.NONE),
+        input_modalities=tuple(model.input_modalities),
+        output_modalities=tuple(model.output_modalities),
+        capabilities=frozenset(
+            CAPABILITY_FROM_PROTO[c] for c in model.capabilities if c in CAPABILITY_FROM_PROTO
+        ),
+        quality=model.quality,
+        quality_source=model.quality_source,
+        free_tier=QuotaLimits(
+            requests_per_minute=model.free_tier.requests_per_minute,
+            requests_per_day=model.free_tier.requests_per_day,
+            tokens_per_minute=model.free_tier.tokens_per_minute,
+            tokens_per_day=model.free_tier.tokens_per_day,
+            scope=SCOPE_FROM_PROTO.get(model.free_tier.scope, QuotaScope.UNSPECIFIED),
+        ),
+        status=model.status,
+        extra=dict(model.extra),
+    )
+
+
+def _optional(model: common_pb2.Model, name: str) -> float | None:
+    return float(getattr(model, name)) if model.HasField(name) else None
+
+
+def _quota_to_proto(limits: QuotaLimits) -> common_pb2.QuotaLimits:
+    return common_pb2.QuotaLimits(
+        requests_per_minute=limits.requests_per_minute,
+        requests_per_day=limits.requests_per_day,
+        tokens_per_minute=limits.tokens_per_minute,
+        tokens_per_day=limits.tokens_per_day,
+        scope=SCOPE_TO_PROTO[limits.scope],
+    )
+
+
+def change_to_proto(change: VersionedChange) -> catalog_pb2.ModelChange:
+    message = catalog_pb2.ModelChange(
+        type=CHANGE_TYPE_TO_PROTO[change.type],
+        model_id=change.model_id,
+        changed_fields=change.changed_fields,
+    )
+    if change.old is not None:
+        message.old.CopyFrom(entry_to_proto(change.old))
+    if change.new is not None:
+        message.new.CopyFrom(entry_to_proto(change.new))
+    return message
+
+
+def event_to_proto(event: Event) -> catalog_pb2.CatalogEvent:
+    message = catalog_pb2.CatalogEvent(version=event.version, at=timestamp(event.at))
+    if event.snapshot is not None:
+        message.snapshot.models.extend(entry_to_proto(e) for e in event.snapshot)
+    elif event.change is not None:
+        message.change.CopyFrom(change_to_proto(event.change))
+    return message
+
+
+def provider_to_proto(state: ProviderState) -> catalog_pb2.ProviderStatus:
+    message = catalog_pb2.ProviderStatus(
+        name=state.name,
+        format=state.format,
+        base_url=state.base_url,
+        healthy=state.healthy,
+        last_error=state.last_error,
+        model_count=state.model_count,
+        free_count=state.free_count,
+    )
+    if state.last_success is not None:
+        message.last_success.CopyFrom(timestamp(state.last_success))
+    if state.next_poll is not None:
+        message.next_poll.CopyFrom(timestamp(state.next_poll))
+    return message

@@ -1,0 +1,220 @@
+"""One poll of one provider: fetch its model list, decide what is free, work out what
+changed, store it (versioned), publish it to watchers, and record the provider's status.
+
+A provider that fails is logged and its error stored as `last_error`; it never stops the
+others. Only the replica that holds the leadership runs a Poller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from services.catalog.catalogue import Catalogue, ChangeType, Entry, VersionedChange
+from services.catalog.fetch import FetchError, Limits, Listing, fetch_listing
+from services.catalog.freeness import FreePolicy, classify
+from services.catalog.records import ModelRecord, QuotaLimits, QuotaScope
+from services.catalog.schedule import Outcome
+from services.catalog.status import ProviderState
+from services.catalog.store import CatalogStore, StaleVersion
+from services.catalog.tracking import Plan, plan_poll, plan_unchanged
+from services.shared.providers import ProviderConfig
+
+log = logging.getLogger("freeway.catalog")
+
+ChangeSink = Callable[[Sequence[VersionedChange]], None]
+
+
+def free_policy(provider: ProviderConfig) -> FreePolicy:
+    """The provider's free policy from the providers file, as the freeness module takes it."""
+    tier = provider.free_tier
+    return FreePolicy(
+        mode=provider.free_policy,
+        allow=provider.free_allow,
+        free_tier=QuotaLimits(
+            requests_per_minute=tier.requests_per_minute,
+            requests_per_day=tier.requests_per_day,
+            tokens_per_minute=tier.tokens_per_minute,
+            tokens_per_day=tier.tokens_per_day,
+            scope=QuotaScope(tier.scope),
+        ),
+    )
+
+
+def unpollable_reason(provider: ProviderConfig, env: Mapping[str, str]) -> str:
+    """Why a configured provider is not polled ("" when it is)."""
+    if not provider.enabled:
+        return "disabled in the providers file"
+    if provider.missing_key(env):
+        return f"missing API key {provider.api_key_env}"
+    return ""
+
+
+class Poller:
+    """Polls providers on demand (the Scheduler decides when) and applies what changed."""
+
+    def __init__(
+        self,
+        providers: Sequence[ProviderConfig],
+        env: Mapping[str, str],
+        client: httpx.AsyncClient,
+        store: CatalogStore,
+        catalogue: Catalogue,
+        misses_before_removal: int = 3,
+        limits: Limits | None = None,
+        on_changes: ChangeSink | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.providers = {p.name: p for p in providers}
+        self.env = env
+        self.client = client
+        self.store = store
+        self.catalogue = catalogue
+        self.misses_before_removal = misses_before_removal
+        self.limits = limits or Limits()
+        self.on_changes = on_changes
+        self.misses: dict[str, int] = {}
+        self.states: dict[str, ProviderState] = {}
+        self._wall = wall
+        self._write = asyncio.Lock()
+
+    async def start(self, misses: Mapping[str, int]) -> None:
+        """Take over from the store: miss counts, validators, and the status of every
+        provider (unpollable ones say why)."""
+        self.misses = dict(misses)
+        stored = await self.store.providers()
+        for provider in self.providers.values():
+            previous = stored.get(provider.name, ProviderState(provider.name))
+            state = ProviderState(
+                provider.name,
+                provider.format,
+                provider.base_url,
+                previous.healthy,
+                previous.last_success,
+                previous.last_error,
+                previous.next_poll,
+                previous.model_count,
+                previous.free_count,
+                previous.etag,
+                previous.last_modified,
+            )
+            reason = unpollable_reason(provider, self.env)
+            if reason:
+                state = _replace(state, healthy=False, last_error=reason, next_poll=None)
+            await self._save(state)
+
+    def pollable(self) -> list[ProviderConfig]:
+        return [p for p in self.providers.values() if not unpollable_reason(p, self.env)]
+
+    async def poll(self, name: str) -> Outcome:
+        """Poll one provider now; errors become its status, never an exception."""
+        provider = self.providers[name]
+        state = self.states.get(name, ProviderState(name, provider.format, provider.base_url))
+        try:
+            listing = await fetch_listing(
+                self.client, provider, self.env, state.etag, state.last_modified, self.limits
+            )
+        except FetchError as exc:
+            log.warning("poll of %s failed: %s", name, exc)
+            await self._save(_replace(state, healthy=False, last_error=str(exc)))
+            return Outcome(ok=False, retry_after_s=exc.retry_after_s)
+        if listing.warnings:
+            log.warning("%s: %s", name, "; ".join(listing.warnings))
+        await self._apply(provider, listing)
+        return Outcome(ok=True)
+
+    async def set_next_poll(self, name: str, when: float) -> None:
+        state = self.states.get(name)
+        if state is not None:
+            await self._save(_replace(state, next_poll=when))
+
+    async def _apply(self, provider: ProviderConfig, listing: Listing) -> None:
+        async with self._write:
+            now = self._wall()
+            current = self.catalogue.entries_of(provider.name)
+            if listing.not_modified:
+                plan = plan_unchanged(
+                    current_records(current), self.misses, self.misses_before_removal
+                )
+            else:
+                policy = free_policy(provider)
+                records = [classify(r, policy, provider.base_url) for r in listing.records]
+                plan = plan_poll(
+                    current_records(current),
+                    self.misses,
+                    records,
+                    self.misses_before_removal,
+                    listing.complete,
+                )
+            changes = await self._commit(plan, now, {i: e.first_seen for i, e in current.items()})
+            self.catalogue.apply(changes)
+            self.catalogue.touch(plan.seen, now)
+            self._remember_misses(plan, changes)
+        if changes:
+            log.info(
+                "%s: %d change(s), catalogue version %d",
+                provider.name,
+                len(changes),
+                self.catalogue.version,
+            )
+            if self.on_changes is not None:
+                self.on_changes(changes)
+        await self._save_success(provider, listing, now)
+
+    async def _commit(
+        self, plan: Plan, now: float, first_seen: Mapping[str, float]
+    ) -> list[VersionedChange]:
+        try:
+            return await self.store.commit(self.catalogue.version, plan, now, first_seen)
+        except StaleVersion as exc:
+            # Another writer got in (a previous leader finishing a poll): our view is stale,
+            # so drop this poll's result; the next poll works from the reloaded catalogue.
+            raise FetchError(f"catalogue moved to version {exc.found} under this poll") from exc
+
+    def _remember_misses(self, plan: Plan, changes: Sequence[VersionedChange]) -> None:
+        for model_id in plan.seen:
+            self.misses.pop(model_id, None)
+        self.misses.update(plan.misses)
+        for change in changes:
+            if change.type is ChangeType.REMOVED:
+                self.misses.pop(change.model_id, None)
+
+    async def _save_success(self, provider: ProviderConfig, listing: Listing, now: float) -> None:
+        entries = self.catalogue.entries_of(provider.name).values()
+        previous = self.states.get(provider.name, ProviderState(provider.name))
+        note = ""
+        if not listing.not_modified and (listing.generic or not listing.records):
+            note = "; ".join(listing.warnings)[:500]
+        await self._save(
+            ProviderState(
+                provider.name,
+                provider.format,
+                provider.base_url,
+                True,
+                now,
+                note,
+                previous.next_poll,
+                len(entries),
+                sum(1 for e in entries if e.record.is_free),
+                listing.etag,
+                listing.last_modified,
+            )
+        )
+
+    async def _save(self, state: ProviderState) -> None:
+        self.states[state.name] = state
+        await self.store.save_provider(state)
+
+
+def current_records(entries: Mapping[str, Entry]) -> dict[str, ModelRecord]:
+    return {i: e.record for i, e in entries.items()}
+
+
+def _replace(state: ProviderState, **changes: Any) -> ProviderState:
+    return dataclasses.replace(state, **changes)

@@ -1,0 +1,88 @@
+"""freeway.catalog.v1.CatalogService: translates requests to catalogue/replica calls and
+their results back to messages. Errors are typed FreewayErrors; the shared interceptor
+turns them into status codes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+
+import grpc
+
+from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from freeway.common.v1 import common_pb2
+from services.catalog import convert
+from services.catalog.catalogue import Catalogue, ModelFilter
+from services.catalog.replica import Replica
+from services.shared.errors import InvalidArgument, NotFound
+
+SERVICE_NAME = "freeway.catalog.v1.CatalogService"
+
+
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, catalogue: Catalogue, replica: Replica) -> None:
+        self.catalogue = catalogue
+        self.replica = replica
+
+    async def ListModels(
+        self, request: catalog_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.ListModelsResponse:
+        wanted = ModelFilter(
+            free_only=request.free_only,
+            provider=request.provider,
+            capabilities=_capabilities(request.capabilities),
+            min_context=_min_context(request.min_context),
+        )
+        version = self.catalogue.version  # read before select: both in one synchronous step
+        models = [convert.entry_to_proto(e) for e in self.catalogue.select(wanted)]
+        return catalog_pb2.ListModelsResponse(models=models, version=version)
+
+    async def GetModel(
+        self, request: catalog_pb2.GetModelRequest, context: grpc.aio.ServicerContext
+    ) -> common_pb2.Model:
+        if not request.id:
+            raise InvalidArgument("is required", field="id")
+        entry = self.catalogue.get(request.id)
+        if entry is None:
+            raise NotFound(f"no model {request.id!r} in the catalogue", field="id")
+        return convert.entry_to_proto(entry)
+
+    async def ListProviders(
+        self, request: catalog_pb2.ListProvidersRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.ListProvidersResponse:
+        states = await self.replica.provider_states()
+        return catalog_pb2.ListProvidersResponse(
+            providers=[convert.provider_to_proto(s) for s in states]
+        )
+
+    async def RefreshProvider(
+        self, request: catalog_pb2.RefreshProviderRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.RefreshProviderResponse:
+        if not request.name:
+            raise InvalidArgument("is required", field="name")
+        state = await self.replica.refresh(request.name)
+        return catalog_pb2.RefreshProviderResponse(
+            provider=convert.provider_to_proto(state), version=self.catalogue.version
+        )
+
+    async def WatchCatalog(
+        self, request: catalog_pb2.WatchCatalogRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[catalog_pb2.CatalogEvent]:
+        subscription = self.catalogue.subscribe(request.since_version)
+        try:
+            async for event in subscription:
+                yield convert.event_to_proto(event)
+        finally:
+            subscription.close()
+
+
+def _capabilities(values: Iterable[int]) -> frozenset[str]:
+    try:
+        return convert.capabilities_from_proto(values)
+    except KeyError as exc:
+        raise InvalidArgument(f"unknown capability {exc.args[0]}", field="capabilities") from None
+
+
+def _min_context(value: int) -> int:
+    if value < 0:
+        raise InvalidArgument(f"must be ≥ 0, got {value}", field="min_context")
+    return value

@@ -1,0 +1,62 @@
+"""Record ⇄ JSON and record ⇄ protobuf round trips; unknown prices stay unknown."""
+
+from __future__ import annotations
+
+from freeway.common.v1 import common_pb2
+from services.catalog import convert, serial
+from services.catalog.records import FreeReason, ModelRecord, QuotaLimits, QuotaScope
+
+RICH = ModelRecord(
+    id="openrouter/a:free",
+    provider="openrouter",
+    upstream_id="a:free",
+    display_name="A",
+    context_window=131072,
+    max_output_tokens=8192,
+    input_price_per_mtok=0.0,
+    output_price_per_mtok=0.0,
+    request_price=None,
+    price_source="provider",
+    is_free=True,
+    free_reason=FreeReason.FREE_VARIANT,
+    input_modalities=("text", "image"),
+    output_modalities=("text",),
+    capabilities=frozenset({"tools", "vision", "json", "reasoning"}),
+    quality=0.5,
+    quality_source="test",
+    free_tier=QuotaLimits(20, 50, 0, 0, QuotaScope.PER_ACCOUNT),
+    status="active",
+    extra={"created": "1700000000"},
+)
+UNPRICED = ModelRecord(id="p/x", provider="p", upstream_id="x")
+
+
+def test_json_round_trip() -> None:
+    assert serial.loads(serial.dumps(RICH)) == RICH
+    assert serial.loads(serial.dumps(UNPRICED)) == UNPRICED
+    assert serial.record_to_dict(UNPRICED)["input_price_per_mtok"] is None
+
+
+def test_proto_round_trip_and_enums() -> None:
+    message = convert.record_to_proto(RICH, first_seen=10.5, last_seen=20.25)
+
+    assert convert.record_from_proto(message) == RICH
+    assert message.free_reason == common_pb2.FREE_REASON_FREE_VARIANT
+    assert list(message.capabilities) == [
+        common_pb2.CAPABILITY_TOOLS,
+        common_pb2.CAPABILITY_VISION,
+        common_pb2.CAPABILITY_JSON,
+        common_pb2.CAPABILITY_REASONING,
+    ]
+    assert message.HasField("input_price_per_mtok")
+    assert message.input_price_per_mtok == 0.0
+    assert convert.seconds(message.last_seen) == 20.25
+
+
+def test_unknown_prices_are_unset_never_zero() -> None:
+    message = convert.record_to_proto(UNPRICED)
+
+    assert not message.HasField("input_price_per_mtok")
+    assert not message.HasField("output_price_per_mtok")
+    assert not message.HasField("request_price")
+    assert convert.record_from_proto(message).input_price_per_mtok is None
