@@ -6,9 +6,10 @@ turn those facts, plus the operator's policy from the providers file, into a ver
 
 Reasons, in the order they are tried:
 
-1. ``local_runtime``: policy ``mode="local"``, or any provider whose base URL is on a loopback
-   or private address (Ollama, llama.cpp, LM Studio, vLLM on the LAN) — unless the mode is
-   ``"none"``. Running it costs no per-token fee.
+1. ``local_runtime``: policy ``mode="local"``, or a local-runtime format (Ollama, llama.cpp,
+   LM Studio, vLLM) served from a loopback or private address — unless the mode is
+   ``"none"``. Running it costs no per-token fee. A private address alone proves nothing: a
+   hosted provider's API behind a local proxy still bills per token.
 2. ``free_variant``: the upstream id ends in ``:free`` (OpenRouter) or ``-Free`` (Together's
    free serverless models), and no positive price is stated.
 3. ``zero_price``: input and output prices both known and 0 (and no positive per-request
@@ -54,9 +55,12 @@ class FreePolicy:
             raise ValueError(f"free policy mode: {self.mode!r} is not one of {', '.join(MODES)}")
 
 
-def classify(record: ModelRecord, policy: FreePolicy, base_url: str = "") -> ModelRecord:
-    """The record with ``is_free``, ``free_reason`` and ``free_tier`` set from scratch."""
-    reason = free_reason(record, policy, base_url)
+def classify(
+    record: ModelRecord, policy: FreePolicy, base_url: str = "", local_format: bool = False
+) -> ModelRecord:
+    """The record with ``is_free``, ``free_reason`` and ``free_tier`` set from scratch.
+    ``local_format``: the list came in a local runtime's format (see LOCAL_FORMATS)."""
+    reason = free_reason(record, policy, base_url, local_format)
     free = reason is not FreeReason.NONE
     return dataclasses.replace(
         record,
@@ -66,10 +70,12 @@ def classify(record: ModelRecord, policy: FreePolicy, base_url: str = "") -> Mod
     )
 
 
-def free_reason(record: ModelRecord, policy: FreePolicy, base_url: str = "") -> FreeReason:
+def free_reason(
+    record: ModelRecord, policy: FreePolicy, base_url: str = "", local_format: bool = False
+) -> FreeReason:
     """Why the record is free under ``policy`` (FreeReason.NONE when it is not)."""
     if policy.mode != "none":
-        if policy.mode == "local" or is_local_url(base_url):
+        if policy.mode == "local" or (local_format and is_local_url(base_url)):
             return FreeReason.LOCAL_RUNTIME
         if is_free_variant(record):
             return FreeReason.FREE_VARIANT

@@ -18,6 +18,7 @@ import httpx
 
 from services.catalog.catalogue import Catalogue, ChangeType, Entry, VersionedChange
 from services.catalog.fetch import FetchError, Limits, Listing, fetch_listing
+from services.catalog.formats import LOCAL_FORMATS
 from services.catalog.freeness import FreePolicy, classify
 from services.catalog.records import ModelRecord, QuotaLimits, QuotaScope
 from services.catalog.schedule import Outcome
@@ -25,6 +26,9 @@ from services.catalog.status import ProviderState
 from services.catalog.store import CatalogStore, StaleVersion
 from services.catalog.tracking import Plan, plan_poll, plan_unchanged
 from services.shared.providers import ProviderConfig
+
+# vLLM speaks the OpenAI format, so only the configured format tells it is a local runtime.
+LOCAL_RUNTIMES = LOCAL_FORMATS | {"vllm"}
 
 log = logging.getLogger("freeway.catalog")
 
@@ -144,7 +148,8 @@ class Poller:
                 )
             else:
                 policy = free_policy(provider)
-                records = [classify(r, policy, provider.base_url) for r in listing.records]
+                local = bool({listing.format, provider.format} & LOCAL_RUNTIMES)
+                records = [classify(r, policy, provider.base_url, local) for r in listing.records]
                 plan = plan_poll(
                     current_records(current),
                     self.misses,

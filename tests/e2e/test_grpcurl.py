@@ -65,4 +65,4 @@ def test_list_models_over_grpcurl(suite: RunningSuite) -> None:
         )
     )
     assert reply["models"]
-    assert all(m["isFree"] for m in reply["models"])
+    assert all(m["is_free"] for m in reply["models"])

@@ -94,10 +94,16 @@ def test_free_tier_excludes_models_the_body_marks_paid_only() -> None:
         "127.0.0.1:1234",
     ],
 )
-def test_local_and_private_addresses_are_local_runtimes(url: str) -> None:
+def test_local_runtime_formats_on_private_addresses_are_local_runtimes(url: str) -> None:
     assert is_local_url(url)
-    assert free_reason(_record(price_in=1.0, price_out=1.0), FreePolicy(), url) is (
-        FreeReason.LOCAL_RUNTIME
+    priced = _record(price_in=1.0, price_out=1.0)
+    assert free_reason(priced, FreePolicy(), url, local_format=True) is FreeReason.LOCAL_RUNTIME
+
+
+def test_a_hosted_api_behind_a_local_proxy_is_not_free_by_address() -> None:
+    priced = _record(price_in=1.0, price_out=1.0)
+    assert free_reason(priced, FreePolicy(), "http://127.0.0.1:8090/openrouter/api/v1") is (
+        FreeReason.NONE
     )
 
 
