@@ -131,3 +131,23 @@ class CatalogEvent(_message.Message):
     snapshot: Snapshot
     change: ModelChange
     def __init__(self, version: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., change: _Optional[_Union[ModelChange, _Mapping]] = ...) -> None: ...
+
+class ListChangesRequest(_message.Message):
+    __slots__ = ("since_version", "limit")
+    SINCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    since_version: int
+    limit: int
+    def __init__(self, since_version: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListChangesResponse(_message.Message):
+    __slots__ = ("events", "version", "history_truncated", "more")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[CatalogEvent]
+    version: int
+    history_truncated: bool
+    more: bool
+    def __init__(self, events: _Optional[_Iterable[_Union[CatalogEvent, _Mapping]]] = ..., version: _Optional[int] = ..., history_truncated: _Optional[bool] = ..., more: _Optional[bool] = ...) -> None: ...

@@ -60,6 +60,11 @@ class CatalogServiceStub:
                 request_serializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.WatchCatalogRequest.SerializeToString,
                 response_deserializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.CatalogEvent.FromString,
                 _registered_method=True)
+        self.ListChanges = channel.unary_unary(
+                '/freeway.catalog.v1.CatalogService/ListChanges',
+                request_serializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListChangesRequest.SerializeToString,
+                response_deserializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListChangesResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -97,6 +102,13 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListChanges(self, request, context):
+        """The changes after since_version still in history, oldest first, at most `limit`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -124,6 +136,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.WatchCatalog,
                     request_deserializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.WatchCatalogRequest.FromString,
                     response_serializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.CatalogEvent.SerializeToString,
+            ),
+            'ListChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChanges,
+                    request_deserializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListChangesRequest.FromString,
+                    response_serializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -261,6 +278,33 @@ class CatalogService:
             '/freeway.catalog.v1.CatalogService/WatchCatalog',
             freeway_dot_catalog_dot_v1_dot_catalog__pb2.WatchCatalogRequest.SerializeToString,
             freeway_dot_catalog_dot_v1_dot_catalog__pb2.CatalogEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/freeway.catalog.v1.CatalogService/ListChanges',
+            freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListChangesRequest.SerializeToString,
+            freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

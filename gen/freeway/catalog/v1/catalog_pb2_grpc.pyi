@@ -40,6 +40,8 @@ class CatalogServiceStub:
     """A full snapshot when the client is too far behind (or since_version is 0), then every
     change after since_version, in version order, for as long as the stream is open.
     """
+    ListChanges: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListChangesRequest, _catalog_pb2.ListChangesResponse]
+    """The changes after since_version still in history, oldest first, at most `limit`."""
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
@@ -52,6 +54,8 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     """A full snapshot when the client is too far behind (or since_version is 0), then every
     change after since_version, in version order, for as long as the stream is open.
     """
+    ListChanges: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListChangesRequest, _catalog_pb2.ListChangesResponse]  # type: ignore[assignment]
+    """The changes after since_version still in history, oldest first, at most `limit`."""
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -91,5 +95,13 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         """A full snapshot when the client is too far behind (or since_version is 0), then every
         change after since_version, in version order, for as long as the stream is open.
         """
+
+    @_abc_1.abstractmethod
+    def ListChanges(
+        self,
+        request: _catalog_pb2.ListChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ListChangesResponse, _abc.Awaitable[_catalog_pb2.ListChangesResponse]]:
+        """The changes after since_version still in history, oldest first, at most `limit`."""
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
