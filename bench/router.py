@@ -196,6 +196,9 @@ class Catalog(catalog_pb2_grpc.CatalogServiceServicer):
     async def RefreshProvider(self, request: Any, context: Any) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "bench catalog: WatchCatalog only")
 
+    async def ListChanges(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "bench catalog: WatchCatalog only")
+
 
 class Echo(router_pb2_grpc.RouterServiceServicer):
     """Route returns a canned decision: no work at all."""

@@ -35,7 +35,7 @@ def banner(settings: SuiteSettings, key_hint: str) -> str:
             f"  storage    {storage}; cache/limits {cache}",
             f"  api key    {key_hint}",
             f"  try:       curl -s {gateway}/v1/models"
-            " -H \"Authorization: Bearer $FREEWAY_ADMIN_KEY\"",
+            ' -H "Authorization: Bearer $FREEWAY_ADMIN_KEY"',
             "Ctrl-C stops every process.",
             "",
         ]

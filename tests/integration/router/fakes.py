@@ -96,6 +96,9 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
     async def RefreshProvider(self, request: Any, context: Any) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not part of the fake")
 
+    async def ListChanges(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not part of the fake")
+
     def add(self, record: common_pb2.Model) -> int:
         self.models[record.id] = record
         change = catalog_pb2.ModelChange(
