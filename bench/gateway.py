@@ -131,7 +131,9 @@ def upstream_config(addr: str, admin: str) -> dict[str, Any]:
         },
         "static_resources": {
             "listeners": [
-                listener("upstream", addr, "upstream", http_connection_manager(routes, False))
+                listener(
+                    "upstream", addr, "upstream", http_connection_manager(routes, False, 1 << 20)
+                )
             ]
         },
     }
@@ -183,7 +185,7 @@ def wrk(url: str, connections: int, duration: float, stream: bool, workdir: Path
             "wrk",
             f"-t{threads}",
             f"-c{connections}",
-            f"-d{duration}s",
+            f"-d{max(1, round(duration))}s",
             "--timeout",
             "10s",
             "-s",
@@ -206,13 +208,14 @@ def wrk(url: str, connections: int, duration: float, stream: bool, workdir: Path
     )
 
 
-def cpu_seconds(pids: list[int]) -> float:
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system, all threads) used so far by each process."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
+    used = {}
+    for name, pid in pids.items():
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / ticks
+        used[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return used
 
 
 def free_port() -> int:
@@ -276,7 +279,7 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
     try:
         asyncio.run(suite.start())
         asyncio.run(wait_models(settings.envoy_addr))
-        pids = list(suite.pids().values())
+        pids = suite.pids()
         gateway = f"http://{settings.envoy_addr}/v1/chat/completions"
         direct = f"http://{up_addr}/v1/chat/completions"
         for stream in (False, True):
@@ -285,7 +288,11 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
                 base = wrk(direct, conns, duration, stream, tmp)
                 before = cpu_seconds(pids)
                 load = wrk(gateway, conns, duration, stream, tmp)
-                cpu = cpu_seconds(pids) - before
+                after = cpu_seconds(pids)
+                per_process = {
+                    n: (after[n] - before[n]) / max(load.requests, 1) * 1e6 for n in pids
+                }
+                cpu = sum(after.values()) - sum(before.values())
                 name = f"{'stream' if stream else 'unary'}/c{conns}"
                 results["cases"][name] = {
                     "gateway": asdict(load),
@@ -293,6 +300,7 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
                     "added_p50_us": load.p50_us - base.p50_us,
                     "added_p99_us": load.p99_us - base.p99_us,
                     "cpu_us_per_request": cpu / max(load.requests, 1) * 1e6,
+                    "cpu_us_per_request_by_process": per_process,
                 }
     finally:
         asyncio.run(suite.stop())

@@ -25,7 +25,11 @@ def _endpoint(address: str, key: str) -> dict[str, Any]:
     return {"endpoint": {"address": _socket(address, key)}}
 
 
-def http_connection_manager(routes: list[dict[str, Any]], access_log: bool) -> dict[str, Any]:
+def http_connection_manager(
+    routes: list[dict[str, Any]], access_log: bool, buffer_bytes: int = 0
+) -> dict[str, Any]:
+    """`buffer_bytes` > 0 reads whole request bodies before routing: a direct_response sent
+    before the body is read makes Envoy close the connection."""
     manager: dict[str, Any] = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network."
         "http_connection_manager.v3.HttpConnectionManager",
@@ -42,12 +46,26 @@ def http_connection_manager(routes: list[dict[str, Any]], access_log: bool) -> d
             "virtual_hosts": [{"name": "freeway", "domains": ["*"], "routes": routes}],
         },
         "http_filters": [
+            *(
+                [
+                    {
+                        "name": "envoy.filters.http.buffer",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer."
+                            "v3.Buffer",
+                            "max_request_bytes": buffer_bytes,
+                        },
+                    }
+                ]
+                if buffer_bytes
+                else []
+            ),
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
                 },
-            }
+            },
         ],
     }
     if access_log:
