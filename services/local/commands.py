@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -55,15 +56,25 @@ async def run_suite() -> int:
     return await run_until_interrupted(suite, banner(settings, _key_hint(env)))
 
 
+DEMO_PROVIDERS = Path("config/demo-providers.toml")
+
+
 def demo_environment() -> dict[str, str]:
-    """Demo defaults, each still overridable from the environment."""
+    """Demo defaults, each still overridable from the environment. Unless a providers file
+    is given, the demo's own points at wherever the stand-in listens."""
     defaults = {
-        "FREEWAY_PROVIDERS_FILE": "config/demo-providers.toml",
         "FREEWAY_DATA_DIR": "var/demo",
         "FREEWAY_ADMIN_KEY": DEMO_KEY,
         "FREEWAY_STANDIN_ADDR": DEMO_STANDIN_ADDR,
     }
-    return {**defaults, **{k: v for k, v in os.environ.items() if v}}
+    env = {**defaults, **{k: v for k, v in os.environ.items() if v}}
+    if "FREEWAY_PROVIDERS_FILE" not in env:
+        providers = Path(env["FREEWAY_DATA_DIR"]) / "providers.toml"
+        providers.parent.mkdir(parents=True, exist_ok=True)
+        text = DEMO_PROVIDERS.read_text(encoding="utf-8")
+        providers.write_text(text.replace(DEMO_STANDIN_ADDR, env["FREEWAY_STANDIN_ADDR"]))
+        env["FREEWAY_PROVIDERS_FILE"] = str(providers)
+    return env
 
 
 async def run_demo(prompt: str) -> int:
