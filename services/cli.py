@@ -43,8 +43,8 @@ def _delegate(module: str) -> Callable[[list[str]], int]:
 DELEGATES: dict[str, tuple[str, str]] = {
     "catalog": ("services.catalog.cli", "parse and diff recorded model lists"),
     "providers": ("services.catalog.providers_cli", "import / export the providers file as CSV"),
-    "router": ("services.router.cli", "router tools: fit"),
-    "score": ("services.router.score_cli", "score JSON-line prompts from stdin"),
+    "router": ("native.training", "fit the scorer's weights (fit DATA… --out FILE) or eval them"),
+    "score": ("native.score_lines", "score JSON-line prompts from stdin"),
 }
 
 

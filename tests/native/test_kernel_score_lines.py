@@ -1,0 +1,60 @@
+"""The JSON-lines scoring tool (what `freeway score` runs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from native import kernel
+from native.score_lines import LineError, request_inputs, score_lines
+
+
+def test_prompt_and_chat_request_lines_score_in_order(weights: kernel.Weights) -> None:
+    lines = [
+        '{"prompt": "hi"}',
+        "",
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "what is this?"},
+                            {"type": "image_url", "image_url": {}},
+                        ],
+                    },
+                ],
+                "max_tokens": 4096,
+                "tools": [{"type": "function"}],
+            }
+        ),
+        "not json",
+        '{"messages": "oops"}',
+    ]
+    out = [json.loads(line) for line in score_lines(lines, weights)]
+    assert len(out) == 4
+    assert 0.0 <= out[0]["score"] <= 1.0
+    assert list(out[0]["features"]) == list(kernel.FEATURE_NAMES)
+    assert out[1]["features"]["needs_vision"] == 1.0
+    assert out[1]["features"]["needs_tools"] == 1.0
+    assert out[1]["features"]["has_system"] == 1.0
+    assert "invalid JSON" in out[2]["error"]
+    assert "messages" in out[3]["error"]
+
+
+def test_request_inputs_reads_needs_and_output_size() -> None:
+    messages, max_out, needs = request_inputs(
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "max_completion_tokens": 10,
+            "response_format": {"type": "json_object"},
+            "reasoning_effort": "high",
+        }
+    )
+    assert messages == [("user", "x")]
+    assert max_out == 10
+    assert needs == kernel.CAP_JSON | kernel.CAP_REASONING
+    with pytest.raises(LineError, match="max_tokens"):
+        request_inputs({"prompt": "x", "max_tokens": -1})

@@ -1,0 +1,146 @@
+"""Fitting and RouteLLM-style quality measurement (native.training)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from native import training
+from native._common import load_weights
+from native.training import DataError, Example, quality
+
+
+def arrays(strong: list[float], weak: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    return np.array(strong, dtype=np.float64), np.array(weak, dtype=np.float64)
+
+
+def test_apgr_and_cpt_on_a_hand_computed_case() -> None:
+    strong, weak = arrays([1, 1, 1, 1], [0, 1, 1, 1])
+    q = quality(np.array([0.9, 0.1, 0.2, 0.3]), strong, weak)
+    # PGR climbs 0 -> 1 over the first quarter of strong calls, then stays at 1
+    assert q.apgr == pytest.approx(0.125 + 0.75)
+    assert q.cpt50 == pytest.approx(0.125)
+    assert q.cpt80 == pytest.approx(0.2)
+    worst = quality(np.array([0.0, 0.1, 0.2, 0.3]), strong, weak)
+    assert worst.apgr == pytest.approx(0.125)
+
+
+def test_ties_count_as_random_order_within_them() -> None:
+    strong, weak = arrays([1, 1, 0, 1, 1, 0], [0, 1, 0, 0, 1, 1])
+    flat = quality(np.zeros(6), strong, weak)
+    assert flat.apgr == pytest.approx(0.5)
+    assert flat.cpt50 == pytest.approx(0.5)
+
+
+def test_random_routing_is_about_one_half() -> None:
+    rng = np.random.default_rng(3)
+    strong = (rng.random(400) < 0.8).astype(float)
+    weak = (rng.random(400) < 0.6).astype(float)
+    q = training.random_quality(strong, weak, draws=100)
+    assert q.apgr == pytest.approx(0.5, abs=0.03)
+
+
+def test_no_gap_gives_nan_not_a_crash() -> None:
+    strong, weak = arrays([1, 0], [1, 0])
+    assert math.isnan(quality(np.array([0.3, 0.7]), strong, weak).apgr)
+
+
+def test_lbfgs_minimises_a_quadratic() -> None:
+    target = np.array([1.0, -2.0, 3.0])
+
+    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+        d = x - target
+        return float(d @ (np.arange(1, 4) * d)), 2 * np.arange(1, 4) * d
+
+    assert training.lbfgs(objective, np.zeros(3)) == pytest.approx(target, abs=1e-4)
+
+
+def synthetic(n: int, seed: int = 0) -> list[Example]:
+    """Prompts where the word 'theorem' means the weak model fails and the strong succeeds."""
+    rng = np.random.default_rng(seed)
+    words = ["apple", "river", "music", "green", "window", "table", "story", "cloud"]
+    examples = []
+    for i in range(n):
+        hard = bool(rng.random() < 0.4)
+        text = " ".join(rng.choice(words, size=8)) + (" theorem" if hard else " banana")
+        text += f" #{i}"
+        weak = 0.0 if hard and rng.random() < 0.9 else 1.0
+        examples.append(Example((("user", text),), 1.0, weak, "synthetic"))
+    return examples
+
+
+def test_fit_learns_a_lexical_signal() -> None:
+    examples = synthetic(300)
+    design = training.featurize_all(examples, 256)
+    hyper = training.Hyper(1e-3, 1e-3, "hard", 1.0)
+    y = training.targets(examples, "hard")
+    model = training.fit(design, y, np.ones(len(examples)), hyper)
+    strong = np.array([e.strong for e in examples])
+    weak = np.array([e.weak for e in examples])
+    assert quality(model.logits(design), strong, weak).apgr > 0.75
+
+
+def write_csv(path: Path, examples: list[Example]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt", training.WEAK, training.STRONG])
+        for e in examples:
+            writer.writerow([e.messages[0][1], e.weak == 1.0, e.strong == 1.0])
+
+
+def test_fit_command_writes_loadable_weights_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "mmlu_synthetic.csv"
+    examples = synthetic(240, seed=1)
+    write_csv(data, examples)
+    held_out = sum(training.is_test(e) for e in examples)
+    out = tmp_path / "w.json"
+    assert training.main(["fit", str(data), "--out", str(out), "--buckets", "64"]) == 0
+    weights = load_weights(out)
+    assert weights.hash_buckets == 64
+    doc = json.loads(out.read_text())
+    assert doc["validation"]["all"]["scorer"]["apgr"] > 0.6
+    assert doc["fitted_on"]["sources"] == {"mmlu": 240 - held_out}
+    assert doc["validation"]["all"]["n"] == held_out
+    printed = capsys.readouterr().out
+    assert "APGR" in printed
+    assert "length" in printed
+
+
+def test_loaders_read_labels_and_messages(tmp_path: Path) -> None:
+    path = tmp_path / "chat.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": "hi"}], "label": 0},
+        {"prompt": "prove it", "strong": 0.9, "weak": 0.2},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    first, second = training.load([path])
+    assert first.messages == (("user", "hi"),)
+    assert (first.strong, first.weak) == (1.0, 1.0)
+    assert (second.strong, second.weak) == (0.9, 0.2)
+
+
+def test_bad_data_names_the_file_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("text,score\nhello,1\n")
+    with pytest.raises(DataError, match="missing column 'prompt'"):
+        training.load([path])
+    jsonl = tmp_path / "bad.jsonl"
+    jsonl.write_text('{"prompt": "x"}\n')
+    with pytest.raises(DataError, match=r"bad\.jsonl:1"):
+        training.load([jsonl])
+    with pytest.raises(DataError, match="no such file"):
+        training.load([tmp_path / "absent.csv"])
+
+
+def test_split_is_stable_and_about_fifteen_percent() -> None:
+    examples = synthetic(2000, seed=2)
+    held = [training.is_test(e) for e in examples]
+    assert held == [training.is_test(e) for e in examples]
+    assert 0.12 < sum(held) / len(held) < 0.18
