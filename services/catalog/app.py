@@ -18,6 +18,8 @@ from services.catalog.config import CatalogSettings, catalog_settings
 from services.catalog.fetch import Limits
 from services.catalog.leadership import Leadership, NeverLeader, PgLeadership, SoloLeadership
 from services.catalog.poller import Poller
+from services.catalog.pricing import PriceCatalogue, load_price_files
+from services.catalog.relay import PgRelay, Relay
 from services.catalog.replica import Replica
 from services.catalog.schedule import Timing
 from services.catalog.servicer import SERVICE_NAME, CatalogServicer
@@ -93,6 +95,7 @@ async def build(
     """Build (not start) the catalog: opens and migrates the store."""
     env = os.environ if env is None else env
     providers = list(_providers(suite) if providers is None else providers)
+    prices = _price_catalogue(settings.price_files)
     db = await open_database(suite.database_url, suite.data_dir / "catalog.sqlite3")
     try:
         store = CatalogStore(db, settings.history_retention)
@@ -114,6 +117,7 @@ async def build(
         settings.misses_before_removal,
         Limits(settings.max_pages, settings.max_body_bytes),
         on_changes=webhooks.notify,
+        prices=prices,
     )
     replica = Replica(
         catalogue,
@@ -122,6 +126,8 @@ async def build(
         leadership or _leadership(settings, suite, db),
         _timing(settings),
         settings.follower_sync_s,
+        _relay(settings, suite, db),
+        settings.refresh_timeout_s,
     )
     return App(
         settings,
@@ -144,12 +150,42 @@ def _providers(suite: SuiteSettings) -> list[ProviderConfig]:
     return providers
 
 
+def _price_catalogue(paths: Sequence[str]) -> PriceCatalogue | None:
+    """The price catalogues, read once at start; a file that cannot be read is logged and
+    skipped (its models stay unpriced), never a reason not to serve."""
+    if not paths:
+        return None
+    prices, errors = load_price_files(paths)
+    for error in errors:
+        log.error("price catalogue skipped: %s", error)
+    if prices is not None:
+        log.info(
+            "prices known for %d model(s) from %d of %d price file(s)",
+            _size(prices),
+            len(paths) - len(errors),
+            len(paths),
+        )
+    return prices
+
+
+def _size(prices: PriceCatalogue) -> int:
+    return len(prices) + sum(len(c) for c in prices.fallbacks)
+
+
 def _leadership(settings: CatalogSettings, suite: SuiteSettings, db: Database) -> Leadership:
     if not settings.poll:
         return NeverLeader()
     if db.dialect == "postgresql" and suite.database_url:
         return PgLeadership(suite.database_url, settings.leader_retry_s)
     return SoloLeadership()
+
+
+def _relay(settings: CatalogSettings, suite: SuiteSettings, db: Database) -> Relay | None:
+    """With PostgreSQL, replicas pass RefreshProvider on to the leader; with SQLite the only
+    replica leads (or, with polling off, there is no leader to ask)."""
+    if db.dialect == "postgresql" and suite.database_url:
+        return PgRelay(suite.database_url, db, settings.leader_retry_s)
+    return None
 
 
 def _timing(settings: CatalogSettings) -> Timing:

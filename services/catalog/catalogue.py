@@ -13,6 +13,7 @@ its buffer is dropped and it receives a fresh snapshot at the then-current versi
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +27,7 @@ __all__ = [
     "ChangeType",
     "Entry",
     "Event",
+    "HistoryPage",
     "ModelFilter",
     "Subscription",
     "VersionGapError",
@@ -85,6 +87,17 @@ class ModelFilter:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Retained changes after a version, oldest first: `more` when `limit` cut them short,
+    `truncated` (and no changes) when history no longer reaches back to that version."""
+
+    version: int
+    changes: tuple[VersionedChange, ...] = ()
+    truncated: bool = False
+    more: bool = False
+
+
 class VersionGapError(RuntimeError):
     """A change was applied whose version does not follow the catalogue's version."""
 
@@ -121,14 +134,27 @@ class Catalogue:
 
     def changes_since(self, version: int) -> list[VersionedChange] | None:
         """Every change after `version`, or None when history no longer reaches back that far."""
-        if version > self.version:
+        if not self.reaches(version):
             return None
         if version == self.version:
             return []
-        oldest = self._history[0].version if self._history else self.version + 1
-        if version + 1 < oldest:
-            return None
         return [c for c in self._history if c.version > version]
+
+    def reaches(self, version: int) -> bool:
+        """Whether every change after `version` is still in history (a version ahead of
+        the catalogue, e.g. from before the store was reset, is out of reach too)."""
+        if version >= self.version:
+            return version == self.version
+        oldest = self._history[0].version if self._history else self.version + 1
+        return version + 1 >= oldest
+
+    def history_page(self, since_version: int, limit: int) -> HistoryPage:
+        """At most `limit` retained changes after `since_version`, oldest first."""
+        if not self.reaches(since_version):
+            return HistoryPage(self.version, truncated=True)
+        wanted = (c for c in self._history if c.version > since_version)
+        changes = tuple(itertools.islice(wanted, limit + 1))
+        return HistoryPage(self.version, changes[:limit], more=len(changes) > limit)
 
     @property
     def subscriber_count(self) -> int:

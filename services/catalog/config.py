@@ -54,11 +54,22 @@ class CatalogSettings:
         2.0,
         doc="how often a standby replica re-reads the catalogue version from the store",
     )
+    refresh_timeout_s: float = setting(
+        "FREEWAY_CATALOG_REFRESH_TIMEOUT_S",
+        60.0,
+        doc="how long a standby waits for the leader to poll a provider it was asked to refresh",
+    )
     webhooks: tuple[str, ...] = setting(
         "FREEWAY_CATALOG_WEBHOOKS", (), doc="URLs that receive a JSON notice of every change"
     )
     webhook_attempts: int = setting("FREEWAY_CATALOG_WEBHOOK_ATTEMPTS", 5)
     webhook_timeout_s: float = setting("FREEWAY_CATALOG_WEBHOOK_TIMEOUT_S", 10.0)
+    price_files: tuple[str, ...] = setting(
+        "FREEWAY_CATALOG_PRICE_FILES",
+        (),
+        doc="price catalogues (LiteLLM price-map JSON, models.dev api.json or checkout) that"
+        " fill in prices a provider's list does not state; the first that knows a model wins",
+    )
     poll: bool = setting(
         "FREEWAY_CATALOG_POLL", True, doc="run the scheduler (false: serve reads only)"
     )
@@ -79,6 +90,7 @@ class CatalogSettings:
             "backoff_max_s",
             "leader_retry_s",
             "follower_sync_s",
+            "refresh_timeout_s",
             "webhook_timeout_s",
         ):
             if getattr(self, name) <= 0:

@@ -175,7 +175,40 @@ def event_to_proto(event: Event) -> catalog_pb2.CatalogEvent:
     return message
 
 
-def provider_to_proto(state: ProviderState) -> catalog_pb2.ProviderStatus:
+def change_event_to_proto(change: VersionedChange) -> catalog_pb2.CatalogEvent:
+    """One change as the CatalogEvent that carries it (WatchCatalog, ListChanges)."""
+    return catalog_pb2.CatalogEvent(
+        version=change.version, at=timestamp(change.at), change=change_to_proto(change)
+    )
+
+
+class EventMessages:
+    """Each change's CatalogEvent, built once and shared by every watcher that sends it:
+    one change reaches every subscriber, and building its message is most of the cost of
+    sending it (serialising the shared message is cheap). Bounded: oldest changes go first.
+    Snapshots are built per watcher (each is taken at the moment it is sent)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        # Keyed by the change object's identity, which the entry keeps alive (so the id is
+        # not reused while cached); a change object never changes.
+        self._built: dict[int, tuple[VersionedChange, catalog_pb2.CatalogEvent]] = {}
+
+    def message(self, event: Event) -> catalog_pb2.CatalogEvent:
+        change = event.change
+        if change is None:
+            return event_to_proto(event)
+        built = self._built.get(id(change))
+        if built is not None and built[0] is change:
+            return built[1]
+        message = event_to_proto(event)
+        if len(self._built) >= self._size:
+            del self._built[next(iter(self._built))]
+        self._built[id(change)] = (change, message)
+        return message
+
+
+def provider_to_proto(state: ProviderState, unpriced: int = 0) -> catalog_pb2.ProviderStatus:
     message = catalog_pb2.ProviderStatus(
         name=state.name,
         format=state.format,
@@ -184,6 +217,7 @@ def provider_to_proto(state: ProviderState) -> catalog_pb2.ProviderStatus:
         last_error=state.last_error,
         model_count=state.model_count,
         free_count=state.free_count,
+        unpriced_count=unpriced,
     )
     if state.last_success is not None:
         message.last_success.CopyFrom(timestamp(state.last_success))

@@ -20,6 +20,7 @@ from services.catalog.catalogue import Catalogue, ChangeType, Entry, VersionedCh
 from services.catalog.fetch import FetchError, Limits, Listing, fetch_listing
 from services.catalog.formats import LOCAL_FORMATS
 from services.catalog.freeness import FreePolicy, classify
+from services.catalog.pricing import PriceCatalogue, enrich
 from services.catalog.records import ModelRecord, QuotaLimits, QuotaScope
 from services.catalog.schedule import Outcome
 from services.catalog.status import ProviderState
@@ -74,6 +75,7 @@ class Poller:
         limits: Limits | None = None,
         on_changes: ChangeSink | None = None,
         wall: Callable[[], float] = time.time,
+        prices: PriceCatalogue | None = None,
     ) -> None:
         self.providers = {p.name: p for p in providers}
         self.env = env
@@ -83,6 +85,7 @@ class Poller:
         self.misses_before_removal = misses_before_removal
         self.limits = limits or Limits()
         self.on_changes = on_changes
+        self.prices = prices
         self.misses: dict[str, int] = {}
         self.states: dict[str, ProviderState] = {}
         self._wall = wall
@@ -149,7 +152,10 @@ class Poller:
             else:
                 policy = free_policy(provider)
                 local = bool({listing.format, provider.format} & LOCAL_RUNTIMES)
-                records = [classify(r, policy, provider.base_url, local) for r in listing.records]
+                records = [
+                    classify(self._priced(r), policy, provider.base_url, local)
+                    for r in listing.records
+                ]
                 plan = plan_poll(
                     current_records(current),
                     self.misses,
@@ -168,9 +174,15 @@ class Poller:
                 len(changes),
                 self.catalogue.version,
             )
+            report_unpriced(provider.name, changes)
             if self.on_changes is not None:
                 self.on_changes(changes)
         await self._save_success(provider, listing, now)
+
+    def _priced(self, record: ModelRecord) -> ModelRecord:
+        """Prices from the price catalogues for a record whose list states none (before
+        it is classified: a price decides what is free)."""
+        return record if self.prices is None else enrich(record, self.prices)
 
     async def _commit(
         self, plan: Plan, now: float, first_seen: Mapping[str, float]
@@ -215,6 +227,31 @@ class Poller:
     async def _save(self, state: ProviderState) -> None:
         self.states[state.name] = state
         await self.store.save_provider(state)
+
+
+def newly_unpriced(changes: Sequence[VersionedChange]) -> list[str]:
+    """Models that now have no known price and had one before (or are new)."""
+    return [
+        c.model_id
+        for c in changes
+        if c.new is not None and not c.new.record.priced and (c.old is None or c.old.record.priced)
+    ]
+
+
+def report_unpriced(provider: str, changes: Sequence[VersionedChange], shown: int = 10) -> None:
+    """Raise models without a known price as a warning: they are never counted as $0, so
+    an operator may want a price catalogue (FREEWAY_CATALOG_PRICE_FILES) that knows them."""
+    unpriced = newly_unpriced(changes)
+    if not unpriced:
+        return
+    more = f" and {len(unpriced) - shown} more" if len(unpriced) > shown else ""
+    log.warning(
+        "%s: %d model(s) without a known price (unpriced): %s%s",
+        provider,
+        len(unpriced),
+        ", ".join(unpriced[:shown]),
+        more,
+    )
 
 
 def current_records(entries: Mapping[str, Entry]) -> dict[str, ModelRecord]:

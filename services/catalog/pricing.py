@@ -171,6 +171,26 @@ def load_price_catalogue(path: str | Path) -> PriceCatalogue:
     return litellm_catalogue(doc)
 
 
+def load_price_files(
+    paths: Iterable[str | Path],
+) -> tuple[PriceCatalogue | None, list[PricingError]]:
+    """One catalogue over every readable file, asked in the given order (None when none
+    could be read), and the error of each file that could not: a bad file is skipped."""
+    loaded: list[PriceCatalogue] = []
+    failed: list[PricingError] = []
+    for path in paths:
+        try:
+            catalogue = load_price_catalogue(path)
+        except PricingError as exc:
+            failed.append(exc)
+            continue
+        if len(catalogue):
+            loaded.append(catalogue)
+        else:
+            failed.append(PricingError(f"{path}: no models found in this price catalogue"))
+    return (combine(*loaded) if loaded else None), failed
+
+
 def normalise(model_id: str) -> str:
     """The comparison form of a model id (rule 2)."""
     return model_id.strip().lower().removeprefix("models/")
@@ -240,7 +260,10 @@ def _models_dev_tree(root: Path) -> PriceCatalogue:
 def _toml_models(providers: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
     for models_dir in sorted(providers.glob("*/models")):
         for path in sorted(models_dir.rglob("*.toml")):
-            raw = path.read_text(encoding="utf-8")
+            try:
+                raw = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise PricingError(f"{path}: cannot read: {exc}") from None
             if "[cost]" not in raw:
                 continue  # cheap skip: no price to learn from this file
             try:

@@ -3,7 +3,8 @@ holds the leadership — runs the scheduler that polls the providers.
 
 Standby replicas (and the leader before it is elected) follow the store: on every change
 notice, and every `follower_sync_s` anyway, they read the history after their version and
-apply it; if that history is no longer there, they reload the whole catalogue.
+apply it; if that history is no longer there, they reload the whole catalogue. A standby
+asked to refresh a provider passes the request on to the leader (see relay.py).
 """
 
 from __future__ import annotations
@@ -17,13 +18,35 @@ from collections.abc import Mapping, Sequence
 from services.catalog.catalogue import Catalogue
 from services.catalog.leadership import Leadership
 from services.catalog.poller import Poller, unpollable_reason
+from services.catalog.relay import OK, Answer, NoAnswer, Relay
 from services.catalog.schedule import Scheduler, Timing, TooSoon
 from services.catalog.status import ProviderState
 from services.catalog.store import CatalogStore
-from services.shared.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable
+from services.shared.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    FreewayError,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from services.shared.providers import ProviderConfig
 
 log = logging.getLogger("freeway.catalog")
+
+# The errors a leader may answer a passed-on refresh with, by status name.
+RELAYED_ERRORS: dict[str, type[FreewayError]] = {
+    e.status: e
+    for e in (
+        InvalidArgument,
+        NotFound,
+        FailedPrecondition,
+        ResourceExhausted,
+        Unavailable,
+        DeadlineExceeded,
+    )
+}
 
 
 class Replica:
@@ -37,6 +60,8 @@ class Replica:
         leadership: Leadership,
         timing: Timing,
         follower_sync_s: float = 2.0,
+        relay: Relay | None = None,
+        refresh_timeout_s: float = 60.0,
     ) -> None:
         self.catalogue = catalogue
         self.store = store
@@ -44,11 +69,14 @@ class Replica:
         self.leadership = leadership
         self.timing = timing
         self.follower_sync_s = follower_sync_s
+        self.relay = relay
+        self.refresh_timeout_s = refresh_timeout_s
         self.scheduler: Scheduler | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._notified = asyncio.Event()
         self._elected = asyncio.Event()
+        self._sync = asyncio.Lock()
 
     @property
     def is_leader(self) -> bool:
@@ -69,6 +97,8 @@ class Replica:
             ),
             asyncio.create_task(self._follow()),
         ]
+        if self.relay is not None:
+            self._tasks.append(asyncio.create_task(self.relay.run(self._answer_refresh)))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.leadership.settled.wait(), settle_s)
 
@@ -92,6 +122,10 @@ class Replica:
 
     async def sync(self) -> None:
         """Catch up with the store: apply its newer history, or reload when that is gone."""
+        async with self._sync:  # following and a passed-on refresh may both catch up
+            await self._catch_up()
+
+    async def _catch_up(self) -> None:
         stored = await self.store.version()
         if stored == self.catalogue.version:
             return
@@ -156,21 +190,51 @@ class Replica:
         )
 
     async def refresh(self, name: str) -> ProviderState:
-        """Poll `name` now (leader only) and return its status after the poll."""
+        """Poll `name` now and return its status after the poll: here when this replica
+        leads, else by the leader, asked through the relay."""
         provider = self.providers.get(name)
         if provider is None:
             raise NotFound(f"no provider named {name!r}", field="name")
         reason = unpollable_reason(provider, self.poller.env)
         if reason:
             raise FailedPrecondition(f"provider {name} is not polled: {reason}", field="name")
+        if self.is_leader:
+            return await self._poll_here(name)
+        if self.relay is None:
+            raise Unavailable("this catalog replica is a standby; the leader polls providers")
+        return await self._poll_by_leader(provider, self.relay)
+
+    async def _poll_here(self, name: str) -> ProviderState:
         scheduler = self.scheduler
         if scheduler is None or not self.leadership.is_leader:
-            raise Unavailable("this catalog replica is a standby; the leader polls providers")
+            raise Unavailable("this catalog replica no longer leads; ask again")
         try:
             await scheduler.poll_now(name)
         except TooSoon as exc:
             raise ResourceExhausted(str(exc), field="name") from None
         return self.poller.states[name]
+
+    async def _poll_by_leader(self, provider: ProviderConfig, relay: Relay) -> ProviderState:
+        try:
+            answer = await relay.ask(provider.name, self.refresh_timeout_s)
+        except NoAnswer as exc:
+            raise Unavailable(f"this catalog replica is a standby and {exc}") from None
+        if answer.status != OK:
+            error = RELAYED_ERRORS.get(answer.status, Unavailable)
+            raise error(f"the leader answered: {answer.message}", field=answer.field)
+        await self.sync()  # the leader stored the poll before answering: show its changes
+        stored = await self.store.providers()
+        return self._state(provider, stored.get(provider.name))
+
+    async def _answer_refresh(self, name: str) -> Answer | None:
+        """A standby's request, answered by the leader (other standbys stay silent)."""
+        if not self.is_leader:
+            return None
+        try:
+            await self.refresh(name)
+        except FreewayError as exc:
+            return Answer(exc.status, exc.message, exc.field)
+        return Answer(OK)
 
 
 def _consecutive(versions: Sequence[int]) -> bool:

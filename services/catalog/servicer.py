@@ -16,12 +16,15 @@ from services.catalog.replica import Replica
 from services.shared.errors import InvalidArgument, NotFound
 
 SERVICE_NAME = "freeway.catalog.v1.CatalogService"
+DEFAULT_CHANGES_LIMIT = 500
+MAX_CHANGES_LIMIT = 5000
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, catalogue: Catalogue, replica: Replica) -> None:
         self.catalogue = catalogue
         self.replica = replica
+        self.messages = convert.EventMessages()
 
     async def ListModels(
         self, request: catalog_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
@@ -51,8 +54,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> catalog_pb2.ListProvidersResponse:
         states = await self.replica.provider_states()
         return catalog_pb2.ListProvidersResponse(
-            providers=[convert.provider_to_proto(s) for s in states]
+            providers=[convert.provider_to_proto(s, self._unpriced(s.name)) for s in states]
         )
+
+    def _unpriced(self, provider: str) -> int:
+        return sum(1 for e in self.catalogue.entries_of(provider).values() if not e.record.priced)
 
     async def RefreshProvider(
         self, request: catalog_pb2.RefreshProviderRequest, context: grpc.aio.ServicerContext
@@ -61,7 +67,19 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             raise InvalidArgument("is required", field="name")
         state = await self.replica.refresh(request.name)
         return catalog_pb2.RefreshProviderResponse(
-            provider=convert.provider_to_proto(state), version=self.catalogue.version
+            provider=convert.provider_to_proto(state, self._unpriced(state.name)),
+            version=self.catalogue.version,
+        )
+
+    async def ListChanges(
+        self, request: catalog_pb2.ListChangesRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.ListChangesResponse:
+        page = self.catalogue.history_page(request.since_version, _limit(request.limit))
+        return catalog_pb2.ListChangesResponse(
+            events=[convert.change_event_to_proto(c) for c in page.changes],
+            version=page.version,
+            history_truncated=page.truncated,
+            more=page.more,
         )
 
     async def WatchCatalog(
@@ -70,7 +88,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         subscription = self.catalogue.subscribe(request.since_version)
         try:
             async for event in subscription:
-                yield convert.event_to_proto(event)
+                yield self.messages.message(event)
         finally:
             subscription.close()
 
@@ -80,6 +98,12 @@ def _capabilities(values: Iterable[int]) -> frozenset[str]:
         return convert.capabilities_from_proto(values)
     except KeyError as exc:
         raise InvalidArgument(f"unknown capability {exc.args[0]}", field="capabilities") from None
+
+
+def _limit(value: int) -> int:
+    if value > MAX_CHANGES_LIMIT:
+        raise InvalidArgument(f"must be ≤ {MAX_CHANGES_LIMIT}, got {value}", field="limit")
+    return value or DEFAULT_CHANGES_LIMIT
 
 
 def _min_context(value: int) -> int:

@@ -17,7 +17,15 @@ from freeway.router.v1 import router_pb2_grpc
 from services.edge import handlers
 from services.edge.auth import Keyring
 from services.edge.config import EdgeSettings, edge_settings
-from services.edge.keys import CLIENTS, MODELS_CACHE, SETTINGS, Clients, ModelsCache
+from services.edge.keys import (
+    CATALOG_CACHE,
+    CLIENTS,
+    MODELS_CACHE,
+    SETTINGS,
+    Clients,
+    ModelsCache,
+    VersionedBodies,
+)
 from services.edge.middlewares import auth_middleware, context_middleware
 from services.shared import logs
 from services.shared.channels import channel
@@ -57,6 +65,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[MODELS_CACHE] = ModelsCache()
+    app[CATALOG_CACHE] = VersionedBodies()
     app.cleanup_ctx.append(grpc_clients(suite))
     if owned:
         app.cleanup_ctx.append(closing(limiter))
@@ -69,6 +78,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/v1/route", handlers.route)
     router.add_get("/v1/models", handlers.list_models, allow_head=False)
     router.add_get("/v1/models/{model_id:.+}", handlers.get_model, allow_head=False)
+    router.add_get("/v1/catalog", handlers.list_catalog, allow_head=False)
+    router.add_get("/v1/catalog/changes", handlers.list_changes, allow_head=False)
+    router.add_get("/v1/providers", handlers.list_providers, allow_head=False)
     router.add_get("/healthz", handlers.healthz)
 
 

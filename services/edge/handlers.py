@@ -16,10 +16,9 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2
 
 from freeway.catalog.v1 import catalog_pb2
-from services.edge import convert, errors, sse
-from services.edge.keys import CALLER, CLIENTS, MODELS_CACHE, SETTINGS
+from services.edge import catalog_json, convert, errors, queries, sse
+from services.edge.keys import CALLER, CATALOG_CACHE, CLIENTS, MODELS_CACHE, SETTINGS
 from services.shared.channels import call_metadata
-from services.shared.errors import InvalidArgument
 from services.shared.logs import request_id
 
 log = logging.getLogger("freeway.edge")
@@ -100,7 +99,7 @@ async def route(request: web.Request) -> web.Response:
 async def list_models(request: web.Request) -> web.Response:
     """`GET /v1/models[?free_only=false]`: the catalogue's free models (all with
     free_only=false), and "auto". The JSON is rebuilt only when the catalogue changed."""
-    free_only = _query_bool(request, "free_only", default=True)
+    free_only = queries.boolean(request.query, "free_only", default=True)
     catalog = request.app[CLIENTS].catalog
     reply = await catalog.ListModels(
         catalog_pb2.ListModelsRequest(free_only=free_only),
@@ -130,6 +129,45 @@ async def get_model(request: web.Request) -> web.Response:
     return json_response(convert.model_json(model))
 
 
+async def list_catalog(request: web.Request) -> web.Response:
+    """`GET /v1/catalog[?free=&provider=&capability=&min_context=&extra=]`: every model
+    of the catalogue (not only the free ones) as full records, with the catalogue version.
+    The JSON is rebuilt only when the catalogue (or the filter) changed."""
+    query = queries.CatalogQuery.parse(request.query)
+    reply = await request.app[CLIENTS].catalog.ListModels(
+        query.request(), timeout=request.app[SETTINGS].rpc_timeout_s, metadata=call_metadata()
+    )
+    cache = request.app[CATALOG_CACHE]
+    body = cache.get(query, reply.version)
+    if body is None:
+        # ListModels can only ask for the free models; "free=false" keeps the others here.
+        models = [m for m in reply.models if query.free is not False or not m.is_free]
+        body = catalog_json.catalog_json(reply.version, models, query.extra)
+        cache.put(query, reply.version, body)
+    return json_response(body)
+
+
+async def list_changes(request: web.Request) -> web.Response:
+    """`GET /v1/catalog/changes?since=N[&limit=M]`: the changes after version N still in
+    the catalogue's history, oldest first (`more`: ask again from the last version seen;
+    `history_truncated`: too far behind, re-read /v1/catalog instead)."""
+    query = queries.ChangesQuery.parse(request.query)
+    reply = await request.app[CLIENTS].catalog.ListChanges(
+        query.request(), timeout=request.app[SETTINGS].rpc_timeout_s, metadata=call_metadata()
+    )
+    return json_response(catalog_json.changes_json(reply, query.extra))
+
+
+async def list_providers(request: web.Request) -> web.Response:
+    """`GET /v1/providers`: each provider's polling status, model, free and unpriced counts."""
+    reply = await request.app[CLIENTS].catalog.ListProviders(
+        catalog_pb2.ListProvidersRequest(),
+        timeout=request.app[SETTINGS].rpc_timeout_s,
+        metadata=call_metadata(),
+    )
+    return json_response(catalog_json.providers_json(reply))
+
+
 async def healthz(request: web.Request) -> web.Response:
     """`GET /healthz` (no key): 200 while the router serves. The catalog being down
     degrades (the router keeps its last snapshot), so it is reported, not fatal."""
@@ -152,15 +190,3 @@ async def _health(stub: Any, timeout: float) -> str:
     except grpc.aio.AioRpcError as exc:
         return str(exc.code().name)
     return str(_STATUS_NAMES.Name(reply.status))
-
-
-def _query_bool(request: web.Request, name: str, default: bool) -> bool:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    value = raw.lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    raise InvalidArgument(f"expected true or false, got {raw!r}", field=name)

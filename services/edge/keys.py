@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,29 @@ class ModelsCache:
     bodies: dict[bool, tuple[int, bytes]] = field(default_factory=dict)
 
 
+class VersionedBodies:
+    """Response bodies keyed by request (any hashable) and the catalogue version they were
+    built from; a different version misses. Bounded: the oldest entry goes first."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self.capacity = capacity
+        self._bodies: dict[Hashable, tuple[int, bytes]] = {}
+
+    def get(self, key: Hashable, version: int) -> bytes | None:
+        cached = self._bodies.get(key)
+        if version and cached is not None and cached[0] == version:
+            return cached[1]
+        return None
+
+    def put(self, key: Hashable, version: int, body: bytes) -> None:
+        self._bodies.pop(key, None)
+        if len(self._bodies) >= self.capacity:
+            del self._bodies[next(iter(self._bodies))]
+        self._bodies[key] = (version, body)
+
+
 SETTINGS = web.AppKey("settings", EdgeSettings)
 CLIENTS = web.AppKey("clients", Clients)
 MODELS_CACHE = web.AppKey("models_cache", ModelsCache)
+CATALOG_CACHE = web.AppKey("catalog_cache", VersionedBodies)
 CALLER = web.RequestKey("caller", Caller)

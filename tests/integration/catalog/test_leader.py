@@ -12,7 +12,7 @@ import pytest
 from freeway.catalog.v1 import catalog_pb2
 from services.catalog.app import App
 from services.catalog.leadership import PgLeadership
-from tests.integration.catalog.conftest import AppFactory, refresh, stub_for
+from tests.integration.catalog.conftest import AppFactory, fast_settings, refresh, stub_for
 from tests.integration.catalog.provider import FakeProvider
 
 pytestmark = pytest.mark.integration
@@ -46,10 +46,6 @@ async def test_one_replica_polls_and_the_standby_follows(
         catalog_pb2.WatchCatalogRequest(since_version=leader.catalogue.version), timeout=60
     )
 
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await standby_stub.RefreshProvider(
-            catalog_pb2.RefreshProviderRequest(name="openrouter"), timeout=10
-        )
     provider.edit(provider.models[0]["id"], context_length=3)
     version = await refresh(leader_stub)
     followed = await watch.read()
@@ -60,7 +56,6 @@ async def test_one_replica_polls_and_the_standby_follows(
     await standby_channel.close()
 
     assert (leader.replica.is_leader, standby.replica.is_leader) == (True, False)
-    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     assert len(provider.seen) == 2  # the leader's first poll and its refresh; none by the standby
     assert (followed.version, followed.change.changed_fields) == (version, ["context_window"])
     assert listed.version == version
@@ -99,3 +94,86 @@ async def test_a_leader_that_loses_its_connection_is_replaced(
     await until(lambda: first.replica.is_leader or second.replica.is_leader)
 
     assert [first.replica.is_leader, second.replica.is_leader].count(True) == 1
+
+
+async def test_a_standby_pages_the_same_history_as_the_leader(
+    make_app: AppFactory, provider: FakeProvider
+) -> None:
+    leader, standby = await make_app(), await make_app()
+    leader_channel, leader_stub = stub_for(leader)
+    standby_channel, standby_stub = stub_for(standby)
+    base = leader.catalogue.version
+    provider.edit(provider.models[0]["id"], context_length=11)
+    provider.edit(provider.models[1]["id"], context_length=12)
+    version = await refresh(leader_stub)
+    await until(lambda: standby.catalogue.version == version)
+
+    request = catalog_pb2.ListChangesRequest(since_version=base - 1)
+    from_leader = await leader_stub.ListChanges(request, timeout=10)
+    from_standby = await standby_stub.ListChanges(request, timeout=10)
+    await leader_channel.close()
+    await standby_channel.close()
+
+    assert not standby.replica.is_leader
+    assert [e.version for e in from_standby.events] == [base, base + 1, base + 2]
+    assert list(from_standby.events) == list(from_leader.events)
+    assert from_standby.version == from_leader.version == version
+
+
+async def test_a_standby_passes_refresh_on_to_the_leader(
+    make_app: AppFactory, provider: FakeProvider
+) -> None:
+    leader, standby = await make_app(), await make_app()
+    channel, stub = stub_for(standby)
+    provider.edit(provider.models[0]["id"], context_length=21)
+
+    reply = await stub.RefreshProvider(
+        catalog_pb2.RefreshProviderRequest(name="openrouter"), timeout=30
+    )
+    model = await stub.GetModel(
+        catalog_pb2.GetModelRequest(id=f"openrouter/{provider.models[0]['id']}"), timeout=10
+    )
+    await channel.close()
+
+    assert (leader.replica.is_leader, standby.replica.is_leader) == (True, False)
+    assert len(provider.seen) == 2  # the leader's first poll and the one asked for
+    assert reply.provider.healthy
+    assert reply.provider.last_success.seconds > 0
+    assert reply.version == leader.catalogue.version == standby.catalogue.version
+    assert model.context_window == 21  # the standby caught up before it answered
+
+
+async def test_the_leaders_refusal_reaches_the_standby(
+    make_app: AppFactory, provider: FakeProvider
+) -> None:
+    await make_app(fast_settings(min_poll_gap_s=600))  # it polled at start: too soon now
+    standby = await make_app()
+    channel, stub = stub_for(standby)
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.RefreshProvider(
+            catalog_pb2.RefreshProviderRequest(name="openrouter"), timeout=30
+        )
+    await channel.close()
+
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert (refused.value.details() or "").startswith("name: the leader answered: provider")
+    assert "minimum gap" in (refused.value.details() or "")
+    assert len(provider.seen) == 1
+
+
+async def test_a_standby_with_no_leader_to_ask_is_unavailable(
+    make_app: AppFactory, provider: FakeProvider
+) -> None:
+    lonely = await make_app(fast_settings(poll=False, refresh_timeout_s=0.3))
+    channel, stub = stub_for(lonely)
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.RefreshProvider(
+            catalog_pb2.RefreshProviderRequest(name="openrouter"), timeout=30
+        )
+    await channel.close()
+
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "no catalog replica answered within 0.3s" in (refused.value.details() or "")
+    assert provider.seen == []

@@ -167,10 +167,94 @@ def models() -> list[common_pb2.Model]:
             id="openai/gpt-4o",
             provider="openai",
             upstream_id="gpt-4o",
+            display_name="GPT-4o",
             is_free=False,
             input_price_per_mtok=2.5,
             output_price_per_mtok=10.0,
+            price_source="provider",
+            context_window=128_000,
+            max_output_tokens=16_384,
+            capabilities=[common_pb2.CAPABILITY_TOOLS, common_pb2.CAPABILITY_VISION],
+            input_modalities=["text", "image"],
+            output_modalities=["text"],
             first_seen=seen,
+            last_seen=Timestamp(seconds=1_700_000_600),
+            status="active",
+            extra={"owned_by": '"openai"', "created": "1715367049"},
+        ),
+        common_pb2.Model(
+            id="mistral/mystery-large",
+            provider="mistral",
+            upstream_id="mystery-large",
+            is_free=False,
+            context_window=32_000,
+            first_seen=seen,
+        ),
+    ]
+
+
+def providers() -> list[catalog_pb2.ProviderStatus]:
+    return [
+        catalog_pb2.ProviderStatus(
+            name="openrouter",
+            format="openrouter",
+            base_url="https://openrouter.ai/api/v1",
+            healthy=True,
+            last_success=Timestamp(seconds=1_700_000_000),
+            next_poll=Timestamp(seconds=1_700_003_600),
+            model_count=1,
+            free_count=1,
+        ),
+        catalog_pb2.ProviderStatus(
+            name="mistral",
+            format="mistral",
+            base_url="https://api.mistral.ai/v1",
+            healthy=False,
+            last_error="HTTP 503 from https://api.mistral.ai/v1/models",
+            model_count=1,
+            unpriced_count=1,
+        ),
+        catalog_pb2.ProviderStatus(
+            name="groq",
+            format="openai",
+            base_url="https://api.groq.com/openai/v1",
+            last_error="missing API key GROQ_API_KEY",
+            unpriced_count=1,
+        ),
+    ]
+
+
+def history(models: list[common_pb2.Model]) -> list[catalog_pb2.CatalogEvent]:
+    """Versions 1–3: ADDED, CHANGED (context window), REMOVED."""
+    first, changed = models[0], common_pb2.Model()
+    changed.CopyFrom(first)
+    changed.context_window = first.context_window * 2
+    at = Timestamp(seconds=1_700_000_100)
+    return [
+        catalog_pb2.CatalogEvent(
+            version=1,
+            at=at,
+            change=catalog_pb2.ModelChange(
+                type=catalog_pb2.CHANGE_TYPE_ADDED, model_id=first.id, new=first
+            ),
+        ),
+        catalog_pb2.CatalogEvent(
+            version=2,
+            at=at,
+            change=catalog_pb2.ModelChange(
+                type=catalog_pb2.CHANGE_TYPE_CHANGED,
+                model_id=first.id,
+                old=first,
+                new=changed,
+                changed_fields=["context_window"],
+            ),
+        ),
+        catalog_pb2.CatalogEvent(
+            version=3,
+            at=at,
+            change=catalog_pb2.ModelChange(
+                type=catalog_pb2.CHANGE_TYPE_REMOVED, model_id=first.id, old=changed
+            ),
         ),
     ]
 
@@ -180,12 +264,15 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
     version: int = 3
     requests: list[catalog_pb2.ListModelsRequest] = field(default_factory=list)
     models: list[common_pb2.Model] = field(default_factory=lambda: models())
+    providers: list[catalog_pb2.ProviderStatus] = field(default_factory=lambda: providers())
+    history: list[catalog_pb2.CatalogEvent] = field(default_factory=lambda: history(models()))
+    change_requests: list[catalog_pb2.ListChangesRequest] = field(default_factory=list)
 
     async def ListModels(
         self, request: catalog_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.ListModelsResponse:
         self.requests.append(request)
-        listed = [m for m in self.models if m.is_free or not request.free_only]
+        listed = [m for m in self.models if matches(m, request)]
         return catalog_pb2.ListModelsResponse(models=listed, version=self.version)
 
     async def GetModel(
@@ -200,7 +287,22 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListProviders(
         self, request: catalog_pb2.ListProvidersRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.ListProvidersResponse:
-        return catalog_pb2.ListProvidersResponse()
+        return catalog_pb2.ListProvidersResponse(providers=self.providers)
+
+    async def ListChanges(
+        self, request: catalog_pb2.ListChangesRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.ListChangesResponse:
+        """Like the catalog: history starts at version 1; limit 0 means 500."""
+        self.change_requests.append(request)
+        limit = request.limit or 500
+        after = [e for e in self.history if e.version > request.since_version]
+        truncated = request.since_version > self.version
+        return catalog_pb2.ListChangesResponse(
+            events=[] if truncated else after[:limit],
+            version=self.version,
+            history_truncated=truncated,
+            more=not truncated and len(after) > limit,
+        )
 
     async def RefreshProvider(
         self, request: catalog_pb2.RefreshProviderRequest, context: grpc.aio.ServicerContext
@@ -212,6 +314,15 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
         self, request: catalog_pb2.WatchCatalogRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[catalog_pb2.CatalogEvent]:
         yield catalog_pb2.CatalogEvent(version=self.version)
+
+
+def matches(model: common_pb2.Model, request: catalog_pb2.ListModelsRequest) -> bool:
+    return (
+        (model.is_free or not request.free_only)
+        and (not request.provider or model.provider == request.provider)
+        and set(request.capabilities) <= set(model.capabilities)
+        and model.context_window >= request.min_context
+    )
 
 
 async def serve_router(router: FakeRouter) -> RunningServer:

@@ -14,6 +14,7 @@ from services.catalog.pricing import (
     enrich,
     litellm_catalogue,
     load_price_catalogue,
+    load_price_files,
     models_dev_api_catalogue,
 )
 from services.catalog.records import ModelRecord
@@ -175,6 +176,23 @@ def test_unreadable_catalogues_name_the_file(tmp_path: Path) -> None:
     (broken / "m.toml").write_text("[cost]\ninput = = 1\n")
     with pytest.raises(PricingError, match=r"m\.toml: invalid TOML"):
         load_price_catalogue(tmp_path)
+
+
+def test_price_files_skip_what_cannot_be_read_and_keep_the_order(tmp_path: Path) -> None:
+    litellm_path, empty, api = tmp_path / "litellm.json", tmp_path / "empty.json", tmp_path / "a"
+    litellm_path.write_text(json.dumps(LITELLM_MAP))
+    empty.write_text("{}")
+    api.write_text(
+        json.dumps({"openai": {"models": {"gpt-4o": {"cost": {"input": 9, "output": 9}}}}})
+    )
+
+    prices, errors = load_price_files([tmp_path / "missing.json", litellm_path, empty, api])
+    nothing, none = load_price_files([])
+
+    assert [str(e).split(":")[0] for e in errors] == [str(tmp_path / "missing.json"), str(empty)]
+    assert prices is not None
+    assert enrich(_unpriced("openai", "gpt-4o"), prices).price_source == "litellm"
+    assert (nothing, none) == (None, [])
 
 
 def test_recorded_catalogues_price_real_models() -> None:

@@ -125,3 +125,33 @@ def test_touch_moves_last_seen_without_a_version() -> None:
     assert (entry.first_seen, entry.last_seen) == (100.0, 500.0)
     assert catalogue.version == 1
     assert record("m1") == entry.record
+
+
+def test_history_page_cuts_at_the_limit_and_says_there_is_more() -> None:
+    catalogue = filled(5)
+
+    first = catalogue.history_page(1, 2)
+    rest = catalogue.history_page(3, 2)
+
+    assert [c.version for c in first.changes] == [2, 3]
+    assert (first.version, first.more, first.truncated) == (5, True, False)
+    assert [c.version for c in rest.changes] == [4, 5]
+    assert (rest.more, rest.truncated) == (False, False)
+
+
+def test_history_page_is_empty_when_up_to_date() -> None:
+    page = filled(3).history_page(3, 10)
+
+    assert (page.version, page.changes, page.more, page.truncated) == (3, (), False, False)
+
+
+def test_history_page_from_zero_while_history_reaches_back() -> None:
+    assert [c.version for c in filled(3).history_page(0, 10).changes] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("since", [0, 1, 9])
+def test_history_page_is_truncated_beyond_retained_history(since: int) -> None:
+    page = filled(5, retention=3).history_page(since, 10)
+
+    assert page.truncated
+    assert (page.changes, page.more, page.version) == ((), False, 5)

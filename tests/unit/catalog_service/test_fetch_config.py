@@ -27,11 +27,16 @@ def test_bare_tokens_become_the_formats_parameter() -> None:
 
 def test_settings_from_env_and_file() -> None:
     settings = catalog_settings(
-        {"FREEWAY_CATALOG_WEBHOOKS": "http://a/hook, https://b/hook"},
+        {
+            "FREEWAY_CATALOG_WEBHOOKS": "http://a/hook, https://b/hook",
+            "FREEWAY_CATALOG_PRICE_FILES": "var/litellm.json,var/models.dev",
+        },
         {"catalog": {"misses_before_removal": 5}},
     )
 
     assert settings.webhooks == ("http://a/hook", "https://b/hook")
+    assert settings.price_files == ("var/litellm.json", "var/models.dev")
+    assert catalog_settings({}, {}).price_files == ()
     assert settings.misses_before_removal == 5
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from freeway.common.v1 import common_pb2
 from services.catalog import convert, serial
+from services.catalog.catalogue import Entry, Event
 from services.catalog.records import FreeReason, ModelRecord, QuotaLimits, QuotaScope
+from tests.unit.catalog_service.records import added
 
 RICH = ModelRecord(
     id="openrouter/a:free",
@@ -60,3 +62,32 @@ def test_unknown_prices_are_unset_never_zero() -> None:
     assert not message.HasField("output_price_per_mtok")
     assert not message.HasField("request_price")
     assert convert.record_from_proto(message).input_price_per_mtok is None
+
+
+def test_each_change_message_is_built_once_and_shared() -> None:
+    messages = convert.EventMessages(size=2)
+    one, two, three = (added(v, f"m{v}") for v in (1, 2, 3))
+    live = Event(1, one.at, change=one)
+    backlog = Event(1, one.at, change=one)  # another Event object for the same change
+
+    first = messages.message(live)
+    again = messages.message(backlog)
+    messages.message(Event(2, two.at, change=two))
+    messages.message(Event(3, three.at, change=three))  # evicts change 1
+    rebuilt = messages.message(live)
+
+    assert first is again
+    assert (first.version, first.change.model_id) == (1, "p/m1")
+    assert first.at.seconds == 101
+    assert rebuilt is not first
+    assert rebuilt == first
+
+
+def test_snapshots_are_built_for_each_watcher() -> None:
+    messages = convert.EventMessages()
+    snapshot = Event(4, 100.0, snapshot=(Entry(RICH, 1.0, 2.0),))
+
+    first, second = messages.message(snapshot), messages.message(snapshot)
+
+    assert first is not second
+    assert [m.id for m in first.snapshot.models] == [RICH.id]

@@ -53,7 +53,7 @@ class ListProvidersRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ProviderStatus(_message.Message):
-    __slots__ = ("name", "format", "base_url", "healthy", "last_success", "last_error", "next_poll", "model_count", "free_count")
+    __slots__ = ("name", "format", "base_url", "healthy", "last_success", "last_error", "next_poll", "model_count", "free_count", "unpriced_count")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     BASE_URL_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,7 @@ class ProviderStatus(_message.Message):
     NEXT_POLL_FIELD_NUMBER: _ClassVar[int]
     MODEL_COUNT_FIELD_NUMBER: _ClassVar[int]
     FREE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    UNPRICED_COUNT_FIELD_NUMBER: _ClassVar[int]
     name: str
     format: str
     base_url: str
@@ -72,7 +73,8 @@ class ProviderStatus(_message.Message):
     next_poll: _timestamp_pb2.Timestamp
     model_count: int
     free_count: int
-    def __init__(self, name: _Optional[str] = ..., format: _Optional[str] = ..., base_url: _Optional[str] = ..., healthy: _Optional[bool] = ..., last_success: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., next_poll: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_count: _Optional[int] = ..., free_count: _Optional[int] = ...) -> None: ...
+    unpriced_count: int
+    def __init__(self, name: _Optional[str] = ..., format: _Optional[str] = ..., base_url: _Optional[str] = ..., healthy: _Optional[bool] = ..., last_success: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., next_poll: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_count: _Optional[int] = ..., free_count: _Optional[int] = ..., unpriced_count: _Optional[int] = ...) -> None: ...
 
 class ListProvidersResponse(_message.Message):
     __slots__ = ("providers",)
