@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import grpc
-import httpx
 
 from freeway.router.v1 import router_pb2_grpc
 from services.router import strategies
@@ -28,7 +28,7 @@ from services.router.routing import Router
 from services.router.servicer import SERVICE_NAME, RouterServicer
 from services.router.snapshot import CatalogWatcher, WatchPolicy
 from services.router.spool import Spool
-from services.router.upstream import HttpUpstream, ProviderDirectory, http_client
+from services.router.upstream import HttpUpstream, ProviderDirectory, http_session
 from services.router.usage import Prices
 from services.shared.channels import CHANNEL_OPTIONS
 from services.shared.logs import configure
@@ -59,7 +59,7 @@ class App:
     board: HealthBoard
     router: Router
     directory: ProviderDirectory
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     pipeline: Pipeline
     servicer: RouterServicer
     catalog_channel: grpc.aio.Channel
@@ -93,7 +93,7 @@ class App:
             await self.server.stop(grace)
         await self.watcher.stop()
         await self.reporter.close(grace)
-        await self.http.aclose()
+        await self.http.close()
         await self.catalog_channel.close()
         await self.analytics_channel.close()
 
@@ -103,7 +103,7 @@ def build(
     suite: SuiteSettings,
     *,
     env: Mapping[str, str] | None = None,
-    http: httpx.AsyncClient | None = None,
+    http: aiohttp.ClientSession | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> App:
     """Wire the router from settings. Call inside the event loop that will run it."""
@@ -124,7 +124,7 @@ def build(
         weights_file=settings.weights_file,
         clock=clock,
     )
-    client = http or http_client()
+    client = http if http is not None else http_session()
     executor = Executor(
         HttpUpstream(client, directory, settings.connect_timeout_s),
         board,

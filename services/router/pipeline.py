@@ -50,7 +50,8 @@ class CompletionResult:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One chunk for the caller; the last one of a stream carries usage and no deltas."""
+    """One chunk for the caller; the last one of a stream carries usage (and the deltas
+    that finished the choices, when those came last)."""
 
     id: str
     created: int
@@ -126,22 +127,40 @@ class Pipeline:
         failure: BaseException | None = None
         # one id and time for the whole stream, whatever the provider's chunks say
         stream_id, created = _chunk_id(), int(time.time())
+        # A chunk that only says how choices finished carries no text: it is held back and
+        # sent with the next chunk's turn, or as the deltas of the final (usage) chunk,
+        # which saves a message per stream; the SSE events and their order stay the same.
+        held: tuple[Delta, ...] = ()
         try:
             tally.decision = decision = self.router.decide(call.route)
             events = self.executor.stream(decision.candidates, call.params, deadline, trace)
             async with contextlib.aclosing(events):
-                async for event in events:
-                    if event.has_usage:
-                        tally.reported = True
-                        tally.prompt_tokens = event.prompt_tokens or tally.prompt_tokens
-                        tally.completion_tokens = event.completion_tokens or tally.completion_tokens
-                    if event.deltas:
+                try:
+                    async for event in events:
+                        if event.has_usage:
+                            tally.reported = True
+                            tally.prompt_tokens = event.prompt_tokens or tally.prompt_tokens
+                            tally.completion_tokens = (
+                                event.completion_tokens or tally.completion_tokens
+                            )
+                        if not event.deltas:
+                            continue
+                        if held:
+                            yield Chunk(stream_id, created, _served(trace), held)
+                            held = ()
+                        if _finish_only(event.deltas):
+                            held = event.deltas
+                            continue
                         tally.chars += sum(len(delta.content) for delta in event.deltas)
                         yield Chunk(stream_id, created, _served(trace), event.deltas)
+                except FreewayError:
+                    if held:  # what the caller would have had before the failure
+                        yield Chunk(stream_id, created, _served(trace), held)
+                    raise
             _count(tally, None, None)
             served = _served(trace)
             yield Chunk(
-                stream_id, created, served, (), tally.prompt_tokens, tally.completion_tokens
+                stream_id, created, served, held, tally.prompt_tokens, tally.completion_tokens
             )
         except BaseException as exc:
             failure = exc
@@ -201,6 +220,11 @@ def _count(tally: _Tally, prompt: int | None, completion: int | None) -> None:
         return
     tally.prompt_tokens = tally.decision.prompt_tokens if tally.decision else 0
     tally.completion_tokens = estimate_tokens(tally.chars)
+
+
+def _finish_only(deltas: tuple[Delta, ...]) -> bool:
+    """Whether the deltas only end their choices (no role, no text)."""
+    return all(d.finish_reason and not d.content and not d.role for d in deltas)
 
 
 def _status(failure: BaseException | None) -> tuple[Status, str]:

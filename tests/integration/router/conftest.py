@@ -37,6 +37,7 @@ MODELS = [
     model("cut", 0.60),
     model("hang", 0.55),
     model("vision", 0.30, capabilities=[VISION]),
+    model("endcut", 0.20),
 ]
 
 SETTINGS = RouterSettings(

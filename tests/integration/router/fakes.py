@@ -213,6 +213,7 @@ class FakeUpstream:
     """OpenAI-compatible chat on loopback; the requested model name picks the behaviour:
     ok, nousage, limited (429 + Retry-After), broken (500), garbage (bad JSON),
     slow (answers after 10 s), reject (400), cut (stream breaks after one chunk),
+    endcut (stream breaks after its finish chunk, before [DONE]),
     hang (stream stalls after one chunk until the client goes away)."""
 
     def __init__(self) -> None:
@@ -279,6 +280,10 @@ class FakeUpstream:
             return response
         await response.write(chunk(name, {"content": "lo"}))
         await response.write(chunk(name, {}, finish="stop"))
+        if name == "endcut":
+            assert request.transport is not None
+            request.transport.close()
+            return response
         wants_usage = body.get("stream_options", {}).get("include_usage")
         if wants_usage and name != "nousage":
             usage = {"id": "chatcmpl-stream", "choices": [], "usage": USAGE}

@@ -146,6 +146,28 @@ async def test_stream_chunks_then_usage_on_the_last(harness: Harness) -> None:
     assert 0 < event.ttft_ms <= event.latency_ms
 
 
+async def test_finish_chunk_rides_with_the_usage_chunk(harness: Harness) -> None:
+    chunks = [c async for c in harness.stub.CompleteStream(request("t/ok"))]
+    deltas = [[(ch.role, ch.content, ch.finish_reason) for ch in c.choices] for c in chunks]
+    assert deltas == [
+        [("assistant", "", "")],
+        [("", "Hel", "")],
+        [("", "lo", "")],
+        [("", "", "stop")],
+    ]
+    assert [c.HasField("usage") for c in chunks] == [False, False, False, True]
+
+
+async def test_finish_chunk_still_arrives_before_a_failure(harness: Harness) -> None:
+    received: list[router_pb2.CompletionChunk] = []
+    call = harness.stub.CompleteStream(request("t/endcut"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await collect(call, received)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert [ch.finish_reason for c in received for ch in c.choices] == ["", "", "", "stop"]
+    assert not any(c.HasField("usage") for c in received)
+
+
 async def test_stream_without_provider_usage_is_estimated(harness: Harness) -> None:
     chunks = [c async for c in harness.stub.CompleteStream(request("t/nousage"))]
     assert chunks[-1].usage.completion_tokens == 2  # "Hello": 5 characters
