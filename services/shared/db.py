@@ -143,16 +143,24 @@ class SqliteDatabase:
     def _sql(sql: str) -> str:
         return _PLACEHOLDER.sub(r"?\1", sql)
 
+    def _settled(self) -> sqlite3.Connection:
+        """The connection, outside any transaction. A transaction whose task was cancelled
+        may have left before its ROLLBACK ran; what it wrote was never acknowledged."""
+        conn = self._c()
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        return conn
+
     async def execute(self, sql: str, *args: Any) -> None:
         async with self._lock:
-            await self._run(self._c().execute, self._sql(sql), args)
+            await self._run(lambda: self._settled().execute(self._sql(sql), args))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self._lock:
             await self._run(self._executemany, self._sql(sql), list(rows))
 
     def _executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
-        conn = self._c()
+        conn = self._settled()
         conn.execute("BEGIN")
         try:
             conn.executemany(sql, rows)
@@ -163,7 +171,7 @@ class SqliteDatabase:
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._lock:
-            rows = await self._run(lambda: self._c().execute(self._sql(sql), args).fetchall())
+            rows = await self._run(lambda: self._settled().execute(self._sql(sql), args).fetchall())
         return [dict(r) for r in rows]
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
@@ -173,7 +181,7 @@ class SqliteDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTransaction]:
         async with self._lock:
-            await self._run(self._c().execute, "BEGIN IMMEDIATE")
+            await self._run(lambda: self._settled().execute("BEGIN IMMEDIATE"))
             try:
                 yield SqliteTransaction(self)
             except BaseException:

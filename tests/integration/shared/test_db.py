@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -64,3 +65,26 @@ async def test_transaction_rolls_back_on_error(db: Database) -> None:
 async def test_bad_database_url_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="DATABASE_URL"):
         await open_database("mysql://x", tmp_path / "x")
+
+
+async def test_a_cancelled_transaction_does_not_wedge_the_next_one(db: Database) -> None:
+    """A cancel that lands while BEGIN (or ROLLBACK) runs in the worker thread leaves the
+    connection inside a transaction; the next user must still get a clean one."""
+    import asyncio
+
+    await migrate(db, "svc", MIGRATIONS)
+
+    async def writer(row_id: str) -> None:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO things (id, n) VALUES ($1, $2)", row_id, 1)
+
+    for attempt in range(30):
+        task = asyncio.create_task(writer(f"lost-{attempt}"))
+        for _ in range(attempt % 4):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await writer("kept")
+    rows = await db.fetch("SELECT id FROM things WHERE id = $1", "kept")
+    assert [r["id"] for r in rows] == ["kept"]
