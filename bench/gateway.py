@@ -27,8 +27,7 @@ from typing import Any
 import httpx
 
 from services.local.envoy import envoy_command, http_connection_manager, listener, write_config
-from services.local.supervisor import Suite, child_env
-from services.shared.settings import SuiteSettings
+from services.local.supervisor import Suite, child_env, free_port, loopback_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -218,14 +217,6 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return used
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def wait_models(envoy: str) -> None:
     async with httpx.AsyncClient(timeout=2) as client:
         for _ in range(150):
@@ -253,16 +244,7 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
         f'[[providers]]\nname = "bench"\nbase_url = "http://{up_addr}/v1"\n'
         'format = "openai"\nfree_policy = "free_tier"\n'
     )
-    settings = SuiteSettings(
-        catalog_addr=f"127.0.0.1:{free_port()}",
-        router_addr=f"127.0.0.1:{free_port()}",
-        analytics_addr=f"127.0.0.1:{free_port()}",
-        edge_addr=f"127.0.0.1:{free_port()}",
-        envoy_addr=f"127.0.0.1:{free_port()}",
-        envoy_admin_addr=f"127.0.0.1:{free_port()}",
-        data_dir=tmp / "var",
-        providers_file=providers,
-    )
+    settings = loopback_settings(tmp / "var", providers)
     env = child_env(
         settings,
         {

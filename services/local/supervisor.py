@@ -13,13 +13,14 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import grpc
 import httpx
@@ -165,6 +166,25 @@ async def _http_ok(url: str) -> bool:
             return (await client.get(url)).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def loopback_settings(data_dir: Path, providers_file: Path, **overrides: Any) -> SuiteSettings:
+    """The suite with every address on a free loopback port: for tests and benchmarks that
+    run beside whatever else is listening."""
+    addresses = {
+        name: f"127.0.0.1:{free_port()}"
+        for name in ("catalog_addr", "router_addr", "analytics_addr", "edge_addr",
+                     "envoy_addr", "envoy_admin_addr")
+    }  # fmt: skip
+    return SuiteSettings(**addresses, data_dir=data_dir, providers_file=providers_file, **overrides)
 
 
 def child_env(

@@ -221,26 +221,14 @@ def _free_tier(raw: Any) -> FreeTier:
 
 # --- CSV and TOML round trips (`freeway providers import` / `export`) ---------------------
 
-CSV_COLUMNS = (
-    "name",
-    "base_url",
-    "format",
-    "models_path",
-    "chat_path",
-    "api_key_env",
-    "poll_interval_s",
-    "timeout_s",
-    "free_policy",
-    "free_allow",
-    "headers",
-    "requests_per_minute",
-    "requests_per_day",
-    "tokens_per_minute",
-    "tokens_per_day",
-    "scope",
-    "enabled",
-)
+_TEXT_FIELDS = (
+    "name", "base_url", "format", "models_path", "chat_path", "api_key_env", "free_policy",
+)  # fmt: skip
+_NUMBER_FIELDS = ("poll_interval_s", "timeout_s")
 _TIER_COLUMNS = ("requests_per_minute", "requests_per_day", "tokens_per_minute", "tokens_per_day")
+CSV_COLUMNS = (
+    *_TEXT_FIELDS, *_NUMBER_FIELDS, "free_allow", "headers", *_TIER_COLUMNS, "scope", "enabled",
+)  # fmt: skip
 
 
 def providers_from_csv(text: str, file: str) -> tuple[list[ProviderConfig], list[ProviderError]]:
@@ -276,18 +264,10 @@ def providers_from_csv(text: str, file: str) -> tuple[list[ProviderConfig], list
 def _entry_from_row(row: Mapping[str, str | None]) -> dict[str, Any]:
     cells = {k: (v or "").strip() for k, v in row.items() if k}
     entry: dict[str, Any] = {}
-    for key in (
-        "name",
-        "base_url",
-        "format",
-        "models_path",
-        "chat_path",
-        "api_key_env",
-        "free_policy",
-    ):
+    for key in _TEXT_FIELDS:
         if cells.get(key):
             entry[key] = cells[key]
-    for key in ("poll_interval_s", "timeout_s"):
+    for key in _NUMBER_FIELDS:
         if cells.get(key):
             entry[key] = _number(cells[key], key)
     if cells.get("free_allow"):
@@ -369,18 +349,7 @@ def providers_to_toml(providers: list[ProviderConfig]) -> str:
     blocks = []
     for p in providers:
         lines = ["[[providers]]"]
-        for key in (
-            "name",
-            "base_url",
-            "format",
-            "models_path",
-            "chat_path",
-            "api_key_env",
-            "poll_interval_s",
-            "timeout_s",
-            "free_policy",
-            "enabled",
-        ):
+        for key in (*_TEXT_FIELDS, *_NUMBER_FIELDS, "enabled"):
             value = getattr(p, key)
             if key in ("name", "base_url") or value != getattr(default, key):
                 lines.append(f"{key} = {_toml_value(value)}")

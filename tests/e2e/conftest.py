@@ -5,6 +5,7 @@ with the catalogue and usage in a throwaway PostgreSQL schema."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -14,7 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.local.supervisor import ProcessSpec, Suite, SuiteError, child_env
+from services.local.supervisor import (
+    ProcessSpec,
+    Suite,
+    SuiteError,
+    child_env,
+    loopback_settings,
+)
 from services.shared.settings import SuiteSettings
 from tests.conftest import ROOT, free_port
 
@@ -55,16 +62,10 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
     database_url = f"{postgres}?options=-csearch_path%3D{schema}"
     tmp = tmp_path_factory.mktemp("suite")
     standin_addr = f"127.0.0.1:{free_port()}"
-    settings = SuiteSettings(
-        catalog_addr=f"127.0.0.1:{free_port()}",
-        router_addr=f"127.0.0.1:{free_port()}",
-        analytics_addr=f"127.0.0.1:{free_port()}",
-        edge_addr=f"127.0.0.1:{free_port()}",
-        envoy_addr=f"127.0.0.1:{free_port()}",
-        envoy_admin_addr=f"127.0.0.1:{free_port()}",
-        data_dir=tmp / "var",
+    settings = loopback_settings(
+        tmp / "var",
+        _providers_file(tmp, f"http://{standin_addr}"),
         database_url=database_url,
-        providers_file=_providers_file(tmp, f"http://{standin_addr}"),
     )
     env = child_env(
         settings,
@@ -114,3 +115,14 @@ async def _pg(url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+def wait_for_banner(proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 90) -> str:
+    """Wait until a `freeway run`/`demo` process says it is up; its output so far.
+    Fails with that output if it exits or stays silent."""
+    deadline = time.monotonic() + timeout
+    while "Freeway is up" not in (out := log_path.read_text()):
+        assert proc.poll() is None, out
+        assert time.monotonic() < deadline, out
+        time.sleep(0.2)
+    return out

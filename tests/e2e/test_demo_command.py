@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, free_port
+from tests.e2e.conftest import wait_for_banner
 
 pytestmark = pytest.mark.e2e
 
@@ -32,12 +32,7 @@ def test_demo_prints_a_routed_completion_then_stops_on_ctrl_c(tmp_path: Path) ->
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 90
-            while "Freeway is up" not in log_path.read_text():
-                assert proc.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.2)
-            out = log_path.read_text()
+            out = wait_for_banner(proc, log_path)
             assert 'Routed completion (model "auto" → openrouter/' in out or (
                 'Routed completion (model "auto" → groq/' in out
             ), out

@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import ROOT, free_port
+from tests.e2e.conftest import wait_for_banner
 
 pytestmark = pytest.mark.e2e
 
@@ -62,12 +62,7 @@ def test_run_serves_on_embedded_defaults_and_ctrl_c_stops_everything(tmp_path: P
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 90
-        while "Freeway is up" not in (tmp_path / "run.log").read_text():
-            assert proc.poll() is None, (tmp_path / "run.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
-            time.sleep(0.2)
-        banner = (tmp_path / "run.log").read_text()
+        banner = wait_for_banner(proc, tmp_path / "run.log")
         assert f"http://127.0.0.1:{ports['envoy']}/v1" in banner
         assert "SQLite" in banner
         children = _children(proc.pid)
