@@ -7,6 +7,7 @@ default (0, None, empty) instead of raising, so one odd model never sinks a whol
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -149,6 +150,28 @@ def modalities(value: Json, default: tuple[str, ...] = ("text",)) -> tuple[str, 
     """Normalised modality names (lower case, de-duplicated, order kept)."""
     names = tuple(dict.fromkeys(s.lower() for s in strings(value)))
     return names or default
+
+
+# Ids that name what a model is when its list says nothing else (OpenAI, Groq, Cerebras …
+# list speech, image, embedding and safety models beside chat models): (pattern, inputs,
+# outputs). A model without text in and text out is never offered a chat request.
+_KIND_BY_ID: tuple[tuple[re.Pattern[str], tuple[str, ...], tuple[str, ...]], ...] = (
+    (re.compile(r"embed"), ("text",), ("embedding",)),
+    (re.compile(r"rerank"), ("text",), ("score",)),
+    (re.compile(r"whisper|transcri|speech-to-text|\bstt\b"), ("audio",), ("text",)),
+    (re.compile(r"tts|orpheus|text-to-speech"), ("text",), ("audio",)),
+    (re.compile(r"guard|moderation|safeguard"), ("text",), ("classification",)),
+    (re.compile(r"dall-e|gpt-image|stable-diffusion|sdxl|flux|imagen"), ("text",), ("image",)),
+)
+
+
+def modalities_from_id(upstream_id: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(inputs, outputs) told by a non-chat model's id, or None for an ordinary chat id."""
+    lowered = upstream_id.lower()
+    for pattern, inputs, outputs in _KIND_BY_ID:
+        if pattern.search(lowered):
+            return inputs, outputs
+    return None
 
 
 def capabilities_from_words(words: Iterable[str]) -> set[str]:

@@ -21,6 +21,7 @@ from services.catalog.formats._common import (
     first_object,
     items_with_key,
     modalities,
+    modalities_from_id,
     per_token_to_mtok,
     record_id,
     require_list,
@@ -85,6 +86,10 @@ def read_item(item: JsonObject, provider: str) -> ModelRecord:
     """One OpenAI-compatible model object (with the richer optional fields some providers add)."""
     upstream = text(item.get("id"))
     inputs = modalities(item.get("input_modalities"))
+    outputs = modalities(item.get("output_modalities"))
+    told = modalities_from_id(upstream)
+    if told and "input_modalities" not in item and "output_modalities" not in item:
+        inputs, outputs = told
     pricing = item.get("pricing")
     prices = pricing if isinstance(pricing, Mapping) else {}
     words = (*strings(item.get("supported_features")), *strings(item.get("supported_parameters")))
@@ -104,7 +109,7 @@ def read_item(item: JsonObject, provider: str) -> ModelRecord:
         request_price=usd(prices.get("request")),
         price_source=price_source(prices),
         input_modalities=inputs,
-        output_modalities=modalities(item.get("output_modalities")),
+        output_modalities=outputs,
         capabilities=frozenset(capabilities_from_words(words) | vision_from_modalities(inputs)),
         extra=extra,
     )
