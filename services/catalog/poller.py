@@ -21,6 +21,7 @@ from services.catalog.fetch import FetchError, Limits, Listing, fetch_listing
 from services.catalog.formats import LOCAL_FORMATS
 from services.catalog.freeness import FreePolicy, classify
 from services.catalog.pricing import PriceCatalogue, enrich
+from services.catalog.quality import with_qualities
 from services.catalog.records import ModelRecord, QuotaLimits, QuotaScope
 from services.catalog.schedule import Outcome
 from services.catalog.status import ProviderState
@@ -153,8 +154,8 @@ class Poller:
                 policy = free_policy(provider)
                 local = bool({listing.format, provider.format} & LOCAL_RUNTIMES)
                 records = [
-                    classify(self._priced(r), policy, provider.base_url, local)
-                    for r in listing.records
+                    classify(r, policy, provider.base_url, local)
+                    for r in with_qualities([self._priced(r) for r in listing.records])
                 ]
                 plan = plan_poll(
                     current_records(current),
