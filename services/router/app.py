@@ -23,6 +23,8 @@ from services.router.breaker import BreakerPolicy, HealthBoard
 from services.router.config import RouterSettings, load_settings
 from services.router.execution import ExecutionPolicy, Executor
 from services.router.pipeline import Pipeline
+from services.router.quota import QuotaLedger
+from services.router.quota_sync import RedisQuotaSync
 from services.router.reporter import ReporterPolicy, UsageReporter
 from services.router.routing import Router
 from services.router.servicer import SERVICE_NAME, RouterServicer
@@ -66,12 +68,16 @@ class App:
     analytics_channel: grpc.aio.Channel
     watcher: CatalogWatcher
     reporter: UsageReporter
+    quota: QuotaLedger | None = None
+    quota_sync: RedisQuotaSync | None = None
     server: RunningServer | None = field(default=None)
 
     async def start(self, address: str | None = None) -> RunningServer:
         """Watch the catalog, start reporting, and serve on `address` (default: the suite's)."""
         self.watcher.start()
         self.reporter.start()
+        if self.quota_sync is not None:
+            self.quota_sync.start()
         registration = Registration(
             router_pb2_grpc.add_RouterServiceServicer_to_server, self.servicer, SERVICE_NAME
         )
@@ -93,6 +99,8 @@ class App:
             await self.server.stop(grace)
         await self.watcher.stop()
         await self.reporter.close(grace)
+        if self.quota_sync is not None:
+            await self.quota_sync.close()
         await self.http.close()
         await self.catalog_channel.close()
         await self.analytics_channel.close()
@@ -105,9 +113,12 @@ def build(
     env: Mapping[str, str] | None = None,
     http: aiohttp.ClientSession | None = None,
     clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
 ) -> App:
     """Wire the router from settings. Call inside the event loop that will run it."""
     directory = _directory(suite, os.environ if env is None else env)
+    quota = QuotaLedger(wall_clock) if settings.quota else None
+    quota_sync = _quota_sync(quota, settings, suite)
     board = HealthBoard(
         BreakerPolicy(
             settings.breaker_failures, settings.breaker_cooldown_s, settings.breaker_max_cooldown_s
@@ -123,6 +134,7 @@ def build(
         can_call=directory.can_call,
         weights_file=settings.weights_file,
         clock=clock,
+        quota=quota,
     )
     client = http if http is not None else http_session()
     executor = Executor(
@@ -132,6 +144,7 @@ def build(
             settings.attempt_timeout_s, settings.retry_after_default_s, settings.retry_after_max_s
         ),
         clock,
+        quota,
     )
     analytics_channel = sibling_channel(suite.analytics_addr)
     reporter = UsageReporter(
@@ -144,7 +157,7 @@ def build(
         ),
     )
     baseline = Prices(settings.baseline_input_per_mtok, settings.baseline_output_per_mtok)
-    pipeline = Pipeline(router, executor, reporter, baseline, clock)
+    pipeline = Pipeline(router, executor, reporter, baseline, clock, quota)
     catalog_channel = sibling_channel(suite.catalog_addr)
     return App(
         settings=settings,
@@ -159,6 +172,19 @@ def build(
         analytics_channel=analytics_channel,
         watcher=CatalogWatcher(catalog_channel, router, WatchPolicy()),
         reporter=reporter,
+        quota=quota,
+        quota_sync=quota_sync,
+    )
+
+
+def _quota_sync(
+    quota: QuotaLedger | None, settings: RouterSettings, suite: SuiteSettings
+) -> RedisQuotaSync | None:
+    """Shared free-tier counts through Redis when configured (else per process)."""
+    if quota is None or not suite.redis_url:
+        return None
+    return RedisQuotaSync.from_url(
+        quota, suite.redis_url, prefix=settings.quota_prefix, interval_s=settings.quota_sync_s
     )
 
 
@@ -174,6 +200,12 @@ def _directory(suite: SuiteSettings, env: Mapping[str, str]) -> ProviderDirector
     return directory
 
 
+def _quota_mode(app: App) -> str:
+    if app.quota is None:
+        return "off"
+    return "shared through Redis" if app.quota_sync is not None else "per process"
+
+
 async def main() -> None:
     """Run the router until SIGTERM / SIGINT."""
     configure("router")
@@ -182,11 +214,12 @@ async def main() -> None:
     app = build(settings, suite)
     await app.start()
     log.info(
-        "router: strategy %s, %d candidates, paid models %s, baseline %s",
+        "router: strategy %s, %d candidates, paid models %s, baseline %s, free-tier quota %s",
         strategies.strategy_name(settings.strategy_number),
         settings.candidates,
         "allowed" if settings.allow_paid else "off",
         settings.baseline_model,
+        _quota_mode(app),
     )
     try:
         await wait_for_signal()

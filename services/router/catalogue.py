@@ -6,6 +6,40 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+# Quota scopes: the proto QuotaScope numbers.
+SCOPE_UNSPECIFIED = 0
+SCOPE_PER_MODEL = 1
+SCOPE_PER_PROVIDER = 2
+SCOPE_PER_ACCOUNT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaLimits:
+    """A model's free-tier limits (0 = not stated) and who shares them (a SCOPE_* number)."""
+
+    requests_per_minute: int = 0
+    requests_per_day: int = 0
+    tokens_per_minute: int = 0
+    tokens_per_day: int = 0
+    scope: int = SCOPE_UNSPECIFIED
+
+    @property
+    def row(self) -> tuple[int, int, int, int]:
+        """The limits in the ledger's metric order: requests/min, requests/day, tokens/min, /day."""
+        return (
+            self.requests_per_minute,
+            self.requests_per_day,
+            self.tokens_per_minute,
+            self.tokens_per_day,
+        )
+
+    @property
+    def stated(self) -> bool:
+        return any(self.row)
+
+
+NO_LIMITS = QuotaLimits()
+
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
@@ -23,6 +57,7 @@ class ModelInfo:
     capabilities: frozenset[int] = field(default_factory=frozenset)  # proto Capability numbers
     quality: float = 0.0
     status: str = "active"
+    free_tier: QuotaLimits = NO_LIMITS
 
     @property
     def active(self) -> bool:

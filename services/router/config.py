@@ -50,6 +50,15 @@ class RouterSettings:
         "FREEWAY_ROUTER_SPOOL_DIR", None, doc="default: <data_dir>/spool/router"
     )
     shutdown_grace_s: float = setting("FREEWAY_ROUTER_SHUTDOWN_GRACE_S", 5.0)
+    quota: bool = setting(
+        "FREEWAY_ROUTER_QUOTA", True, doc="count free-tier quotas and route around used-up ones"
+    )
+    quota_sync_s: float = setting(
+        "FREEWAY_ROUTER_QUOTA_SYNC_S",
+        0.25,
+        doc="how often replicas read each other's quota use from Redis (with REDIS_URL)",
+    )
+    quota_prefix: str = setting("FREEWAY_ROUTER_QUOTA_PREFIX", "freeway:quota:")
 
     def __post_init__(self) -> None:
         if self.strategy not in strategies.BY_NAME:
@@ -78,6 +87,7 @@ class RouterSettings:
             "FREEWAY_ROUTER_USAGE_FLUSH_INTERVAL_S": self.usage_flush_interval_s,
             "FREEWAY_ROUTER_USAGE_QUEUE_MAX": self.usage_queue_max,
             "FREEWAY_ROUTER_SHUTDOWN_GRACE_S": self.shutdown_grace_s,
+            "FREEWAY_ROUTER_QUOTA_SYNC_S": self.quota_sync_s,
         }
 
     def _not_negative(self) -> dict[str, float]:

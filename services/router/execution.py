@@ -2,16 +2,18 @@
 
 Candidates are tried in order. A retryable failure moves to the next one (for a stream only
 while nothing has been passed on to the caller yet); a 429 holds that model for its
-Retry-After; unhealthy failures feed its breaker. A failure that rejects the request itself
-ends the request with the provider's message. Every attempt is written to the `Trace`, which
-the pipeline turns into the usage record whatever happens.
+Retry-After (on the health board, here) and its free-tier quota key until then (in the quota
+ledger, for every model sharing that quota and every replica); unhealthy failures feed its
+breaker. Each attempt counts one request against the model's free-tier quota. A failure
+that rejects the request itself ends the request with the provider's message. Every attempt
+is written to the `Trace`, which the pipeline turns into the usage record whatever happens.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,6 +21,7 @@ from services.router.breaker import HealthBoard
 from services.router.catalogue import ModelInfo
 from services.router.chat import ChatParams, Completion, StreamEvent
 from services.router.failures import Kind, UpstreamFailure
+from services.router.quota import QuotaLedger
 from services.shared.errors import (
     DeadlineExceeded,
     FreewayError,
@@ -70,11 +73,13 @@ class Executor:
         board: HealthBoard,
         policy: ExecutionPolicy,
         clock: Callable[[], float] = time.monotonic,
+        quota: QuotaLedger | None = None,
     ) -> None:
         self.upstream = upstream
         self.board = board
         self.policy = policy
         self.clock = clock
+        self.quota = quota
 
     async def complete(
         self,
@@ -87,8 +92,7 @@ class Executor:
         for model in self._usable(candidates, trace):
             timeout, capped = self._timeout(deadline)
             started = self.clock()
-            trace.attempts += 1
-            self.board.started(model.id)
+            self._attempt(model, trace)
             try:
                 completion = await self.upstream.complete(model, params, timeout)
             except UpstreamFailure as failure:
@@ -112,8 +116,7 @@ class Executor:
         for model in self._usable(candidates, trace):
             timeout, capped = self._timeout(deadline)
             started = self.clock()
-            trace.attempts += 1
-            self.board.started(model.id)
+            self._attempt(model, trace)
             events = self.upstream.stream(model, params, timeout)
             try:
                 try:
@@ -143,16 +146,30 @@ class Executor:
                 await events.aclose()
         raise self._exhausted(candidates, trace)
 
-    def _usable(self, candidates: Sequence[ModelInfo], trace: Trace) -> list[ModelInfo]:
-        """Candidates whose breaker or Retry-After hold lets them be tried now.
+    def _attempt(self, model: ModelInfo, trace: Trace) -> None:
+        trace.attempts += 1
+        self.board.started(model.id)
+        if self.quota is not None:
+            self.quota.started(model)
+
+    def _usable(self, candidates: Sequence[ModelInfo], trace: Trace) -> Iterator[ModelInfo]:
+        """Candidates whose breaker, Retry-After hold and free-tier quota let them be tried,
+        checked as each one's turn comes: a 429 from one model may use up the quota its
+        later siblings share, and concurrent requests may have used it since the decision.
 
         A single explicit candidate is always tried: the caller asked for it by name.
         """
         if len(candidates) == 1:
-            return list(candidates)
-        usable = [m for m in candidates if self.board.available(m.id)]
-        trace.skipped = [m.id for m in candidates if m not in usable]
-        return usable
+            yield candidates[0]
+            return
+        for model in candidates:
+            if self.board.available(model.id) and self._has_quota(model):
+                yield model
+            else:
+                trace.skipped.append(model.id)
+
+    def _has_quota(self, model: ModelInfo) -> bool:
+        return self.quota is None or self.quota.remaining(model) > 0
 
     def _timeout(self, deadline: float | None) -> tuple[float, bool]:
         """This attempt's timeout and whether the caller's deadline (not ours) set it."""
@@ -178,25 +195,42 @@ class Executor:
         if not failure.retryable:
             raise InvalidArgument(f"{model.id} rejected the request: {failure.message}")
         if failure.kind is Kind.RATE_LIMITED:
-            wait = failure.retry_after
-            hold = self.policy.retry_after_default_s if wait is None else wait
-            self.board.hold(model.id, min(hold, self.policy.retry_after_max_s))
+            self._rate_limited(model, failure.retry_after)
         elif failure.unhealthy:
             self.board.failed(model.id)
+
+    def _rate_limited(self, model: ModelInfo, retry_after: float | None) -> None:
+        """Hold the model for its Retry-After; without one, a model with free-tier limits
+        waits for the end of the minute window (its quota resets then), others the default."""
+        wait = retry_after
+        if wait is None:
+            if self.quota is not None and model.free_tier.stated:
+                wait = self.quota.minute_left()
+            else:
+                wait = self.policy.retry_after_default_s
+        wait = min(wait, self.policy.retry_after_max_s)
+        self.board.hold(model.id, wait)
+        if self.quota is not None:
+            self.quota.exhausted(model, self.quota.clock() + wait)
 
     def _broken(self, model: ModelInfo, failure: UpstreamFailure) -> None:
         log.warning("%s: stream broke after the first chunk: %s", model.id, failure)
         if failure.unhealthy:
             self.board.failed(model.id)
 
+    def _retry_in(self, model: ModelInfo) -> float:
+        quota_wait = self.quota.retry_in(model) if self.quota is not None else 0.0
+        return max(self.board.retry_in(model.id), quota_wait)
+
     def _exhausted(self, candidates: Sequence[ModelInfo], trace: Trace) -> FreewayError:
         """The error for a request every candidate failed (or was cooling down for)."""
         tried = "; ".join(f"{model_id}: {failure}" for model_id, failure in trace.failures)
         if not trace.failures:
-            wait = min((self.board.retry_in(m.id) for m in candidates), default=0.0)
+            wait = min((self._retry_in(m) for m in candidates), default=0.0)
             return Unavailable(
                 f"all {len(candidates)} candidates are cooling down "
-                f"(breaker open or rate-limited); retry in {max(wait, 1.0):.0f}s"
+                f"(breaker open, rate-limited or out of free-tier quota); "
+                f"retry in {max(wait, 1.0):.0f}s"
             )
         if all(failure.kind is Kind.RATE_LIMITED for _, failure in trace.failures):
             return ResourceExhausted(f"every candidate is rate-limited: {tried}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from services.router.catalogue import ModelInfo
 from services.router.chat import ChatParams, Completion, Delta
 from services.router.execution import Executor, Trace
+from services.router.quota import QuotaLedger
 from services.router.routing import Decision, Router, RouteRequest
 from services.router.usage import (
     Prices,
@@ -82,12 +83,14 @@ class Pipeline:
         sink: UsageSink,
         baseline: Prices,
         clock: Callable[[], float] = time.monotonic,
+        quota: QuotaLedger | None = None,
     ) -> None:
         self.router = router
         self.executor = executor
         self.sink = sink
         self.baseline = baseline
         self.clock = clock
+        self.quota = quota
 
     def route(self, request: RouteRequest) -> Decision:
         """The decision only: no provider is called and no usage is recorded."""
@@ -183,6 +186,8 @@ class Pipeline:
         if status is not Status.OK and served is not None:
             _count(tally, None, None)  # a stream cut short still used tokens
         prompt, completion = (tally.prompt_tokens, tally.completion_tokens) if served else (0, 0)
+        if served is not None and self.quota is not None:
+            self.quota.record(served, prompt, completion)
         now = self.clock()
         self.sink.submit(
             UsageRecord(

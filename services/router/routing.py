@@ -2,17 +2,20 @@
 
 `Router.install` turns a catalogue into the kernel's columnar `Catalogue` (copy-on-write: a
 new table is built and the reference swapped, so a decision never sees arrays change under
-it); `Router.decide` turns a request into needs, context, allow/deny and price limits, asks
-the kernel for the ranked candidates and explains the outcome, or says why nothing fits.
+it). Health and free-tier quota refresh the same way: a copy whose changed rows are
+rewritten (for quota, only the rows of the keys the ledger reports changed).
+`Router.decide` turns a request into needs, context, allow/deny and price limits, asks the
+kernel for the ranked candidates and explains the outcome, or says why nothing fits.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +26,14 @@ from native import kernel
 from services.router import breaker, strategies
 from services.router.breaker import HealthBoard
 from services.router.catalogue import ModelInfo
-from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from services.router.quota import QuotaLedger, quota_key
+from services.shared.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 
 FEATURE_NAMES: tuple[str, ...] = tuple(kernel.FEATURE_NAMES)
 _LOG_TOKENS = FEATURE_NAMES.index("log_tokens") if "log_tokens" in FEATURE_NAMES else -1
@@ -31,10 +41,13 @@ _TOKENS_PER_MESSAGE = 4  # role and separators, as chat templates add them
 _AUTO = frozenset({"", "auto"})
 _CAPABILITY_NAMES = {1: "tools", 2: "vision", 3: "json", 4: "reasoning"}
 _STATIC_COLUMNS = ("price_in", "price_out", "quality", "context", "max_output", "caps", "free")
+_HEALTH_COLUMNS = ("breaker", "latency_ms", "error_rate", "load")
+_QUOTA_LABEL = "within free-tier quota"
 _ALLOW_CACHE_SIZE = 128
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,8 @@ class _Table:
     callable_mask: BoolArray  # active and from a provider we can call
     cat: kernel.Catalogue
     version: int
+    quota_rows: dict[str, IntArray]  # quota key → rows of the models that state limits
+    limits: FloatArray  # (n, 4) free-tier limits in the ledger's metric order; 0 = none
     health_version: int = -1
     health_due: float = 0.0
     derived: dict[tuple[tuple[str, ...], tuple[str, ...]], kernel.Catalogue] = field(
@@ -132,6 +147,7 @@ class Router:
         weights_file: Path | None = None,
         health_refresh_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        quota: QuotaLedger | None = None,
     ) -> None:
         self.board = board
         self.candidates = candidates
@@ -142,6 +158,8 @@ class Router:
         self.weights = kernel.load_weights(weights_file)
         self.health_refresh_s = health_refresh_s
         self.clock = clock
+        self.quota = quota
+        self._quota_dirty: set[str] = set()
         self._seeds = itertools.count(random.getrandbits(48))
         self._table = self._build((), 0)
 
@@ -247,15 +265,38 @@ class Router:
         self, table: _Table, cat: kernel.Catalogue, needs: int, min_context: int, max_price: float
     ) -> Exception:
         return explain_no_candidate(
-            table, cat, needs, min_context, max_price, self.board, free_only=max_price == 0.0
+            table,
+            cat,
+            needs,
+            min_context,
+            max_price,
+            self.board,
+            free_only=max_price == 0.0,
+            quota=self.quota,
         )
 
     def _current(self) -> _Table:
-        """The published table, with health columns refreshed when they went stale."""
+        """The published table, with health columns refreshed when they went stale.
+
+        Quota rows of the keys whose use changed since the last decision are rewritten in a
+        new table as soon as one of them runs out or comes back (the kernel only filters on
+        `quota_left <= 0`); other changes of the fraction wait for the next new table (at
+        most `health_refresh_s`), which saves a catalogue copy per request.
+        """
         table = self._table
         now = self.clock()
-        if table.health_version != self.board.version or now >= table.health_due:
-            table = self._with_health(table, now)
+        stale = table.health_version != self.board.version or now >= table.health_due
+        if self.quota is not None:
+            changed = self.quota.take_changes()
+            if changed:
+                self._quota_dirty |= changed
+                stale = stale or _quota_flipped(table, changed, self.quota)
+            if stale:
+                table = self._refreshed(table, now, True, self._quota_dirty)
+                self._quota_dirty = set()
+        elif stale:
+            table = self._refreshed(table, now, True, ())
+        if table is not self._table:
             self._table = table
         return table
 
@@ -270,6 +311,9 @@ class Router:
         callable_mask = np.array(
             [m.active and self.can_call(m.provider) for m in models], dtype=np.bool_
         )
+        quota_rows = _quota_rows(models)
+        if self.quota is not None:
+            self.quota.track(quota_rows)
         table = _Table(
             models=models,
             index={m.id: i for i, m in enumerate(models)},
@@ -277,25 +321,33 @@ class Router:
             callable_mask=callable_mask,
             cat=cat,
             version=version,
+            quota_rows=quota_rows,
+            limits=np.array([m.free_tier.row for m in models], dtype=np.float64).reshape(-1, 4),
         )
-        return self._with_health(table, self.clock())
+        return self._refreshed(table, self.clock(), True, quota_rows)
 
-    def _with_health(self, table: _Table, now: float) -> _Table:
-        """A copy of `table` whose breaker / latency / error / load columns are current."""
+    def _refreshed(
+        self, table: _Table, now: float, health: bool, quota_keys: Collection[str]
+    ) -> _Table:
+        """A copy of `table` with current health columns (when `health`) and the quota rows
+        of `quota_keys` rewritten; the arrays of `table` are never touched."""
         cat = kernel.Catalogue(table.n)
-        for name in _STATIC_COLUMNS:
+        columns = _STATIC_COLUMNS if health else (*_STATIC_COLUMNS, *_HEALTH_COLUMNS)
+        for name in (*columns, "quota_left"):
             getattr(cat, name)[:] = getattr(table.cat, name)
         cat.allowed[:] = table.callable_mask
-        _fill_health(cat, table.index, self.board)
-        return _Table(
-            models=table.models,
-            index=table.index,
-            by_provider=table.by_provider,
-            callable_mask=table.callable_mask,
+        due = table.health_due
+        if health:
+            _fill_health(cat, table.index, self.board)
+            due = min(self.board.next_expiry(), now + self.health_refresh_s)
+        if self.quota is not None:
+            _fill_quota(cat, table, quota_keys, self.quota)
+        return dataclasses.replace(
+            table,
             cat=cat,
-            version=table.version,
-            health_version=self.board.version,
-            health_due=min(self.board.next_expiry(), now + self.health_refresh_s),
+            health_version=self.board.version if health else table.health_version,
+            health_due=due,
+            derived={},
         )
 
 
@@ -351,6 +403,39 @@ def _fill_health(cat: kernel.Catalogue, index: dict[str, int], board: HealthBoar
             i = index.get(model_id)
             if i is not None:
                 column[i] = value
+
+
+def _quota_rows(models: Sequence[ModelInfo]) -> dict[str, IntArray]:
+    rows: dict[str, list[int]] = {}
+    for i, model in enumerate(models):
+        if model.free_tier.stated:
+            rows.setdefault(quota_key(model), []).append(i)
+    return {key: np.array(found, dtype=np.int64) for key, found in rows.items()}
+
+
+def _quota_flipped(table: _Table, keys: Iterable[str], quota: QuotaLedger) -> bool:
+    """Whether a row of `keys` ran out of quota or got some back."""
+    column = table.cat.quota_left
+    for key in keys:
+        rows = table.quota_rows.get(key)
+        if rows is None:
+            continue
+        if len(rows) == 1:  # per-model scope, the common case: no array arithmetic
+            i = int(rows[0])
+            if (quota.remaining(table.models[i]) <= 0) != (column[i] <= 0):
+                return True
+        elif ((quota.fractions(key, table.limits[rows]) <= 0) != (column[rows] <= 0)).any():
+            return True
+    return False
+
+
+def _fill_quota(
+    cat: kernel.Catalogue, table: _Table, keys: Collection[str], quota: QuotaLedger
+) -> None:
+    for key in keys:
+        rows = table.quota_rows.get(key)
+        if rows is not None:
+            cat.quota_left[rows] = quota.fractions(key, table.limits[rows])
 
 
 def _allowed_catalogue(
@@ -410,6 +495,7 @@ def explain_no_candidate(
     board: HealthBoard,
     *,
     free_only: bool,
+    quota: QuotaLedger | None = None,
 ) -> Exception:
     """Why no model passed: the first filter that empties the catalogue, with counts."""
     what = "free model" if free_only else "model"
@@ -433,6 +519,9 @@ def explain_no_candidate(
                 return Unavailable(f"{message} (retry in {max(min(waits), 1.0):.0f}s)")
             if label.startswith("callable"):
                 return Unavailable(f"{message} (is a provider configured with its API key?)")
+            if label == _QUOTA_LABEL and quota is not None:
+                waits = [quota.retry_in(table.models[i]) for i in np.flatnonzero(before)]
+                return ResourceExhausted(f"{message} (retry in {max(min(waits), 1.0):.0f}s)")
             return FailedPrecondition(message)
     return Unavailable(f"no {what} fits: " + ", ".join(trail))
 
@@ -453,4 +542,5 @@ def _filter_steps(
         (f"with {wanted}", (cat.caps & needs) == needs),
         (f"context >= {min_context}", cat.context >= min_context),
         ("healthy (breaker closed, not rate-limited)", cat.breaker != kernel.BREAKER_OPEN),
+        (_QUOTA_LABEL, ~(cat.quota_left <= 0)),
     ]

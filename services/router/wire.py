@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from freeway.analytics.v1 import analytics_pb2
 from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2
-from services.router.catalogue import ModelInfo
+from services.router.catalogue import ModelInfo, QuotaLimits
 from services.router.chat import ChatParams, Message
 from services.router.pipeline import Chunk, CompletionCall, CompletionResult
 from services.router.routing import FEATURE_NAMES, Decision, RouteRequest
@@ -41,6 +41,18 @@ def model_info(model: common_pb2.Model) -> ModelInfo:
         capabilities=frozenset(capabilities),
         quality=model.quality,
         status=model.status,
+        free_tier=quota_limits(model.free_tier),
+    )
+
+
+def quota_limits(limits: common_pb2.QuotaLimits) -> QuotaLimits:
+    """Free-tier limits as the router keeps them (negative numbers read as "not stated")."""
+    return QuotaLimits(
+        requests_per_minute=max(limits.requests_per_minute, 0),
+        requests_per_day=max(limits.requests_per_day, 0),
+        tokens_per_minute=max(limits.tokens_per_minute, 0),
+        tokens_per_day=max(limits.tokens_per_day, 0),
+        scope=limits.scope,
     )
 
 

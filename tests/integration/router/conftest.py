@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -64,7 +65,14 @@ def write_providers(path: Path, upstream_url: str) -> Path:
 
 
 async def start_router(
-    tmp_path: Path, catalog_addr: str, analytics_addr: str, upstream_url: str, **overrides: Any
+    tmp_path: Path,
+    catalog_addr: str,
+    analytics_addr: str,
+    upstream_url: str,
+    *,
+    redis_url: str | None = None,
+    wall_clock: Callable[[], float] = time.time,
+    **overrides: Any,
 ) -> App:
     """A started router whose first catalogue snapshot has arrived (if the catalog is up)."""
     suite = SuiteSettings(
@@ -73,8 +81,9 @@ async def start_router(
         router_addr="127.0.0.1:0",
         data_dir=tmp_path / "var",
         providers_file=write_providers(tmp_path / "providers.toml", upstream_url),
+        redis_url=redis_url,
     )
-    app = build(dataclasses.replace(SETTINGS, **overrides), suite, env=ENV)
+    app = build(dataclasses.replace(SETTINGS, **overrides), suite, env=ENV, wall_clock=wall_clock)
     await app.start()
     return app
 

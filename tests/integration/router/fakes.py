@@ -29,6 +29,7 @@ def model(
     price: float = 0.0,
     context: int = 32_000,
     capabilities: Iterable[int] = (),
+    free_tier: common_pb2.QuotaLimits | None = None,
 ) -> common_pb2.Model:
     """A catalogue record like the catalog serves (upstream id = the scripted behaviour)."""
     return common_pb2.Model(
@@ -46,6 +47,7 @@ def model(
         capabilities=[common_pb2.Capability.Name(c) for c in capabilities],
         quality=quality,
         status="active",
+        free_tier=free_tier,
     )
 
 

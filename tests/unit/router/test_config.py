@@ -18,6 +18,7 @@ def test_defaults() -> None:
     assert settings.candidates == 4
     assert not settings.allow_paid
     assert (settings.baseline_input_per_mtok, settings.baseline_output_per_mtok) == (0.15, 0.60)
+    assert settings.quota  # free-tier quota awareness is on unless switched off
     suite = SuiteSettings(data_dir=Path("/srv/freeway"))
     assert settings.spool_path(suite) == Path("/srv/freeway/spool/router")
 
@@ -29,9 +30,11 @@ def test_env_overrides() -> None:
             "FREEWAY_ROUTER_CANDIDATES": "2",
             "FREEWAY_ROUTER_ALLOW_PAID": "yes",
             "FREEWAY_ROUTER_SPOOL_DIR": "/tmp/spool",
+            "FREEWAY_ROUTER_QUOTA": "false",
         },
         {},
     )
+    assert not settings.quota
     assert settings.strategy_number == strategies.CASCADE
     assert settings.candidates == 2
     assert settings.allow_paid
@@ -52,6 +55,7 @@ def test_file_section_is_read_and_checked() -> None:
         ({"FREEWAY_ROUTER_CANDIDATES": "0"}, "FREEWAY_ROUTER_CANDIDATES"),
         ({"FREEWAY_ROUTER_CANDIDATES": "four"}, "FREEWAY_ROUTER_CANDIDATES"),
         ({"FREEWAY_ROUTER_ATTEMPT_TIMEOUT_S": "-1"}, "FREEWAY_ROUTER_ATTEMPT_TIMEOUT_S"),
+        ({"FREEWAY_ROUTER_QUOTA_SYNC_S": "0"}, "FREEWAY_ROUTER_QUOTA_SYNC_S"),
         (
             {"FREEWAY_ROUTER_BASELINE_INPUT_PER_MTOK": "-0.1"},
             "FREEWAY_ROUTER_BASELINE_INPUT_PER_MTOK",
