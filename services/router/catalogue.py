@@ -58,6 +58,7 @@ class ModelInfo:
     quality: float = 0.0
     status: str = "active"
     free_tier: QuotaLimits = NO_LIMITS
+    chat: bool = True  # takes text and answers text (not speech, embedding, image, safety)
 
     @property
     def active(self) -> bool:

@@ -309,7 +309,7 @@ class Router:
             for name in set(providers.tolist())
         }
         callable_mask = np.array(
-            [m.active and self.can_call(m.provider) for m in models], dtype=np.bool_
+            [m.active and m.chat and self.can_call(m.provider) for m in models], dtype=np.bool_
         )
         quota_rows = _quota_rows(models)
         if self.quota is not None:

@@ -42,7 +42,14 @@ def model_info(model: common_pb2.Model) -> ModelInfo:
         quality=model.quality,
         status=model.status,
         free_tier=quota_limits(model.free_tier),
+        chat=is_chat(model),
     )
+
+
+def is_chat(model: common_pb2.Model) -> bool:
+    """Text in and text out, or modalities not stated (a plain chat model's list says none)."""
+    inputs, outputs = model.input_modalities, model.output_modalities
+    return (not inputs or "text" in inputs) and (not outputs or "text" in outputs)
 
 
 def quota_limits(limits: common_pb2.QuotaLimits) -> QuotaLimits:

@@ -130,3 +130,23 @@ async def test_empty_catalogue_says_what_to_do(tmp_path: Path) -> None:
     finally:
         await app.stop()
         await catalog.stop()
+
+
+async def test_models_that_do_not_chat_are_never_routed_to(tmp_path: Path) -> None:
+    speech = model("tts", 0.99)
+    speech.output_modalities[:] = ["audio"]
+    guard = model("guard", 0.98)
+    guard.output_modalities[:] = ["classification"]
+    catalog = FakeCatalog([speech, guard, model("ok", 0.5)])
+    port = await catalog.start()
+    app = await start_router(
+        tmp_path, f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}", "http://127.0.0.1:9"
+    )
+    try:
+        await asyncio.wait_for(app.watcher.ready.wait(), 10)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            decision = await router_stub(channel).Route(request())
+        assert (decision.chosen.model_id, list(decision.fallbacks)) == ("t/ok", [])
+    finally:
+        await app.stop()
+        await catalog.stop()

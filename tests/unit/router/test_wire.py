@@ -111,3 +111,17 @@ def test_usage_event_carries_every_field() -> None:
     assert (event.event_id, event.attempts, event.stream) == (record.event_id, 2, True)
     assert (event.prompt_tokens, event.completion_tokens) == (10, 20)
     assert event.baseline_cost_usd == record.baseline_cost_usd
+
+
+def test_chat_models_take_and_give_text() -> None:
+    from freeway.common.v1 import common_pb2
+    from services.router.wire import is_chat
+
+    def kind(inputs: list[str], outputs: list[str]) -> bool:
+        return is_chat(common_pb2.Model(input_modalities=inputs, output_modalities=outputs))
+
+    assert kind([], [])  # nothing stated: a plain chat model
+    assert kind(["text", "image"], ["text"])
+    assert not kind(["audio"], ["text"])  # transcription
+    assert not kind(["text"], ["audio"])  # speech
+    assert not kind(["text"], ["embedding"])
