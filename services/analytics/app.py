@@ -9,14 +9,12 @@ server; `App.stop()` undoes both. Tests pass their own suite settings (address
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass
 
 from freeway.analytics.v1 import analytics_pb2_grpc
 from services.analytics.config import AnalyticsSettings, analytics_settings, sqlite_path
 from services.analytics.servicer import SERVICE_NAME, AnalyticsServicer
 from services.analytics.store import UsageStore, open_usage_store
-from services.shared.config import ConfigError
 from services.shared.logs import configure
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
 from services.shared.settings import SuiteSettings, suite_settings
@@ -90,14 +88,10 @@ def build(
 async def main() -> None:
     """`python -m services.analytics`: serve until SIGTERM / SIGINT."""
     configure("analytics")
-    try:
-        settings, suite = analytics_settings(), suite_settings()
-    except ConfigError as exc:
-        log.error("config error: %s", exc)
-        sys.exit(2)
+    settings, suite = analytics_settings(), suite_settings()
     app = build(settings, suite)
-    await app.start()
     try:
+        await app.start()
         await wait_for_signal()
     finally:
         await app.stop()

@@ -201,8 +201,8 @@ async def main() -> None:
     """`python -m services.catalog`: serve until SIGTERM/SIGINT."""
     logs.configure(NAME)
     app = await build(catalog_settings(), suite_settings())
-    await app.start()
     try:
+        await app.start()
         await wait_for_signal()
     finally:
         await app.stop()

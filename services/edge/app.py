@@ -31,7 +31,7 @@ from services.shared import logs
 from services.shared.channels import channel
 from services.shared.config import parse_address
 from services.shared.ratelimit import RateLimiter, rate_limiter
-from services.shared.server import wait_for_signal
+from services.shared.server import CannotListen, wait_for_signal
 from services.shared.settings import SuiteSettings, suite_settings
 
 if TYPE_CHECKING:
@@ -118,9 +118,9 @@ async def serve(app: web.Application, address: str, grace: float = 10.0) -> web.
     site = web.TCPSite(runner, host, port, backlog=1024)
     try:
         await site.start()
-    except OSError:
+    except OSError as exc:
         await runner.cleanup()
-        raise
+        raise CannotListen(f"edge: cannot listen on {address}: {exc.strerror or exc}") from exc
     return runner
 
 

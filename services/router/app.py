@@ -212,7 +212,11 @@ async def main() -> None:
     suite = suite_settings()
     settings = load_settings()
     app = build(settings, suite)
-    await app.start()
+    try:
+        await app.start()
+    except BaseException:
+        await app.stop()
+        raise
     log.info(
         "router: strategy %s, %d candidates, paid models %s, baseline %s, free-tier quota %s",
         strategies.strategy_name(settings.strategy_number),

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -22,6 +23,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.shared.config import ConfigError
 from services.shared.errors import FreewayError
 from services.shared.logs import request_id
 
@@ -36,6 +38,10 @@ SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5000),
 ]
+
+
+class CannotListen(OSError):
+    """A service could not bind its address (taken, or not this machine's)."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +200,7 @@ async def start_server(
     try:
         port = server.add_insecure_port(address)
     except RuntimeError as exc:
-        raise OSError(f"{name}: cannot listen on {address}: {exc}") from exc
+        raise CannotListen(f"{name}: cannot listen on {address}: {exc}") from exc
     await server.start()
     for service in ("", *names):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
@@ -221,10 +227,16 @@ async def wait_for_signal() -> None:
 
 
 def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run a service's async main on uvloop when available."""
+    """Run a service's async main on uvloop. A start-up problem the operator must fix (bad
+    setting, address taken) is one line on stderr and exit code 2, not a traceback."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        asyncio.run(main())
+        runner: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
     else:
-        uvloop.run(main())
+        runner = uvloop.run
+    try:
+        runner(main())
+    except (ConfigError, CannotListen) as exc:
+        print(f"freeway: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -36,6 +36,17 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _loopback_providers(tmp_path: Path) -> Path:
+    """Tests never reach past loopback: the shipped file polls public hosts (Pollinations
+    needs no key), so this run gets a local runtime on a port where nothing listens."""
+    path = tmp_path / "providers.toml"
+    path.write_text(
+        f'[[providers]]\nname = "ollama"\nbase_url = "http://127.0.0.1:{free_port()}"\n'
+        'format = "ollama"\nmodels_path = "/api/tags"\nfree_policy = "local"\n'
+    )
+    return path
+
+
 def test_run_serves_on_embedded_defaults_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     ports = {
         name: free_port() for name in ("envoy", "admin", "edge", "catalog", "router", "analytics")
@@ -51,6 +62,7 @@ def test_run_serves_on_embedded_defaults_and_ctrl_c_stops_everything(tmp_path: P
             "FREEWAY_ANALYTICS_ADDR": f"127.0.0.1:{ports['analytics']}",
             "FREEWAY_DATA_DIR": str(tmp_path / "var"),
             "FREEWAY_ADMIN_KEY": "run-key",
+            "FREEWAY_PROVIDERS_FILE": str(_loopback_providers(tmp_path)),
         }
     )
     log = (tmp_path / "run.log").open("w+")
