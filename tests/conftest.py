@@ -12,6 +12,10 @@ from urllib.parse import urlparse
 
 import pytest
 
+from services.local.supervisor import free_port
+
+__all__ = ["free_port"]  # the one helper for a free loopback port, used by many tests
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("FREEWAY_SHARED_DATA", ROOT.parent / "shared" / "data"))
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -55,13 +59,6 @@ def require_shared_data() -> Path:
     return SHARED_DATA
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def postgres_url() -> str:
     return require_postgres()
@@ -83,13 +80,13 @@ def pg_schema(postgres_url: str) -> Iterator[str]:
 
     Synchronous (on its own short-lived loop) so that sync and async fixtures can use it."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg(postgres_url, f'CREATE SCHEMA "{schema}"'))
+    asyncio.run(pg_execute(postgres_url, f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in postgres_url else "?"
     yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
-    asyncio.run(_pg(postgres_url, f'DROP SCHEMA "{schema}" CASCADE'))
+    asyncio.run(pg_execute(postgres_url, f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-async def _pg(url: str, sql: str) -> None:
+async def pg_execute(url: str, sql: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(url)

@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import grpc
 import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.local.envoy import envoy_command, gateway_config, write_config
+from services.shared.healthcheck import grpc_status, http_status
 from services.shared.settings import SuiteSettings
 
 log = logging.getLogger("freeway.supervisor")
@@ -113,7 +112,7 @@ class Suite:
                 raise SuiteError(
                     f"{proc.spec.name} exited with code {proc.popen.returncode}" + self._tail(proc)
                 )
-            if await (_grpc_serving(target) if kind == "grpc" else _http_ok(target)):
+            if await _healthy(kind, target):
                 return
             await asyncio.sleep(0.1)
         raise SuiteError(f"{proc.spec.name} not healthy after {timeout:.0f}s" + self._tail(proc))
@@ -150,22 +149,11 @@ class Suite:
         return codes
 
 
-async def _grpc_serving(address: str) -> bool:
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        try:
-            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-        except grpc.aio.AioRpcError:
-            return False
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-async def _http_ok(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=1.0) as client:
-            return (await client.get(url)).status_code == 200
-    except httpx.HTTPError:
-        return False
+async def _healthy(kind: str, target: str) -> bool:
+    """One probe, the same the containers use (services/shared/healthcheck.py)."""
+    if kind == "grpc":
+        return await asyncio.to_thread(grpc_status, target, "", 1.0) == "SERVING"
+    return await asyncio.to_thread(http_status, target, 1.0) == 200
 
 
 def free_port() -> int:

@@ -48,10 +48,30 @@ class Migration:
         return getattr(self, dialect) or self.sql
 
 
-class PostgresDatabase:
+class PostgresQueries:
+    """The query surface over an asyncpg pool or one connection (inside a transaction)."""
+
     dialect = "postgresql"
 
+    def __init__(self, target: asyncpg.Pool | asyncpg.Connection) -> None:
+        self.target = target
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self.target.execute(sql, *args)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.target.executemany(sql, list(rows))
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in await self.target.fetch(sql, *args)]
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.target.fetchval(sql, *args)
+
+
+class PostgresDatabase(PostgresQueries):
     def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
         self.pool = pool
 
     @classmethod
@@ -59,49 +79,16 @@ class PostgresDatabase:
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, timeout=10)
         return cls(pool)
 
-    async def execute(self, sql: str, *args: Any) -> None:
-        await self.pool.execute(sql, *args)
-
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self.pool.executemany(sql, list(rows))
-
-    async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return [dict(r) for r in await self.pool.fetch(sql, *args)]
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self.pool.fetchval(sql, *args)
-
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresConnection]:
+    async def transaction(self) -> AsyncIterator[PostgresQueries]:
         async with self.pool.acquire() as conn, conn.transaction():
-            yield PostgresConnection(conn)
+            yield PostgresQueries(conn)
 
     async def close(self) -> None:
         try:
             await asyncio.wait_for(self.pool.close(), timeout=5)
         except TimeoutError:
             self.pool.terminate()
-
-
-class PostgresConnection:
-    """One connection inside a transaction; same query surface as the Database."""
-
-    dialect = "postgresql"
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def execute(self, sql: str, *args: Any) -> None:
-        await self.conn.execute(sql, *args)
-
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self.conn.executemany(sql, list(rows))
-
-    async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return [dict(r) for r in await self.conn.fetch(sql, *args)]
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self.conn.fetchval(sql, *args)
 
 
 class SqliteDatabase:

@@ -2,8 +2,9 @@
 
 `start_server` builds a grpc.aio server with the shared interceptors, registers the
 service's servicers plus the standard health service and server reflection, and binds.
-`run_until_signalled` waits for SIGTERM/SIGINT, flips health to NOT_SERVING, then stops
-gracefully, warning when the grace period runs out.
+`wait_for_signal` returns on SIGTERM/SIGINT; `RunningServer.stop` then flips health to
+NOT_SERVING and stops gracefully, warning when the grace period runs out. `run` starts a
+service's main on uvloop and turns start-up errors into one line.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from services.local.supervisor import (
     loopback_settings,
 )
 from services.shared.settings import SuiteSettings
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, pg_execute
 
 ADMIN_KEY = "e2e-admin-key"
 
@@ -58,7 +58,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
 
     postgres = require_postgres()
     schema = f"e2e_{int(time.time() * 1000)}"
-    asyncio.run(_pg(postgres, f'CREATE SCHEMA "{schema}"'))
+    asyncio.run(pg_execute(postgres, f'CREATE SCHEMA "{schema}"'))
     database_url = f"{postgres}?options=-csearch_path%3D{schema}"
     tmp = tmp_path_factory.mktemp("suite")
     standin_addr = f"127.0.0.1:{free_port()}"
@@ -91,7 +91,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
         pytest.fail(f"the suite did not start: {exc}", pytrace=False)
     yield RunningSuite(settings, running, f"http://{standin_addr}", database_url, tmp / "logs")
     codes = asyncio.run(running.stop())
-    asyncio.run(_pg(postgres, f'DROP SCHEMA "{schema}" CASCADE'))
+    asyncio.run(pg_execute(postgres, f'DROP SCHEMA "{schema}" CASCADE'))
     assert all(code == 0 for name, code in codes.items() if name != "standin"), codes
 
 
@@ -105,16 +105,6 @@ def _wait_for_models(settings: SuiteSettings) -> None:
             return
         time.sleep(0.2)
     raise SuiteError(f"no models listed at {url} after 30s")
-
-
-async def _pg(url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def wait_for_banner(proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 90) -> str:
