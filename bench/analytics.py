@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -46,7 +47,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from freeway.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from freeway.common.v1 import common_pb2
 from services.analytics.ingest import Batch, acknowledged
-from services.analytics.servicer import SERVICE_NAME, usage_event
+from services.analytics.servicer import SERVICE_NAME, usage_batch
 from services.analytics.store import UsageStore, open_usage_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,13 +202,23 @@ async def start_service(url: str, address: str, batch: int) -> asyncio.subproces
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.analytics", env=env
     )
-    async with grpc.aio.insecure_channel(address) as ch:
-        await asyncio.wait_for(ch.channel_ready(), START_TIMEOUT_S)
-        health = health_pb2_grpc.HealthStub(ch)
-        reply = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
-    if reply.status != health_pb2.HealthCheckResponse.SERVING:
-        raise RuntimeError(f"analytics is not serving: {reply}")
+    try:
+        async with grpc.aio.insecure_channel(address) as ch:
+            await asyncio.wait_for(ch.channel_ready(), START_TIMEOUT_S)
+            health = health_pb2_grpc.HealthStub(ch)
+            reply = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            raise RuntimeError(f"analytics is not serving: {reply}")
+    except BaseException:
+        await stop_service(process)
+        raise
     return process
+
+
+async def stop_service(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(process.wait(), START_TIMEOUT_S)
 
 
 async def run(events: int, batch: int, window: int, rounds: int) -> dict[str, Any]:
@@ -215,10 +226,14 @@ async def run(events: int, batch: int, window: int, rounds: int) -> dict[str, An
     admin = await asyncpg.connect(DATABASE_URL)
     await admin.execute(f'CREATE SCHEMA "{schema}"')
     address = f"127.0.0.1:{free_port()}"
-    service = await start_service(schema_url(schema), address, batch)
-    store = await open_usage_store(schema_url(schema), Path("unused"), max_batch_events=batch)
-    bench = Bench(admin, address, service.pid, store, batch, window)
-    try:
+    async with contextlib.AsyncExitStack() as cleanup:  # undone in reverse order
+        cleanup.push_async_callback(admin.close)
+        cleanup.push_async_callback(admin.execute, f'DROP SCHEMA "{schema}" CASCADE')
+        service = await start_service(schema_url(schema), address, batch)
+        cleanup.push_async_callback(stop_service, service)
+        store = await open_usage_store(schema_url(schema), Path("unused"), max_batch_events=batch)
+        cleanup.push_async_callback(store.close)
+        bench = Bench(admin, address, service.pid, store, batch, window)
         await bench.warm_up()
         per_round = events // rounds
         results = [case for r in range(rounds) for case in await bench.round(f"r{r}", per_round)]
@@ -226,12 +241,6 @@ async def run(events: int, batch: int, window: int, rounds: int) -> dict[str, An
         settings = {
             name: await admin.fetchval(f"SHOW {name}") for name in ("fsync", "synchronous_commit")
         }
-    finally:
-        await store.close()
-        service.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(service.wait(), START_TIMEOUT_S)
-        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await admin.close()
     return {
         "events_per_case": per_round * rounds,
         "rounds": rounds,
@@ -303,7 +312,7 @@ async def in_process(
 
     async def translated() -> AsyncIterator[Batch]:
         for request in requests:
-            yield request.sequence, [usage_event(i, e) for i, e in enumerate(request.events)]
+            yield usage_batch(request)
 
     stored = duplicates = 0
     async for _, result in acknowledged(translated(), store, depth):

@@ -25,7 +25,7 @@ Batch = tuple[int, Sequence[UsageEvent]]  # (sequence, events)
 
 class BatchStore(Protocol):
     def check(self, events: Sequence[UsageEvent]) -> None: ...
-    async def store(self, events: Sequence[UsageEvent]) -> StoreResult: ...
+    async def insert(self, events: Sequence[UsageEvent]) -> StoreResult: ...
 
 
 _Item = tuple[int, asyncio.Task[StoreResult]] | BaseException | None
@@ -63,7 +63,7 @@ async def _read(
             await slots.acquire()
             # No await between starting the store and queueing it: a cancelled reader
             # never leaves a store running that nobody waits for.
-            queue.put_nowait((sequence, asyncio.create_task(store.store(events))))
+            queue.put_nowait((sequence, asyncio.create_task(store.insert(events))))
     except BaseException as exc:  # the consumer raises it, after the acks before it
         queue.put_nowait(exc)
         raise

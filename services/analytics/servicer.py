@@ -49,7 +49,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         self, request_iterator: AsyncIterator[analytics_pb2.IngestRequest], context: Any
     ) -> AsyncIterator[analytics_pb2.IngestAck]:
         """One ack per batch, in order, each sent only after its batch is durably stored."""
-        batches = _batches(request_iterator)
+        batches = (usage_batch(request) async for request in request_iterator)
         async for sequence, result in acknowledged(batches, self.store, self.ingest_depth):
             yield analytics_pb2.IngestAck(
                 sequence=sequence, stored=result.stored, duplicates=result.duplicates
@@ -63,11 +63,9 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         return summary_response(await self.store.summary(since, until))
 
 
-async def _batches(
-    requests: AsyncIterator[analytics_pb2.IngestRequest],
-) -> AsyncIterator[Batch]:
-    async for request in requests:
-        yield request.sequence, [usage_event(i, event) for i, event in enumerate(request.events)]
+def usage_batch(request: analytics_pb2.IngestRequest) -> Batch:
+    """One Ingest batch as (sequence, domain events)."""
+    return request.sequence, [usage_event(i, event) for i, event in enumerate(request.events)]
 
 
 def usage_event(index: int, event: analytics_pb2.UsageEvent) -> UsageEvent:

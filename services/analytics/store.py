@@ -109,6 +109,11 @@ class UsageStore(abc.ABC):
         """Validate, then durably store `events`; events whose id is already stored (or
         repeated within the batch) are counted as duplicates and change nothing."""
         self.check(events)
+        return await self.insert(events)
+
+    async def insert(self, events: Sequence[UsageEvent]) -> StoreResult:
+        """`store` for events that already passed `check` (the Ingest pipeline checks
+        each batch as it arrives, so it is not validated twice)."""
         if not events:
             return StoreResult(0, 0)
         stored = await self._insert(events)

@@ -23,7 +23,6 @@ from services.edge.keys import (
     MODELS_CACHE,
     SETTINGS,
     Clients,
-    ModelsCache,
     VersionedBodies,
 )
 from services.edge.middlewares import auth_middleware, context_middleware
@@ -64,7 +63,7 @@ def create_app(
         middlewares=[context_middleware, auth_middleware(keyring, limiter, settings.rpm)],
     )
     app[SETTINGS] = settings
-    app[MODELS_CACHE] = ModelsCache()
+    app[MODELS_CACHE] = VersionedBodies()
     app[CATALOG_CACHE] = VersionedBodies()
     app.cleanup_ctx.append(grpc_clients(suite))
     if owned:

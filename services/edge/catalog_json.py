@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from freeway.catalog.v1 import catalog_pb2
 from freeway.common.v1 import common_pb2
-from services.edge.convert import CAPABILITIES, FREE_REASONS, dumps
+from services.edge.convert import CAPABILITIES, FREE_REASONS, dumps, price
 
 PRICES = ("input_price_per_mtok", "output_price_per_mtok", "request_price")
 CHANGE_TYPES: Mapping[int, str] = {
@@ -30,10 +30,6 @@ SCOPES: Mapping[int, str] = {
 def instant(ts: Timestamp) -> str | None:
     """RFC 3339 in UTC, or None for an unset (zero) timestamp."""
     return ts.ToJsonString() if ts.seconds or ts.nanos else None
-
-
-def price(m: common_pb2.Model, name: str) -> float | None:
-    return float(getattr(m, name)) if m.HasField(name) else None
 
 
 def unpriced(m: common_pb2.Model) -> bool:

@@ -142,7 +142,7 @@ def _message(value: Any, where: str) -> common_pb2.ChatMessage:
     if not isinstance(value, dict):
         raise InvalidArgument(f"expected a message object, got {_kind(value)}", field=where)
     role = value.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         if role in ("tool", "function"):
             raise Unsupported(
                 f"{role!r} messages answer tool calls, which Freeway does not support yet",
@@ -246,7 +246,7 @@ def _json_mode(value: Any) -> bool:
 
 
 def _strategy(value: Any) -> int:
-    name = value.replace("_", "-") if isinstance(value, str) else value
+    name = value.replace("_", "-") if isinstance(value, str) else None
     if name not in STRATEGIES:
         raise InvalidArgument(
             f"expected one of {', '.join(STRATEGIES)}; got {value!r}", field="strategy"
@@ -468,6 +468,11 @@ def model_entry(m: common_pb2.Model) -> dict[str, Any]:
 
 def _pricing(m: common_pb2.Model) -> dict[str, float | None]:
     return {
-        "input_per_mtok": m.input_price_per_mtok if m.HasField("input_price_per_mtok") else None,
-        "output_per_mtok": m.output_price_per_mtok if m.HasField("output_price_per_mtok") else None,
+        "input_per_mtok": price(m, "input_price_per_mtok"),
+        "output_per_mtok": price(m, "output_price_per_mtok"),
     }
+
+
+def price(m: common_pb2.Model, name: str) -> float | None:
+    """A price field of `m`, or None when unknown (an unknown price is never read as 0)."""
+    return float(getattr(m, name)) if m.HasField(name) else None

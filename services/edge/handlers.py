@@ -106,12 +106,11 @@ async def list_models(request: web.Request) -> web.Response:
         timeout=request.app[SETTINGS].rpc_timeout_s,
         metadata=call_metadata(),
     )
-    cache = request.app[MODELS_CACHE].bodies
-    cached = cache.get(free_only)
-    if reply.version and cached is not None and cached[0] == reply.version:
-        return json_response(cached[1])
-    body = convert.models_json(reply.models)
-    cache[free_only] = (reply.version, body)
+    cache = request.app[MODELS_CACHE]
+    body = cache.get(free_only, reply.version)
+    if body is None:
+        body = convert.models_json(reply.models)
+        cache.put(free_only, reply.version, body)
     return json_response(body)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -24,14 +24,6 @@ class Clients:
     catalog: CatalogServiceAsyncStub
     router_health: Any  # grpc_health HealthStub (untyped)
     catalog_health: Any
-
-
-@dataclass
-class ModelsCache:
-    """The last `/v1/models` bodies, keyed by free_only, with the catalogue version they
-    were built from: the JSON is rebuilt only when the catalogue changes."""
-
-    bodies: dict[bool, tuple[int, bytes]] = field(default_factory=dict)
 
 
 class VersionedBodies:
@@ -57,6 +49,6 @@ class VersionedBodies:
 
 SETTINGS = web.AppKey("settings", EdgeSettings)
 CLIENTS = web.AppKey("clients", Clients)
-MODELS_CACHE = web.AppKey("models_cache", ModelsCache)
+MODELS_CACHE = web.AppKey("models_cache", VersionedBodies)
 CATALOG_CACHE = web.AppKey("catalog_cache", VersionedBodies)
 CALLER = web.RequestKey("caller", Caller)

@@ -24,8 +24,7 @@ class EventStream(web.StreamResponse):
 
     def add(self, payloads: list[bytes]) -> None:
         """Queue events for the next write."""
-        for payload in payloads:
-            self._pending.append(b"data: " + payload + b"\n\n")
+        self._pending.extend(map(event, payloads))
 
     async def flush(self) -> None:
         """Write the queued events, if any."""

@@ -62,7 +62,8 @@ def parse_call(body: Any) -> ChatCall:
     if not isinstance(messages, list) or not messages:
         raise BadRequest("messages", "expected a non-empty array of messages")
     for i, msg in enumerate(messages):
-        if not isinstance(msg, dict) or msg.get("role") not in ROLES:
+        role = msg.get("role") if isinstance(msg, dict) else None
+        if not isinstance(role, str) or role not in ROLES:
             raise BadRequest(f"messages[{i}].role", "expected a message with a valid role")
     options = body.get("stream_options")
     max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))

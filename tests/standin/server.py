@@ -14,7 +14,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -43,15 +43,7 @@ class RecordedRequest:
     body: Any  # decoded JSON, or the raw text when it was not JSON, None when empty
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "at": self.at,
-            "provider": self.provider,
-            "endpoint": self.endpoint,
-            "method": self.method,
-            "path": self.path,
-            "headers": self.headers,
-            "body": self.body,
-        }
+        return asdict(self)
 
 
 @dataclass
@@ -83,6 +75,24 @@ class State:
                 body,
             )
             self.log.append(entry)
+
+    def replace_models(self, provider: str, body: bytes) -> ModelList:
+        """Serve `body` as `provider`'s model list from now on (a catalogue change)."""
+        self.models[provider] = ModelList.of(body)
+        return self.models[provider]
+
+    def restore_models(self, provider: str) -> ModelList:
+        """Serve the recorded model list of `provider` again."""
+        self.models[provider] = self.recorded[provider]
+        return self.models[provider]
+
+    def requests(
+        self, provider: str | None = None, endpoint: str | None = None
+    ) -> list[RecordedRequest]:
+        """The request log, oldest first, optionally filtered."""
+        return [
+            r for r in self.log if provider in (None, r.provider) and endpoint in (None, r.endpoint)
+        ]
 
 
 def build_app(state: State) -> web.Application:
@@ -251,18 +261,17 @@ class Admin:
 
     async def replace_models(self, request: web.Request) -> web.Response:
         provider = self._provider(request)
-        self.state.models[provider] = ModelList.of(await request.read())
-        return web.json_response({"provider": provider, "etag": self.state.models[provider].etag})
+        served = self.state.replace_models(provider, await request.read())
+        return web.json_response({"provider": provider, "etag": served.etag})
 
     async def restore_models(self, request: web.Request) -> web.Response:
         provider = self._provider(request)
-        self.state.models[provider] = self.state.recorded[provider]
-        return web.json_response({"provider": provider, "etag": self.state.models[provider].etag})
+        served = self.state.restore_models(provider)
+        return web.json_response({"provider": provider, "etag": served.etag})
 
     async def requests(self, request: web.Request) -> web.Response:
-        provider = request.query.get("provider")
-        entries = [r.to_json() for r in self.state.log if provider in (None, r.provider)]
-        return web.json_response(entries)
+        logged = self.state.requests(request.query.get("provider"))
+        return web.json_response([r.to_json() for r in logged])
 
     async def clear_requests(self, request: web.Request) -> web.Response:
         self.state.log.clear()
@@ -356,11 +365,10 @@ class StandIn:
 
     def replace_models(self, provider: str, body: bytes | dict[str, Any]) -> None:
         """Serve `body` as `provider`'s model list from now on (a catalogue change)."""
-        raw = body if isinstance(body, bytes) else chat.dumps(body)
-        self.state.models[provider] = ModelList.of(raw)
+        self.state.replace_models(provider, body if isinstance(body, bytes) else chat.dumps(body))
 
     def restore_models(self, provider: str) -> None:
-        self.state.models[provider] = self.state.recorded[provider]
+        self.state.restore_models(provider)
 
     def recorded_models(self, provider: str) -> dict[str, Any]:
         """The recorded model list of `provider`, decoded (to derive replacements from)."""
@@ -371,11 +379,7 @@ class StandIn:
         self, provider: str | None = None, endpoint: str | None = None
     ) -> list[RecordedRequest]:
         """The request log, oldest first, optionally filtered."""
-        return [
-            r
-            for r in self.state.log
-            if provider in (None, r.provider) and endpoint in (None, r.endpoint)
-        ]
+        return self.state.requests(provider, endpoint)
 
     def clear_requests(self) -> None:
         self.state.log.clear()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.edge.app import create_app
@@ -18,6 +21,7 @@ from services.shared.server import RunningServer
 from services.shared.settings import SuiteSettings
 from tests.integration.edge.fakes import FakeCatalog, FakeRouter, serve_catalog, serve_router
 
+CHAT = "/v1/chat/completions"
 ADMIN_KEY = "test-admin-key"
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 USER = [{"role": "user", "content": "hello there"}]
@@ -54,6 +58,33 @@ class Edge:
 
 
 EdgeFactory = Callable[..., AbstractAsyncContextManager[Edge]]
+
+
+async def sse_data(resp: ClientResponse) -> list[str]:
+    """The `data:` payloads of an event stream, in order."""
+    text = (await resp.read()).decode()
+    events = [e for e in text.split("\n\n") if e]
+    assert all(e.startswith("data: ") for e in events), events
+    return [e.removeprefix("data: ") for e in events]
+
+
+async def assert_openai_error(resp: ClientResponse, status: int, param: str | None = None) -> Any:
+    """`resp` is an OpenAI-shaped error with `status` naming `param`; the error object."""
+    assert resp.status == status
+    assert resp.content_type == "application/json"
+    error = (await resp.json())["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["message"]
+    assert "Traceback" not in error["message"]
+    assert error["param"] == param
+    return error
+
+
+async def away_from_window_edge() -> None:
+    """Fixed one-minute rate windows: don't let a test's few requests straddle two of them."""
+    left = 60 - time.time() % 60
+    if left < 3:
+        await asyncio.sleep(left + 0.1)
 
 
 @pytest.fixture

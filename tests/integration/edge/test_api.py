@@ -7,32 +7,17 @@ import json
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
 
-from tests.integration.edge.conftest import AUTH, USER, Edge, EdgeFactory
+from tests.integration.edge.conftest import (
+    AUTH,
+    CHAT,
+    USER,
+    Edge,
+    EdgeFactory,
+    assert_openai_error,
+    sse_data,
+)
 from tests.integration.edge.fakes import SERVED_MODEL
-
-CHAT = "/v1/chat/completions"
-
-
-async def sse_data(resp: ClientResponse) -> list[str]:
-    """The `data:` payloads of an event stream, in order."""
-    text = (await resp.read()).decode()
-    events = [e for e in text.split("\n\n") if e]
-    assert all(e.startswith("data: ") for e in events), events
-    return [e.removeprefix("data: ") for e in events]
-
-
-async def assert_openai_error(resp: ClientResponse, status: int, param: str | None = None) -> Any:
-    assert resp.status == status
-    assert resp.content_type == "application/json"
-    error = (await resp.json())["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["message"]
-    assert "Traceback" not in error["message"]
-    assert error["param"] == param
-    return error
-
 
 # --- auth ----------------------------------------------------------------------------
 
@@ -72,6 +57,7 @@ async def test_wrong_key_never_echoes_the_key(edge: Edge) -> None:
         ({"model": "auto"}, "messages"),
         ({"model": "auto", "messages": "hi"}, "messages"),
         ({"messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": ["user"], "content": "x"}]}, "messages[0].role"),
         ({"messages": [{"role": "user", "content": {"a": 1}}]}, "messages[0].content"),
         ({"messages": USER, "temperature": 7}, "temperature"),
         ({"messages": USER, "max_tokens": -3}, "max_tokens"),

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from freeway.common.v1 import common_pb2
-from tests.integration.edge.conftest import AUTH, Edge
+from tests.integration.edge.conftest import AUTH, Edge, assert_openai_error
 from tests.integration.edge.fakes import SERVED_MODEL
-from tests.integration.edge.test_api import assert_openai_error
 
 RECORD_FIELDS = {
     "id",

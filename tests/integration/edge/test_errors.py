@@ -8,11 +8,17 @@ import grpc
 import pytest
 
 from tests.conftest import free_port
-from tests.integration.edge.conftest import AUTH, USER, Edge, EdgeFactory
+from tests.integration.edge.conftest import (
+    AUTH,
+    CHAT,
+    USER,
+    Edge,
+    EdgeFactory,
+    assert_openai_error,
+    sse_data,
+)
 from tests.integration.edge.fakes import Failure
-from tests.integration.edge.test_api import assert_openai_error, sse_data
 
-CHAT = "/v1/chat/completions"
 CODES = [
     (grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid_request_error"),
     (grpc.StatusCode.NOT_FOUND, 404, "invalid_request_error"),

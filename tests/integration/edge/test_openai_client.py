@@ -11,7 +11,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from services.edge.app import bound_port, create_app, serve
 from services.edge.config import EdgeSettings
-from tests.integration.edge.conftest import ADMIN_KEY, Backends
+from tests.integration.edge.conftest import ADMIN_KEY, Backends, away_from_window_edge
 from tests.integration.edge.fakes import SERVED_MODEL, Failure
 
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
@@ -75,6 +75,7 @@ async def test_bad_parameter_is_a_bad_request_naming_it(client: openai.AsyncOpen
 
 
 async def test_rate_limit_is_a_rate_limit_error(client: openai.AsyncOpenAI) -> None:
+    await away_from_window_edge()
     for _ in range(3):
         await client.models.list()
     with pytest.raises(openai.RateLimitError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 
@@ -11,17 +10,16 @@ import redis.asyncio as aioredis
 from services.edge.auth import Keyring
 from services.edge.config import key_digest
 from services.shared.ratelimit import MemoryRateLimiter
-from tests.integration.edge.conftest import AUTH, USER, Backends, Edge, EdgeFactory
-from tests.integration.edge.test_api import assert_openai_error
-
-CHAT = "/v1/chat/completions"
-
-
-async def away_from_window_edge() -> None:
-    """Fixed one-minute windows: don't let a test's few requests straddle two of them."""
-    left = 60 - time.time() % 60
-    if left < 3:
-        await asyncio.sleep(left + 0.1)
+from tests.integration.edge.conftest import (
+    AUTH,
+    CHAT,
+    USER,
+    Backends,
+    Edge,
+    EdgeFactory,
+    assert_openai_error,
+    away_from_window_edge,
+)
 
 
 async def assert_limited_on_third_call(edge: Edge, headers: dict[str, str]) -> None:

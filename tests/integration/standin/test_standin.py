@@ -145,6 +145,7 @@ async def test_stream_without_include_usage_has_no_usage_chunk(
         ({"messages": CHAT["messages"]}, "model"),
         ({"model": "m"}, "messages"),
         ({"model": "m", "messages": [{"role": "wizard"}]}, "messages[0].role"),
+        ({"model": "m", "messages": [{"role": ["user"]}]}, "messages[0].role"),
     ],
 )
 async def test_bad_chat_body_is_400_naming_the_param(

@@ -31,7 +31,7 @@ class GatedStore:
             if not event.event_id:
                 raise InvalidArgument("required", field=f"events[{index}].event_id")
 
-    async def store(self, events: Sequence[UsageEvent]) -> StoreResult:
+    async def insert(self, events: Sequence[UsageEvent]) -> StoreResult:
         name = events[0].event_id
         self.started.append(name)
         self.running += 1

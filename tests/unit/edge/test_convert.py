@@ -121,6 +121,7 @@ def test_unknown_and_harmless_params_are_ignored() -> None:
         ({"messages": ["hi"]}, "messages[0]"),
         ({"messages": [{"content": "x"}]}, "messages[0].role"),
         ({"messages": [*USER, {"role": "wizard", "content": "x"}]}, "messages[1].role"),
+        ({"messages": [{"role": ["user"], "content": "x"}]}, "messages[0].role"),
         ({"messages": [{"role": "user"}]}, "messages[0].content"),
         ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
         ({"messages": [{"role": "user", "content": ["x"]}]}, "messages[0].content[0]"),
@@ -158,6 +159,8 @@ def test_unknown_and_harmless_params_are_ignored() -> None:
         ({"messages": USER, "response_format": "json"}, "response_format"),
         ({"messages": USER, "response_format": {"type": "yaml"}}, "response_format.type"),
         ({"messages": USER, "strategy": "fastest"}, "strategy"),
+        ({"messages": USER, "strategy": ["cost"]}, "strategy"),
+        ({"messages": USER, "strategy": {"name": "cost"}}, "strategy"),
     ],
 )
 def test_invalid_fields_are_named(body: dict[str, Any], field: str) -> None:
