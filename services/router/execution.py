@@ -122,13 +122,11 @@ class Executor:
                 try:
                     first = await anext(events)
                 except StopAsyncIteration:
-                    first = None
-                    failure = UpstreamFailure(Kind.MALFORMED, "stream ended before any chunk")
-                    self._failed(model, failure, trace, capped)
+                    empty = UpstreamFailure(Kind.MALFORMED, "stream ended before any chunk")
+                    self._failed(model, empty, trace, capped)
+                    continue
                 except UpstreamFailure as failure:
                     self._failed(model, failure, trace, capped)
-                    first = None
-                if first is None:
                     continue
                 trace.served = model
                 trace.first_token = self.clock()

@@ -42,6 +42,9 @@ _AUTO = frozenset({"", "auto"})
 _CAPABILITY_NAMES = {1: "tools", 2: "vision", 3: "json", 4: "reasoning"}
 _STATIC_COLUMNS = ("price_in", "price_out", "quality", "context", "max_output", "caps", "free")
 _HEALTH_COLUMNS = ("breaker", "latency_ms", "error_rate", "load")
+_CALLABLE_LABEL = "callable (active chat model, provider configured)"
+_FREE_LABEL = "free"
+_HEALTHY_LABEL = "healthy (breaker closed, not rate-limited)"
 _QUOTA_LABEL = "within free-tier quota"
 _ALLOW_CACHE_SIZE = 128
 
@@ -121,6 +124,7 @@ class _Table:
     version: int
     quota_rows: dict[str, IntArray]  # quota key → rows of the models that state limits
     limits: FloatArray  # (n, 4) free-tier limits in the ledger's metric order; 0 = none
+    received: bool = True  # False until the first catalogue arrives
     health_version: int = -1
     health_due: float = 0.0
     derived: dict[tuple[tuple[str, ...], tuple[str, ...]], kernel.Catalogue] = field(
@@ -161,7 +165,7 @@ class Router:
         self.quota = quota
         self._quota_dirty: set[str] = set()
         self._seeds = itertools.count(random.getrandbits(48))
-        self._table = self._build((), 0)
+        self._table = dataclasses.replace(self._build((), 0), received=False)
 
     @property
     def version(self) -> int:
@@ -237,7 +241,16 @@ class Router:
             score, cat, needs, min_context, max_price, strategy, self.candidates, seed
         )
         if len(picked) == 0:
-            raise self._nothing_fits(table, cat, needs, min_context, max_price)
+            raise explain_no_candidate(
+                table,
+                cat,
+                needs,
+                min_context,
+                max_price,
+                self.board,
+                self.quota,
+                allow_paid=self.allow_paid,
+            )
         return [table.models[i] for i in picked.tolist()]
 
     def _explicit(self, table: _Table, request: RouteRequest) -> ModelInfo:
@@ -261,20 +274,6 @@ class Router:
             )
         return model
 
-    def _nothing_fits(
-        self, table: _Table, cat: kernel.Catalogue, needs: int, min_context: int, max_price: float
-    ) -> Exception:
-        return explain_no_candidate(
-            table,
-            cat,
-            needs,
-            min_context,
-            max_price,
-            self.board,
-            free_only=max_price == 0.0,
-            quota=self.quota,
-        )
-
     def _current(self) -> _Table:
         """The published table, with health columns refreshed when they went stale.
 
@@ -291,13 +290,9 @@ class Router:
             if changed:
                 self._quota_dirty |= changed
                 stale = stale or _quota_flipped(table, changed, self.quota)
-            if stale:
-                table = self._refreshed(table, now, True, self._quota_dirty)
-                self._quota_dirty = set()
-        elif stale:
-            table = self._refreshed(table, now, True, ())
-        if table is not self._table:
-            self._table = table
+        if stale:
+            table = self._table = self._refreshed(table, now, self._quota_dirty)
+            self._quota_dirty = set()
         return table
 
     def _build(self, models: tuple[ModelInfo, ...], version: int) -> _Table:
@@ -324,29 +319,20 @@ class Router:
             quota_rows=quota_rows,
             limits=np.array([m.free_tier.row for m in models], dtype=np.float64).reshape(-1, 4),
         )
-        return self._refreshed(table, self.clock(), True, quota_rows)
+        return self._refreshed(table, self.clock(), quota_rows)
 
-    def _refreshed(
-        self, table: _Table, now: float, health: bool, quota_keys: Collection[str]
-    ) -> _Table:
-        """A copy of `table` with current health columns (when `health`) and the quota rows
-        of `quota_keys` rewritten; the arrays of `table` are never touched."""
-        cat = kernel.Catalogue(table.n)
-        columns = _STATIC_COLUMNS if health else (*_STATIC_COLUMNS, *_HEALTH_COLUMNS)
-        for name in (*columns, "quota_left"):
-            getattr(cat, name)[:] = getattr(table.cat, name)
-        cat.allowed[:] = table.callable_mask
-        due = table.health_due
-        if health:
-            _fill_health(cat, table.index, self.board)
-            due = min(self.board.next_expiry(), now + self.health_refresh_s)
+    def _refreshed(self, table: _Table, now: float, quota_keys: Collection[str]) -> _Table:
+        """A copy of `table` with current health columns and the quota rows of `quota_keys`
+        rewritten; the arrays of `table` are never touched."""
+        cat = _copy(table.cat, table.n, table.callable_mask, health=False)
+        _fill_health(cat, table.index, self.board)
         if self.quota is not None:
             _fill_quota(cat, table, quota_keys, self.quota)
         return dataclasses.replace(
             table,
             cat=cat,
-            health_version=self.board.version if health else table.health_version,
-            health_due=due,
+            health_version=self.board.version,
+            health_due=min(self.board.next_expiry(), now + self.health_refresh_s),
             derived={},
         )
 
@@ -376,6 +362,19 @@ def _prompt_tokens(messages: Sequence[tuple[str, str]], features: npt.NDArray[np
 
 def _price(value: float | None) -> float:
     return math.nan if value is None else value
+
+
+def _copy(
+    source: kernel.Catalogue, n: int, allowed: BoolArray, *, health: bool
+) -> kernel.Catalogue:
+    """A new catalogue with `source`'s static and quota columns (and health ones when
+    `health`; else they are left for `_fill_health`) and the given `allowed` rows."""
+    cat = kernel.Catalogue(n)
+    columns = (*_STATIC_COLUMNS, *_HEALTH_COLUMNS) if health else _STATIC_COLUMNS
+    for name in (*columns, "quota_left"):
+        getattr(cat, name)[:] = getattr(source, name)
+    cat.allowed[:] = allowed
+    return cat
 
 
 def _fill_static(cat: kernel.Catalogue, models: Sequence[ModelInfo], unknown_context: int) -> None:
@@ -449,10 +448,8 @@ def _allowed_catalogue(
     if cat is None:
         if len(table.derived) >= _ALLOW_CACHE_SIZE:
             table.derived.clear()
-        cat = kernel.Catalogue(table.n)
-        for name in (*_STATIC_COLUMNS, "breaker", "latency_ms", "error_rate", "load", "quota_left"):
-            getattr(cat, name)[:] = getattr(table.cat, name)
-        cat.allowed[:] = table.callable_mask & _list_mask(table, key[0], key[1])
+        allowed = table.callable_mask & _list_mask(table, *key)
+        cat = _copy(table.cat, table.n, allowed, health=True)
         table.derived[key] = cat
     return cat
 
@@ -493,37 +490,64 @@ def explain_no_candidate(
     min_context: int,
     max_price: float,
     board: HealthBoard,
-    *,
-    free_only: bool,
     quota: QuotaLedger | None = None,
+    *,
+    allow_paid: bool = False,
 ) -> Exception:
-    """Why no model passed: the first filter that empties the catalogue, with counts."""
-    what = "free model" if free_only else "model"
-    total = table.n
-    if total == 0:
-        return Unavailable(
-            f"no {what} fits: 0 models in catalogue (is a provider configured with its API key?)"
-        )
-    steps = _filter_steps(table, cat, needs, min_context, max_price)
-    survivors = np.ones(total, dtype=np.bool_)
-    trail = [f"{total} models in catalogue"]
-    for label, passed in steps:
-        before = survivors.copy()
-        survivors &= passed
+    """Why no model passed: the first filter that empties the catalogue, with counts, and
+    what would help."""
+    what = "free model" if max_price == 0.0 else "model"
+    if table.n == 0:
+        return Unavailable(f"no {what} fits: {_empty_hint(table)}")
+    survivors = np.ones(table.n, dtype=np.bool_)
+    trail = [f"{table.n} models in catalogue"]
+    for label, passed in _filter_steps(table, cat, needs, min_context, max_price):
+        before, survivors = survivors, survivors & passed
         count = int(survivors.sum())
         trail.append(f"{label}: {count}")
         if count == 0:
             message = f"no {what} fits: " + ", ".join(trail)
-            if label.startswith("healthy"):
-                waits = [board.retry_in(table.models[i].id) for i in np.flatnonzero(before)]
-                return Unavailable(f"{message} (retry in {max(min(waits), 1.0):.0f}s)")
-            if label.startswith("callable"):
-                return Unavailable(f"{message} (is a provider configured with its API key?)")
+            waiting = [table.models[i] for i in np.flatnonzero(before)]
+            if label == _CALLABLE_LABEL:
+                return Unavailable(f"{message} ({_uncallable_hint(table.models)})")
+            if label == _HEALTHY_LABEL:
+                wait = min(board.retry_in(m.id) for m in waiting)
+                return Unavailable(f"{message} (retry in {max(wait, 1.0):.0f}s)")
             if label == _QUOTA_LABEL and quota is not None:
-                waits = [quota.retry_in(table.models[i]) for i in np.flatnonzero(before)]
-                return ResourceExhausted(f"{message} (retry in {max(min(waits), 1.0):.0f}s)")
+                wait = min(quota.retry_in(m) for m in waiting)
+                return ResourceExhausted(f"{message} (retry in {max(wait, 1.0):.0f}s)")
+            if label == _FREE_LABEL and not allow_paid:
+                hint = "paid models are off; FREEWAY_ROUTER_ALLOW_PAID=true routes to them"
+                return FailedPrecondition(f"{message} ({hint})")
             return FailedPrecondition(message)
     return Unavailable(f"no {what} fits: " + ", ".join(trail))
+
+
+def _empty_hint(table: _Table) -> str:
+    if not table.received:
+        return (
+            "no catalogue received from the catalog service yet "
+            "(is it running at FREEWAY_CATALOG_ADDR? the router keeps reconnecting)"
+        )
+    return "0 models in catalogue (is a provider configured with its API key?)"
+
+
+def _uncallable_hint(models: Sequence[ModelInfo]) -> str:
+    """Why none of `models` can be called, counted by cause."""
+    inactive = sum(not m.active for m in models)
+    not_chat = sum(m.active and not m.chat for m in models)
+    providers = sorted({m.provider for m in models if m.active and m.chat})
+    causes = []
+    if providers:
+        causes.append(
+            f"provider missing, disabled or without its API key: {', '.join(providers)} "
+            "(set the variable its api_key_env names in the providers file)"
+        )
+    if inactive:
+        causes.append(f"{inactive} inactive")
+    if not_chat:
+        causes.append(f"{not_chat} not text-chat models")
+    return "; ".join(causes)
 
 
 def _filter_steps(
@@ -536,11 +560,11 @@ def _filter_steps(
     wanted = ",".join(name for cap, name in _CAPABILITY_NAMES.items() if needs & (1 << (cap - 1)))
     wanted = wanted or "no special capability"
     return [
-        ("callable (active, provider configured)", table.callable_mask),
-        ("free" if max_price == 0.0 else f"price <= {max_price:g}/Mtok", price_ok),
+        (_CALLABLE_LABEL, table.callable_mask),
+        (_FREE_LABEL if max_price == 0.0 else f"price <= {max_price:g}/Mtok", price_ok),
         ("allowed by constraints.allow/deny", cat.allowed == 1),
         (f"with {wanted}", (cat.caps & needs) == needs),
         (f"context >= {min_context}", cat.context >= min_context),
-        ("healthy (breaker closed, not rate-limited)", cat.breaker != kernel.BREAKER_OPEN),
+        (_HEALTHY_LABEL, cat.breaker != kernel.BREAKER_OPEN),
         (_QUOTA_LABEL, ~(cat.quota_left <= 0)),
     ]

@@ -75,10 +75,6 @@ class ProviderDirectory:
     def can_call(self, provider: str) -> bool:
         return provider in self._endpoints
 
-    @property
-    def names(self) -> list[str]:
-        return sorted(self._endpoints)
-
 
 def http_session(max_connections: int = 512) -> aiohttp.ClientSession:
     """The one HTTP client of a router process: pooled keep-alive connections, no env
@@ -103,13 +99,9 @@ class HttpUpstream:
         body = request_body(params, model.upstream_id, stream=False)
         try:
             async with asyncio.timeout(timeout), self._post(model, body, timeout) as response:
-                raw = await _read(response, MAX_BODY_BYTES)
+                return await _complete_from(response)
         except TimeoutError:
             raise UpstreamFailure(Kind.TIMEOUT, f"no reply within {timeout:.1f}s") from None
-        try:
-            return parse_completion(json.loads(raw))
-        except (ValueError, MalformedReply) as exc:
-            raise UpstreamFailure(Kind.MALFORMED, str(exc)[:300], status=response.status) from None
 
     async def stream(
         self, model: ModelInfo, params: ChatParams, timeout: float
@@ -201,11 +193,12 @@ async def _read(response: aiohttp.ClientResponse, limit: int, truncate: bool = F
 
 
 async def _complete_from(response: aiohttp.ClientResponse) -> Completion:
+    """The whole body of a 2xx reply as a chat completion (MALFORMED when it is not one)."""
     raw = await _read(response, MAX_BODY_BYTES)
     try:
         return parse_completion(json.loads(raw))
     except (ValueError, MalformedReply) as exc:
-        raise UpstreamFailure(Kind.MALFORMED, str(exc)[:300]) from None
+        raise UpstreamFailure(Kind.MALFORMED, str(exc)[:300], status=response.status) from None
 
 
 def _event(payload: str) -> StreamEvent:

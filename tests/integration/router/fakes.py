@@ -301,7 +301,6 @@ class FakeUpstream:
                 await asyncio.sleep(0.05)
                 await response.write(b": keep-alive\n\n")
         except (ConnectionError, RuntimeError):
+            pass  # writing failed: the client closed the connection
+        finally:  # also when the server cancels the handler for the same reason
             self.disconnected.set()
-        except asyncio.CancelledError:
-            self.disconnected.set()
-            raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from freeway.common.v1 import common_pb2
@@ -195,6 +197,9 @@ def test_invalid_requests_name_the_field() -> None:
 
 def test_empty_catalogue_says_to_configure_a_provider() -> None:
     empty = Router(HealthBoard(BreakerPolicy()))
+    with pytest.raises(Unavailable, match=r"no catalogue received .* FREEWAY_CATALOG_ADDR"):
+        empty.decide(RouteRequest(messages=HELLO))
+    empty.install([], 1)
     with pytest.raises(Unavailable) as caught:
         empty.decide(RouteRequest(messages=HELLO))
     assert str(caught.value) == (
@@ -207,6 +212,29 @@ def test_nothing_fits_names_the_filter_that_emptied_the_list() -> None:
         router().decide(RouteRequest(messages=HELLO, capabilities=(TOOLS, VISION)))
     assert "5 models in catalogue" in str(caught.value)
     assert "with tools,vision: 0" in str(caught.value)
+
+
+def test_nothing_callable_says_which_providers_lack_a_key_and_what_else_is_out() -> None:
+    talks = dataclasses.replace(CATALOGUE[0], id="beta/speech", provider="beta", chat=False)
+    retired = dataclasses.replace(CATALOGUE[1], id="beta/old", provider="beta", status="retired")
+    routed = Router(HealthBoard(BreakerPolicy()), can_call=lambda provider: provider == "beta")
+    routed.install([CATALOGUE[0], CATALOGUE[1], talks, retired], 1)
+    with pytest.raises(Unavailable) as caught:
+        routed.decide(RouteRequest(messages=HELLO))
+    assert str(caught.value) == (
+        "no free model fits: 4 models in catalogue, "
+        "callable (active chat model, provider configured): 0 "
+        "(provider missing, disabled or without its API key: alpha "
+        "(set the variable its api_key_env names in the providers file); "
+        "1 inactive; 1 not text-chat models)"
+    )
+
+
+def test_no_free_model_says_how_to_allow_paid_ones() -> None:
+    routed = Router(HealthBoard(BreakerPolicy()))
+    routed.install([CATALOGUE[-1]], 1)
+    with pytest.raises(FailedPrecondition, match=r"free: 0 \(paid models are off; FREEWAY_ROUTER"):
+        routed.decide(RouteRequest(messages=HELLO))
 
 
 def test_open_breakers_and_holds_take_models_out_until_they_expire() -> None:
