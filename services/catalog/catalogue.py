@@ -229,7 +229,6 @@ class Subscription:
         self._pending: deque[Event] = deque()
         self._needs_snapshot = False
         self._wake = asyncio.Event()
-        self.snapshots_sent = 0
         self.closed = False
 
     def offer(self, event: Event) -> None:
@@ -254,7 +253,6 @@ class Subscription:
             # that was dropped or not yet delivered.
             self._needs_snapshot = False
             self._pending.clear()
-            self.snapshots_sent += 1
             return self._catalogue.snapshot_event()
         if self._pending:
             return self._pending.popleft()

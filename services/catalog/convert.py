@@ -6,8 +6,8 @@ Prices are `optional` in the proto: an unknown price (None) stays unset, never 0
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -17,14 +17,14 @@ from services.catalog.catalogue import ChangeType, Entry, Event, VersionedChange
 from services.catalog.records import FreeReason, ModelRecord, QuotaLimits, QuotaScope
 from services.catalog.status import ProviderState
 
+_Domain = TypeVar("_Domain")
+
 CAPABILITY_TO_PROTO: dict[str, common_pb2.Capability] = {
     "tools": common_pb2.CAPABILITY_TOOLS,
     "vision": common_pb2.CAPABILITY_VISION,
     "json": common_pb2.CAPABILITY_JSON,
     "reasoning": common_pb2.CAPABILITY_REASONING,
 }
-CAPABILITY_FROM_PROTO: dict[int, str] = {v: k for k, v in CAPABILITY_TO_PROTO.items()}
-
 FREE_REASON_TO_PROTO: dict[FreeReason, common_pb2.FreeReason] = {
     FreeReason.NONE: common_pb2.FREE_REASON_UNSPECIFIED,
     FreeReason.ZERO_PRICE: common_pb2.FREE_REASON_ZERO_PRICE,
@@ -33,15 +33,22 @@ FREE_REASON_TO_PROTO: dict[FreeReason, common_pb2.FreeReason] = {
     FreeReason.LOCAL_RUNTIME: common_pb2.FREE_REASON_LOCAL_RUNTIME,
     FreeReason.ALLOW_LIST: common_pb2.FREE_REASON_ALLOW_LIST,
 }
-FREE_REASON_FROM_PROTO: dict[int, FreeReason] = {v: k for k, v in FREE_REASON_TO_PROTO.items()}
-
 SCOPE_TO_PROTO: dict[QuotaScope, common_pb2.QuotaScope] = {
     QuotaScope.UNSPECIFIED: common_pb2.QUOTA_SCOPE_UNSPECIFIED,
     QuotaScope.PER_MODEL: common_pb2.QUOTA_SCOPE_PER_MODEL,
     QuotaScope.PER_PROVIDER: common_pb2.QUOTA_SCOPE_PER_PROVIDER,
     QuotaScope.PER_ACCOUNT: common_pb2.QUOTA_SCOPE_PER_ACCOUNT,
 }
-SCOPE_FROM_PROTO: dict[int, QuotaScope] = {v: k for k, v in SCOPE_TO_PROTO.items()}
+
+
+def _inverse(mapping: Mapping[_Domain, int]) -> dict[int, _Domain]:
+    """Enum number → domain value, for reading messages back."""
+    return {number: value for value, number in mapping.items()}
+
+
+CAPABILITY_FROM_PROTO = _inverse(CAPABILITY_TO_PROTO)
+FREE_REASON_FROM_PROTO = _inverse(FREE_REASON_TO_PROTO)
+SCOPE_FROM_PROTO = _inverse(SCOPE_TO_PROTO)
 
 CHANGE_TYPE_TO_PROTO: dict[ChangeType, catalog_pb2.ChangeType] = {
     ChangeType.ADDED: catalog_pb2.CHANGE_TYPE_ADDED,
@@ -166,15 +173,6 @@ def change_to_proto(change: VersionedChange) -> catalog_pb2.ModelChange:
     return message
 
 
-def event_to_proto(event: Event) -> catalog_pb2.CatalogEvent:
-    message = catalog_pb2.CatalogEvent(version=event.version, at=timestamp(event.at))
-    if event.snapshot is not None:
-        message.snapshot.models.extend(entry_to_proto(e) for e in event.snapshot)
-    elif event.change is not None:
-        message.change.CopyFrom(change_to_proto(event.change))
-    return message
-
-
 def change_event_to_proto(change: VersionedChange) -> catalog_pb2.CatalogEvent:
     """One change as the CatalogEvent that carries it (WatchCatalog, ListChanges)."""
     return catalog_pb2.CatalogEvent(
@@ -182,26 +180,56 @@ def change_event_to_proto(change: VersionedChange) -> catalog_pb2.CatalogEvent:
     )
 
 
+class ModelMessages:
+    """Each catalogue entry's Model message, built once and reused by every read that
+    returns it (ListModels, GetModel, WatchCatalog snapshots) until the entry is replaced:
+    building a message is most of the cost of a read, copying a built one is cheap. Bounded:
+    the oldest entries go first. Callers copy the messages into their replies (never mutate)."""
+
+    def __init__(self, size: int = 65_536) -> None:
+        self._size = size
+        # By model id; reused only while the catalogue still holds the very same Entry
+        # object (an entry never changes: touch/apply put new objects in its place).
+        self._built: dict[str, tuple[Entry, common_pb2.Model]] = {}
+
+    def model(self, entry: Entry) -> common_pb2.Model:
+        built = self._built.get(entry.id)
+        if built is not None and built[0] is entry:
+            return built[1]
+        message = entry_to_proto(entry)
+        if built is None and len(self._built) >= self._size:
+            del self._built[next(iter(self._built))]
+        self._built[entry.id] = (entry, message)
+        return message
+
+
 class EventMessages:
     """Each change's CatalogEvent, built once and shared by every watcher that sends it:
     one change reaches every subscriber, and building its message is most of the cost of
     sending it (serialising the shared message is cheap). Bounded: oldest changes go first.
-    Snapshots are built per watcher (each is taken at the moment it is sent)."""
+    Snapshots are assembled per watcher (each is taken at the moment it is sent) from the
+    entries' shared Model messages."""
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, size: int = 1024, models: ModelMessages | None = None) -> None:
         self._size = size
+        self._models = models or ModelMessages()
         # Keyed by the change object's identity, which the entry keeps alive (so the id is
         # not reused while cached); a change object never changes.
         self._built: dict[int, tuple[VersionedChange, catalog_pb2.CatalogEvent]] = {}
 
     def message(self, event: Event) -> catalog_pb2.CatalogEvent:
-        change = event.change
-        if change is None:
-            return event_to_proto(event)
+        if event.change is not None:
+            return self.change(event.change)
+        message = catalog_pb2.CatalogEvent(version=event.version, at=timestamp(event.at))
+        message.snapshot.models.extend(self._models.model(e) for e in event.snapshot or ())
+        return message
+
+    def change(self, change: VersionedChange) -> catalog_pb2.CatalogEvent:
+        """The event carrying `change` (WatchCatalog and ListChanges send the same one)."""
         built = self._built.get(id(change))
         if built is not None and built[0] is change:
             return built[1]
-        message = event_to_proto(event)
+        message = change_event_to_proto(change)
         if len(self._built) >= self._size:
             del self._built[next(iter(self._built))]
         self._built[id(change)] = (change, message)

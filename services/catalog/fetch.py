@@ -122,7 +122,10 @@ def _stop_reason(next_url: str, base: str, seen: set[str], pages: int, limits: L
     if next_url in seen:
         return "pagination stopped: next page repeats an earlier page"
     if pages >= limits.max_pages:
-        return f"pagination stopped at the page cap ({limits.max_pages} pages)"
+        return (
+            f"pagination stopped at the page cap ({limits.max_pages} pages;"
+            " raise FREEWAY_CATALOG_MAX_PAGES to read further)"
+        )
     return ""
 
 
@@ -177,7 +180,10 @@ async def _read(response: httpx.Response, cap: int, cap_error: bool) -> bytes:
         size += len(chunk)
         if size > cap:
             if cap_error:
-                raise FetchError(f"response from {response.url} is larger than {cap} bytes")
+                raise FetchError(
+                    f"response from {response.url} is larger than {cap} bytes"
+                    " (raise FREEWAY_CATALOG_MAX_BODY_BYTES to accept it)"
+                )
             chunks.append(chunk[: cap - (size - len(chunk))])
             break
         chunks.append(chunk)

@@ -24,6 +24,8 @@ log = logging.getLogger("freeway.catalog")
 
 Hook = Callable[[], Awaitable[None]]
 LOCK_NAME = "freeway.catalog.poller"
+# What a lost or unreachable database connection raises (a listening session starts over).
+CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class Leadership(Protocol):
@@ -81,7 +83,7 @@ class PgLeadership:
         while True:
             try:
                 await self._session(elected, notified)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except CONNECTION_ERRORS as exc:
                 log.warning("leadership connection lost: %s: %s", type(exc).__name__, exc)
             finally:
                 self.backend_pid = None
@@ -112,7 +114,7 @@ class PgLeadership:
                     await asyncio.wait_for(lost.wait(), self.retry_s)
             raise ConnectionError("leadership connection closed")
         finally:
-            await _close(conn)
+            await close_connection(conn)
 
     async def _try_lock(self, conn: Any) -> bool:
         got: bool = await conn.fetchval(
@@ -121,8 +123,9 @@ class PgLeadership:
         return got
 
 
-async def _close(conn: Any) -> None:
+async def close_connection(conn: Any) -> None:
+    """Close a dedicated connection, or drop it when closing fails or hangs (a dead peer)."""
     try:
         await asyncio.wait_for(conn.close(), timeout=2)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    except CONNECTION_ERRORS:
         conn.terminate()

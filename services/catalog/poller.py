@@ -8,11 +8,10 @@ others. Only the replica that holds the leadership runs a Poller.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import replace
 
 import httpx
 
@@ -99,22 +98,11 @@ class Poller:
         stored = await self.store.providers()
         for provider in self.providers.values():
             previous = stored.get(provider.name, ProviderState(provider.name))
-            state = ProviderState(
-                provider.name,
-                provider.format,
-                provider.base_url,
-                previous.healthy,
-                previous.last_success,
-                previous.last_error,
-                previous.next_poll,
-                previous.model_count,
-                previous.free_count,
-                previous.etag,
-                previous.last_modified,
-            )
+            # The providers file may have changed the format or URL since it was stored.
+            state = replace(previous, format=provider.format, base_url=provider.base_url)
             reason = unpollable_reason(provider, self.env)
             if reason:
-                state = _replace(state, healthy=False, last_error=reason, next_poll=None)
+                state = replace(state, healthy=False, last_error=reason, next_poll=None)
             await self._save(state)
 
     def pollable(self) -> list[ProviderConfig]:
@@ -130,7 +118,7 @@ class Poller:
             )
         except FetchError as exc:
             log.warning("poll of %s failed: %s", name, exc)
-            await self._save(_replace(state, healthy=False, last_error=str(exc)))
+            await self._save(replace(state, healthy=False, last_error=str(exc)))
             return Outcome(ok=False, retry_after_s=exc.retry_after_s)
         if listing.warnings:
             log.warning("%s: %s", name, "; ".join(listing.warnings))
@@ -140,7 +128,7 @@ class Poller:
     async def set_next_poll(self, name: str, when: float) -> None:
         state = self.states.get(name)
         if state is not None:
-            await self._save(_replace(state, next_poll=when))
+            await self._save(replace(state, next_poll=when))
 
     async def _apply(self, provider: ProviderConfig, listing: Listing) -> None:
         async with self._write:
@@ -214,14 +202,14 @@ class Poller:
                 provider.name,
                 provider.format,
                 provider.base_url,
-                True,
-                now,
-                note,
-                previous.next_poll,
-                len(entries),
-                sum(1 for e in entries if e.record.is_free),
-                listing.etag,
-                listing.last_modified,
+                healthy=True,
+                last_success=now,
+                last_error=note,
+                next_poll=previous.next_poll,
+                model_count=len(entries),
+                free_count=sum(1 for e in entries if e.record.is_free),
+                etag=listing.etag,
+                last_modified=listing.last_modified,
             )
         )
 
@@ -257,7 +245,3 @@ def report_unpriced(provider: str, changes: Sequence[VersionedChange], shown: in
 
 def current_records(entries: Mapping[str, Entry]) -> dict[str, ModelRecord]:
     return {i: e.record for i, e in entries.items()}
-
-
-def _replace(state: ProviderState, **changes: Any) -> ProviderState:
-    return dataclasses.replace(state, **changes)

@@ -324,8 +324,3 @@ def _int(value: object) -> int:
 def _table(spec: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     value = spec.get(name)
     return value if isinstance(value, Mapping) else {}
-
-
-def enrich_all(records: Iterable[ModelRecord], catalogue: PriceCatalogue) -> list[ModelRecord]:
-    """``enrich`` over many records."""
-    return [enrich(record, catalogue) for record in records]

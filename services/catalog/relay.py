@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from services.catalog.leadership import CONNECTION_ERRORS, close_connection
 from services.shared.db import Database
 
 log = logging.getLogger("freeway.catalog")
@@ -30,7 +31,6 @@ log = logging.getLogger("freeway.catalog")
 REQUEST_CHANNEL = "freeway_catalog_refresh"
 ANSWER_CHANNEL = "freeway_catalog_refreshed"
 OK = "OK"
-CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,7 @@ class PgRelay:
             raise ConnectionError("refresh relay connection closed")
         finally:
             self.connected.clear()
-            try:
-                await asyncio.wait_for(conn.close(), timeout=2)
-            except CONNECTION_ERRORS:
-                conn.terminate()
+            await close_connection(conn)
 
     def _requested(self, handle: Handler) -> Callable[..., None]:
         def on_request(_conn: Any, _pid: int, _channel: str, payload: str) -> None:

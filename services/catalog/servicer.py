@@ -24,7 +24,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, catalogue: Catalogue, replica: Replica) -> None:
         self.catalogue = catalogue
         self.replica = replica
-        self.messages = convert.EventMessages()
+        # Built messages are shared between calls: a read copies them instead of converting
+        # every entry again (see convert.ModelMessages).
+        self.models = convert.ModelMessages()
+        self.events = convert.EventMessages(models=self.models)
 
     async def ListModels(
         self, request: catalog_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
@@ -36,7 +39,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             min_context=_min_context(request.min_context),
         )
         version = self.catalogue.version  # read before select: both in one synchronous step
-        models = [convert.entry_to_proto(e) for e in self.catalogue.select(wanted)]
+        models = [self.models.model(e) for e in self.catalogue.select(wanted)]
         return catalog_pb2.ListModelsResponse(models=models, version=version)
 
     async def GetModel(
@@ -47,7 +50,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         entry = self.catalogue.get(request.id)
         if entry is None:
             raise NotFound(f"no model {request.id!r} in the catalogue", field="id")
-        return convert.entry_to_proto(entry)
+        return self.models.model(entry)
 
     async def ListProviders(
         self, request: catalog_pb2.ListProvidersRequest, context: grpc.aio.ServicerContext
@@ -76,7 +79,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> catalog_pb2.ListChangesResponse:
         page = self.catalogue.history_page(request.since_version, _limit(request.limit))
         return catalog_pb2.ListChangesResponse(
-            events=[convert.change_event_to_proto(c) for c in page.changes],
+            events=[self.events.change(c) for c in page.changes],
             version=page.version,
             history_truncated=page.truncated,
             more=page.more,
@@ -88,7 +91,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         subscription = self.catalogue.subscribe(request.since_version)
         try:
             async for event in subscription:
-                yield self.messages.message(event)
+                yield self.events.message(event)
         finally:
             subscription.close()
 

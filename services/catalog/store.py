@@ -16,8 +16,9 @@ from typing import Any
 
 from services.catalog import serial
 from services.catalog.catalogue import ChangeType, Entry, VersionedChange
+from services.catalog.delta import Change
 from services.catalog.status import ProviderState
-from services.catalog.tracking import PendingChange, Plan
+from services.catalog.tracking import Plan
 from services.shared.db import Database, Migration, Row, migrate
 
 SERVICE = "catalog"
@@ -194,7 +195,7 @@ class CatalogStore:
         return {r["name"]: _provider(r) for r in rows}
 
 
-def _stamp(version: int, at: float, change: PendingChange, first_seen: float) -> VersionedChange:
+def _stamp(version: int, at: float, change: Change, first_seen: float) -> VersionedChange:
     old = change.old
     new = change.new
     return VersionedChange(
@@ -204,7 +205,7 @@ def _stamp(version: int, at: float, change: PendingChange, first_seen: float) ->
         model_id=change.model_id,
         old=None if old is None else Entry(old, first_seen, at),
         new=None if new is None else Entry(new, first_seen, at),
-        changed_fields=tuple(change.changed_fields),
+        changed_fields=change.changed_fields,
     )
 
 

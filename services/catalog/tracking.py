@@ -10,26 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from services.catalog.delta import ChangeType, diff
+from services.catalog.delta import Change, ChangeType, diff
 from services.catalog.records import ModelRecord
-
-
-@dataclass(frozen=True, slots=True)
-class PendingChange:
-    """A change not yet stamped with a version."""
-
-    type: ChangeType
-    model_id: str
-    old: ModelRecord | None
-    new: ModelRecord | None
-    changed_fields: tuple[str, ...] = ()
 
 
 @dataclass
 class Plan:
-    """The changes of one poll, the ids seen, and the miss counts of the ids not seen."""
+    """The changes of one poll (not yet stamped with versions), the ids seen, and the miss
+    counts of the ids not seen."""
 
-    changes: list[PendingChange] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
     misses: dict[str, int] = field(default_factory=dict)
 
@@ -46,16 +36,13 @@ def plan_poll(
     latest = {r.id: r for r in fetched}  # a duplicated id keeps its last listing
     plan = Plan(seen=list(latest))
     present = {i: r for i, r in current.items() if i in latest}
-    plan.changes.extend(
-        PendingChange(c.type, c.model_id, c.old, c.new, c.changed_fields)
-        for c in diff(present, latest)
-    )
+    plan.changes.extend(diff(present, latest))
     for model_id, record in current.items():
         if model_id in latest or not complete:
             continue
         count = misses.get(model_id, 0) + 1
         if count >= misses_before_removal:
-            plan.changes.append(PendingChange(ChangeType.REMOVED, model_id, record, None))
+            plan.changes.append(Change(ChangeType.REMOVED, model_id, record, None))
         else:
             plan.misses[model_id] = count
     return plan

@@ -228,6 +228,31 @@ def items_with_key(items: Sequence[Json], key: str, page: Page, where: str) -> l
     return kept
 
 
+def read_items(
+    items: Sequence[Json],
+    key: str,
+    where: str,
+    read: Callable[[JsonObject, str], ModelRecord],
+    provider: str,
+    next_page: str | None = None,
+) -> Page:
+    """The page of ``read(item, provider)`` for every object in ``items`` with a string
+    ``key`` (the others are warned about, as ``where[index]``)."""
+    page = Page(next_page=next_page)
+    page.records = [read(item, provider) for item in items_with_key(items, key, page, where)]
+    return page
+
+
+def mapping(value: Json) -> JsonObject:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def provider_priced(input_price: float | None, output_price: float | None) -> str:
+    """The ``price_source`` of a record: "provider" when the body states a token price."""
+    return "provider" if input_price is not None or output_price is not None else ""
+
+
 def require_list(doc: Json, key: str, fmt: str) -> list[Json]:
     """``doc[key]`` when it is a list, else a ShapeError naming the format and the key."""
     if not isinstance(doc, Mapping):

@@ -16,7 +16,8 @@ from services.catalog.formats._common import (
     encode_extra,
     first_int,
     first_object,
-    items_with_key,
+    mapping,
+    read_items,
     record_id,
     require_list,
     text,
@@ -41,17 +42,13 @@ def detect(doc: Json) -> bool:
 
 
 def parse(doc: Json, provider: str) -> Page:
-    page = Page()
     items = require_list(doc, "data", NAME)
-    page.records = [read_item(item, provider) for item in items_with_key(items, "id", page, "data")]
-    page.next_page = next_cursor(doc)
-    return page
+    return read_items(items, "id", "data", read_item, provider, next_cursor(doc))
 
 
 def read_item(item: JsonObject, provider: str) -> ModelRecord:
     upstream = text(item.get("id"))
-    caps_tree = item.get("capabilities")
-    nodes = caps_tree if isinstance(caps_tree, Mapping) else {}
+    nodes = mapping(item.get("capabilities"))
     caps = {cap for node, cap in _CAPABILITY_NODES.items() if _supported(nodes.get(node))}
     inputs = ("text", "image") if "vision" in caps else ("text",)
     if _supported(nodes.get("pdf_input")):

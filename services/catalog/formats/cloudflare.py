@@ -21,8 +21,10 @@ from services.catalog.formats._common import (
     Page,
     encode_extra,
     encode_value,
-    items_with_key,
+    mapping,
     positive_int,
+    provider_priced,
+    read_items,
     record_id,
     require_list,
     text,
@@ -53,19 +55,15 @@ def detect(doc: Json) -> bool:
 
 
 def parse(doc: Json, provider: str) -> Page:
-    page = Page()
     items = require_list(doc, "result", NAME)
-    kept = items_with_key(items, "name", page, "result")
-    page.records = [read_item(item, provider) for item in kept]
-    page.next_page = _next_page(doc.get("result_info"), bool(items))
-    return page
+    next_page = _next_page(doc.get("result_info"), bool(items))
+    return read_items(items, "name", "result", read_item, provider, next_page)
 
 
 def read_item(item: JsonObject, provider: str) -> ModelRecord:
     upstream = text(item.get("name"))
     props = _properties(item.get("properties"))
-    task = item.get("task")
-    task_name = text(task.get("name")) if isinstance(task, Mapping) else ""
+    task_name = text(mapping(item.get("task")).get("name"))
     inputs, outputs = _TASKS.get(task_name, (_TEXT, _TEXT))
     caps = {cap for flag, cap in _FLAGS.items() if _truthy(props.get(flag))}
     if "vision" in caps and "image" not in inputs:
@@ -87,7 +85,7 @@ def read_item(item: JsonObject, provider: str) -> ModelRecord:
         input_price_per_mtok=input_price,
         output_price_per_mtok=output_price,
         request_price=prices.get("per inference request"),
-        price_source="provider" if input_price is not None or output_price is not None else "",
+        price_source=provider_priced(input_price, output_price),
         input_modalities=inputs,
         output_modalities=outputs,
         capabilities=frozenset(caps | vision_from_modalities(inputs)),

@@ -17,7 +17,7 @@ from services.catalog.formats._common import (
     encode_extra,
     first_int,
     first_object,
-    items_with_key,
+    read_items,
     record_id,
     require_list,
     strings,
@@ -36,12 +36,9 @@ def detect(doc: Json) -> bool:
 
 
 def parse(doc: Json, provider: str) -> Page:
-    page = Page()
     items = require_list(doc, "models", NAME)
-    kept = items_with_key(items, "name", page, "models")
-    page.records = [read_item(item, provider) for item in kept]
-    page.next_page = text(doc.get("next_page_token")) or None
-    return page
+    next_page = text(doc.get("next_page_token")) or None
+    return read_items(items, "name", "models", read_item, provider, next_page)
 
 
 def read_item(item: JsonObject, provider: str) -> ModelRecord:

@@ -9,8 +9,6 @@ GitHub Models is a rate-limited free tier, declared in the providers file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from services.catalog.formats._common import (
     Json,
     JsonObject,
@@ -19,8 +17,9 @@ from services.catalog.formats._common import (
     encode_extra,
     first_int,
     first_object,
-    items_with_key,
+    mapping,
     modalities,
+    read_items,
     record_id,
     require_top_list,
     strings,
@@ -42,16 +41,12 @@ def detect(doc: Json) -> bool:
 
 
 def parse(doc: Json, provider: str) -> Page:
-    page = Page()
-    items = require_top_list(doc, NAME)
-    page.records = [read_item(item, provider) for item in items_with_key(items, "id", page, "$")]
-    return page
+    return read_items(require_top_list(doc, NAME), "id", "$", read_item, provider)
 
 
 def read_item(item: JsonObject, provider: str) -> ModelRecord:
     upstream = text(item.get("id"))
-    raw_limits = item.get("limits")
-    limits = raw_limits if isinstance(raw_limits, Mapping) else {}
+    limits = mapping(item.get("limits"))
     inputs = modalities(item.get("supported_input_modalities"))
     outputs = tuple(
         "embedding" if m == "embeddings" else m

@@ -13,7 +13,7 @@ from services.catalog.formats._common import (
     Page,
     encode_extra,
     first_object,
-    items_with_key,
+    read_items,
     record_id,
     require_top_list,
     text,
@@ -50,10 +50,7 @@ def detect(doc: Json) -> bool:
 
 
 def parse(doc: Json, provider: str) -> Page:
-    page = Page()
-    items = require_top_list(doc, NAME)
-    page.records = [read_item(item, provider) for item in items_with_key(items, "id", page, "$")]
-    return page
+    return read_items(require_top_list(doc, NAME), "id", "$", read_item, provider)
 
 
 def read_item(item: JsonObject, provider: str) -> ModelRecord:

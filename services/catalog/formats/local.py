@@ -30,6 +30,8 @@ from services.catalog.formats._common import (
     first_object,
     items_with_key,
     kind,
+    mapping,
+    read_items,
     record_id,
     require_list,
     strings,
@@ -54,11 +56,7 @@ def detect_ollama(doc: Json) -> bool:
 
 
 def parse_ollama(doc: Json, provider: str) -> Page:
-    page = Page()
-    items = require_list(doc, "models", OLLAMA)
-    for item in items_with_key(items, "name", page, "models"):
-        page.records.append(_ollama_tag(item, provider))
-    return page
+    return read_items(require_list(doc, "models", OLLAMA), "name", "models", _ollama_tag, provider)
 
 
 def _ollama_tag(item: JsonObject, provider: str) -> ModelRecord:
@@ -107,8 +105,7 @@ def parse_ollama_show(doc: Json, provider: str) -> Page:
 
 
 def _ollama_show(name: str, details: JsonObject, provider: str) -> ModelRecord:
-    raw_info = details.get("model_info")
-    info = raw_info if isinstance(raw_info, Mapping) else {}
+    info = mapping(details.get("model_info"))
     arch = text(info.get("general.architecture"))
     caps = _ollama_capabilities(strings(details.get("capabilities")))
     return ModelRecord(
@@ -151,8 +148,7 @@ def _multimodal_names(models: Json) -> set[str]:
 
 def _llamacpp_item(item: JsonObject, provider: str, multimodal: set[str]) -> ModelRecord:
     upstream = text(item.get("id"))
-    raw_meta = item.get("meta")
-    meta = raw_meta if isinstance(raw_meta, Mapping) else {}
+    meta = mapping(item.get("meta"))
     names = {upstream, *strings(item.get("aliases"))}
     vision = bool(names & multimodal)
     return ModelRecord(
@@ -183,12 +179,11 @@ def detect_lmstudio(doc: Json) -> bool:
 def parse_lmstudio(doc: Json, provider: str) -> Page:
     if not isinstance(doc, Mapping):
         raise ShapeError(f"{LMSTUDIO}: expected a JSON object, got {kind(doc)}")
-    page = Page()
     if "data" in doc:
-        items = require_list(doc, "data", LMSTUDIO)
-        kept = items_with_key(items, "id", page, "data")
-        page.records = [_lmstudio_rest(item, provider) for item in kept]
-        return page
+        return read_items(
+            require_list(doc, "data", LMSTUDIO), "id", "data", _lmstudio_rest, provider
+        )
+    page = Page()
     for key, value in doc.items():
         if isinstance(value, Mapping):
             page.records.append(_lmstudio_sdk(key, value, provider))

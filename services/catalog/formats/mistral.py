@@ -17,7 +17,7 @@ from services.catalog.formats._common import (
     encode_value,
     first_int,
     first_object,
-    items_with_key,
+    read_items,
     record_id,
     require_list,
     text,
@@ -37,10 +37,7 @@ def detect(doc: Json) -> bool:
 
 
 def parse(doc: Json, provider: str) -> Page:
-    page = Page()
-    items = require_list(doc, "data", NAME)
-    page.records = [read_item(item, provider) for item in items_with_key(items, "id", page, "data")]
-    return page
+    return read_items(require_list(doc, "data", NAME), "id", "data", read_item, provider)
 
 
 def read_item(item: JsonObject, provider: str) -> ModelRecord:

@@ -19,10 +19,12 @@ from services.catalog.formats._common import (
     encode_value,
     first_int,
     first_object,
-    items_with_key,
+    mapping,
     modalities,
     modalities_from_id,
     per_token_to_mtok,
+    provider_priced,
+    read_items,
     record_id,
     require_list,
     strings,
@@ -67,11 +69,8 @@ def detect(doc: Json) -> bool:
 
 
 def parse(doc: Json, provider: str) -> Page:
-    page = Page()
     items = require_list(doc, "data", NAME)
-    page.records = [read_item(item, provider) for item in items_with_key(items, "id", page, "data")]
-    page.next_page = next_cursor(doc)
-    return page
+    return read_items(items, "id", "data", read_item, provider, next_cursor(doc))
 
 
 def next_cursor(doc: JsonObject) -> str | None:
@@ -90,13 +89,14 @@ def read_item(item: JsonObject, provider: str) -> ModelRecord:
     told = modalities_from_id(upstream)
     if told and "input_modalities" not in item and "output_modalities" not in item:
         inputs, outputs = told
-    pricing = item.get("pricing")
-    prices = pricing if isinstance(pricing, Mapping) else {}
+    prices = mapping(item.get("pricing"))
     words = (*strings(item.get("supported_features")), *strings(item.get("supported_parameters")))
     extra = encode_extra(item, _USED)
     leftover = {k: v for k, v in prices.items() if k not in _PRICE_KEYS}
     if leftover:
         extra["pricing"] = encode_value(leftover)
+    input_price = per_token_to_mtok(prices.get("prompt"))
+    output_price = per_token_to_mtok(prices.get("completion"))
     return ModelRecord(
         id=record_id(provider, upstream),
         provider=provider,
@@ -104,18 +104,12 @@ def read_item(item: JsonObject, provider: str) -> ModelRecord:
         display_name=text(item.get("display_name")) or text(item.get("name")),
         context_window=first_int(item, *_CONTEXT_KEYS),
         max_output_tokens=first_int(item, *_OUTPUT_KEYS),
-        input_price_per_mtok=per_token_to_mtok(prices.get("prompt")),
-        output_price_per_mtok=per_token_to_mtok(prices.get("completion")),
+        input_price_per_mtok=input_price,
+        output_price_per_mtok=output_price,
         request_price=usd(prices.get("request")),
-        price_source=price_source(prices),
+        price_source=provider_priced(input_price, output_price),
         input_modalities=inputs,
         output_modalities=outputs,
         capabilities=frozenset(capabilities_from_words(words) | vision_from_modalities(inputs)),
         extra=extra,
     )
-
-
-def price_source(prices: JsonObject) -> str:
-    """ "provider" when the body states a usable token price."""
-    known = per_token_to_mtok(prices.get("prompt")) is not None
-    return "provider" if known or per_token_to_mtok(prices.get("completion")) is not None else ""

@@ -29,10 +29,12 @@ from services.catalog.formats._common import (
     encode_value,
     first_int,
     first_object,
-    items_with_key,
     kind,
+    mapping,
     modalities,
     per_token_to_mtok,
+    provider_priced,
+    read_items,
     record_id,
     require_list,
     strings,
@@ -70,10 +72,8 @@ def detect(doc: Json) -> bool:
 
 
 def parse(doc: Json, provider: str) -> Page:
-    page = Page()
     items = require_list(doc, "data", NAME)
-    page.records = [read_item(item, provider) for item in items_with_key(items, "id", page, "data")]
-    page.next_page = _next_link(doc)
+    page = read_items(items, "id", "data", read_item, provider, _next_link(doc))
     variable = [r.upstream_id for r in page.records if "pricing" in r.extra and not r.priced]
     if variable:
         page.warnings.append(f"variable or missing price (unpriced): {', '.join(variable)}")
@@ -114,10 +114,10 @@ def parse_endpoints(doc: Json, provider: str) -> Page:
 def read_item(item: JsonObject, provider: str) -> ModelRecord:
     """One OpenRouter model object."""
     upstream = text(item.get("id"))
-    arch = _mapping(item.get("architecture"))
+    arch = mapping(item.get("architecture"))
     inputs, outputs = _modalities(arch)
-    prices = _mapping(item.get("pricing"))
-    top = _mapping(item.get("top_provider"))
+    prices = mapping(item.get("pricing"))
+    top = mapping(item.get("top_provider"))
     words = strings(item.get("supported_parameters"))
     caps = capabilities_from_words(words) | vision_from_modalities(inputs)
     if isinstance(item.get("reasoning"), Mapping):
@@ -137,7 +137,7 @@ def read_item(item: JsonObject, provider: str) -> ModelRecord:
         input_price_per_mtok=input_price,
         output_price_per_mtok=output_price,
         request_price=usd(prices.get("request")),
-        price_source="provider" if input_price is not None or output_price is not None else "",
+        price_source=provider_priced(input_price, output_price),
         input_modalities=inputs,
         output_modalities=outputs,
         capabilities=frozenset(caps),
@@ -164,7 +164,7 @@ def _pricing_extra(prices: JsonObject) -> dict[str, str]:
 
 
 def _endpoint_cost(endpoint: JsonObject) -> float:
-    prices = _mapping(endpoint.get("pricing"))
+    prices = mapping(endpoint.get("pricing"))
     prompt = per_token_to_mtok(prices.get("prompt"))
     completion = per_token_to_mtok(prices.get("completion"))
     if prompt is None or completion is None:
@@ -173,9 +173,5 @@ def _endpoint_cost(endpoint: JsonObject) -> float:
 
 
 def _next_link(doc: JsonObject) -> str | None:
-    links = _mapping(doc.get("links"))
+    links = mapping(doc.get("links"))
     return text(links.get("next")) or None
-
-
-def _mapping(value: Json) -> JsonObject:
-    return value if isinstance(value, Mapping) else {}

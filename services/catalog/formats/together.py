@@ -23,8 +23,10 @@ from services.catalog.formats._common import (
     encode_value,
     first_int,
     first_object,
-    items_with_key,
+    mapping,
     per_mtok,
+    provider_priced,
+    read_items,
     record_id,
     require_top_list,
     text,
@@ -34,6 +36,7 @@ from services.catalog.records import ModelRecord
 NAME = "together"
 
 _USED = frozenset({"id", "display_name", "context_length", "type", "pricing"})
+_IN_EXTRA = _USED - {"type"}  # the type is mapped, and kept: it is the model's kind
 _TOKEN_PRICES = ("input", "output")
 # type → (input modalities, output modalities)
 _TYPE_MODALITIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -55,10 +58,7 @@ def detect(doc: Json) -> bool:
 
 
 def parse(doc: Json, provider: str) -> Page:
-    page = Page()
-    items = require_top_list(doc, NAME)
-    page.records = [read_item(item, provider) for item in items_with_key(items, "id", page, "$")]
-    return page
+    return read_items(require_top_list(doc, NAME), "id", "$", read_item, provider)
 
 
 def is_free_variant_id(upstream: str) -> bool:
@@ -67,11 +67,10 @@ def is_free_variant_id(upstream: str) -> bool:
 
 def read_item(item: JsonObject, provider: str) -> ModelRecord:
     upstream = text(item.get("id"))
-    raw = item.get("pricing")
-    prices = raw if isinstance(raw, Mapping) else {}
+    prices = mapping(item.get("pricing"))
     input_price, output_price = (_token_price(prices.get(k), upstream) for k in _TOKEN_PRICES)
     inputs, outputs = _TYPE_MODALITIES.get(text(item.get("type")), (("text",), ("text",)))
-    extra = encode_extra(item, _USED - {"type"})
+    extra = encode_extra(item, _IN_EXTRA)
     leftover = {k: v for k, v in prices.items() if k not in _TOKEN_PRICES}
     if leftover:
         extra["pricing"] = encode_value(leftover)
@@ -83,7 +82,7 @@ def read_item(item: JsonObject, provider: str) -> ModelRecord:
         context_window=first_int(item, "context_length"),
         input_price_per_mtok=input_price,
         output_price_per_mtok=output_price,
-        price_source="provider" if input_price is not None or output_price is not None else "",
+        price_source=provider_priced(input_price, output_price),
         input_modalities=inputs,
         output_modalities=outputs,
         extra=extra,

@@ -127,6 +127,18 @@ async def refresh(stub: catalog_pb2_grpc.CatalogServiceStub, name: str = "openro
     return int(reply.version)
 
 
+async def refused_refresh(app: App, name: str = "openrouter") -> grpc.aio.AioRpcError:
+    """The error RefreshProvider answers on `app`'s own port (fails when it succeeds)."""
+    channel, stub = stub_for(app)
+    try:
+        await stub.RefreshProvider(catalog_pb2.RefreshProviderRequest(name=name), timeout=30)
+    except grpc.aio.AioRpcError as exc:
+        return exc
+    finally:
+        await channel.close()
+    raise AssertionError(f"RefreshProvider({name!r}) succeeded; expected it to be refused")
+
+
 async def initial_polls(app: App) -> None:
     """Wait (bounded) until a leader's scheduler has polled every provider once, so the
     tests' own RefreshProvider calls are the only polls that follow."""

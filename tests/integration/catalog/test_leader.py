@@ -12,7 +12,13 @@ import pytest
 from freeway.catalog.v1 import catalog_pb2
 from services.catalog.app import App
 from services.catalog.leadership import PgLeadership
-from tests.integration.catalog.conftest import AppFactory, fast_settings, refresh, stub_for
+from tests.integration.catalog.conftest import (
+    AppFactory,
+    fast_settings,
+    refresh,
+    refused_refresh,
+    stub_for,
+)
 from tests.integration.catalog.provider import FakeProvider
 
 pytestmark = pytest.mark.integration
@@ -148,17 +154,12 @@ async def test_the_leaders_refusal_reaches_the_standby(
 ) -> None:
     await make_app(fast_settings(min_poll_gap_s=600))  # it polled at start: too soon now
     standby = await make_app()
-    channel, stub = stub_for(standby)
 
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await stub.RefreshProvider(
-            catalog_pb2.RefreshProviderRequest(name="openrouter"), timeout=30
-        )
-    await channel.close()
+    refused = await refused_refresh(standby)
 
-    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert (refused.value.details() or "").startswith("name: the leader answered: provider")
-    assert "minimum gap" in (refused.value.details() or "")
+    assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert (refused.details() or "").startswith("name: the leader answered: provider")
+    assert "minimum gap" in (refused.details() or "")
     assert len(provider.seen) == 1
 
 
@@ -166,14 +167,9 @@ async def test_a_standby_with_no_leader_to_ask_is_unavailable(
     make_app: AppFactory, provider: FakeProvider
 ) -> None:
     lonely = await make_app(fast_settings(poll=False, refresh_timeout_s=0.3))
-    channel, stub = stub_for(lonely)
 
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await stub.RefreshProvider(
-            catalog_pb2.RefreshProviderRequest(name="openrouter"), timeout=30
-        )
-    await channel.close()
+    refused = await refused_refresh(lonely)
 
-    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert "no catalog replica answered within 0.3s" in (refused.value.details() or "")
+    assert refused.code() == grpc.StatusCode.UNAVAILABLE
+    assert "no catalog replica answered within 0.3s" in (refused.details() or "")
     assert provider.seen == []

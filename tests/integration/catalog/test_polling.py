@@ -13,7 +13,13 @@ import pytest
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from services.catalog.app import App
 from services.catalog.webhooks import WebhookNotifier
-from tests.integration.catalog.conftest import AppFactory, fast_settings, refresh, stub_for
+from tests.integration.catalog.conftest import (
+    AppFactory,
+    fast_settings,
+    refresh,
+    refused_refresh,
+    stub_for,
+)
 from tests.integration.catalog.provider import HOOK_URL, FakeProvider, LoopbackTransport
 
 pytestmark = pytest.mark.integration
@@ -196,15 +202,10 @@ async def test_a_model_back_before_the_threshold_never_flaps(
 
 async def test_polling_itself_is_rate_limited(make_app: AppFactory, provider: FakeProvider) -> None:
     app = await make_app(fast_settings(min_poll_gap_s=3600))
-    channel, stub = stub_for(app)
 
-    with pytest.raises(grpc.aio.AioRpcError) as limited:
-        await stub.RefreshProvider(
-            catalog_pb2.RefreshProviderRequest(name="openrouter"), timeout=10
-        )
-    await channel.close()
+    limited = await refused_refresh(app)
 
-    assert limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert limited.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert len(provider.seen) == 1
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from freeway.catalog.v1 import catalog_pb2
 from freeway.common.v1 import common_pb2
 from services.catalog.app import App
 from services.shared.providers import FreeTier, ProviderConfig
@@ -89,8 +89,13 @@ async def mistral_app(make_app: AppFactory, provider: FakeProvider, paths: list[
     return await make_app(settings, providers=[mistral()])
 
 
-async def listed(stub: catalog_pb2_grpc.CatalogServiceStub) -> dict[str, common_pb2.Model]:
-    reply = await stub.ListModels(catalog_pb2.ListModelsRequest(provider="mistral"), timeout=10)
+async def listed(app: App) -> dict[str, common_pb2.Model]:
+    """The Mistral models `app` serves, by id (over gRPC, on its own port)."""
+    channel, stub = stub_for(app)
+    try:
+        reply = await stub.ListModels(catalog_pb2.ListModelsRequest(provider="mistral"), timeout=10)
+    finally:
+        await channel.close()
     return {m.id: m for m in reply.models}
 
 
@@ -103,8 +108,8 @@ async def test_a_list_without_prices_is_priced_from_the_catalogues(
     caplog.set_level(logging.INFO, "freeway.catalog")
     order = ["litellm", "broken", "missing", "models.dev"]
     app = await mistral_app(make_app, provider, [price_files[k] for k in order])
+    models = await listed(app)
     channel, stub = stub_for(app)
-    models = await listed(stub)
     status = await stub.ListProviders(catalog_pb2.ListProvidersRequest(), timeout=10)
     await channel.close()
 
@@ -130,9 +135,7 @@ async def test_what_no_catalogue_knows_stays_unpriced_and_is_raised(
 ) -> None:
     caplog.set_level(logging.INFO, "freeway.catalog")
     app = await mistral_app(make_app, provider, [price_files["litellm"], price_files["models.dev"]])
-    channel, stub = stub_for(app)
-    models = await listed(stub)
-    await channel.close()
+    models = await listed(app)
 
     unknown = [m for m in models.values() if not m.HasField("input_price_per_mtok")]
     zero_in_catalogue = models["mistral/mistral-embed"]
@@ -156,9 +159,7 @@ async def test_bad_price_files_are_reported_with_their_path_and_skipped(
 ) -> None:
     caplog.set_level(logging.INFO, "freeway.catalog")
     app = await mistral_app(make_app, provider, [price_files["broken"], price_files["missing"]])
-    channel, stub = stub_for(app)
-    models = await listed(stub)
-    await channel.close()
+    models = await listed(app)
 
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 2

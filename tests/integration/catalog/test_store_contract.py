@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from services.catalog.catalogue import ChangeType
+from services.catalog.delta import Change
 from services.catalog.records import FreeReason, ModelRecord
 from services.catalog.status import ProviderState
 from services.catalog.store import CatalogStore, StaleVersion
-from services.catalog.tracking import PendingChange, Plan
+from services.catalog.tracking import Plan
 from services.shared.db import open_database
 
 pytestmark = pytest.mark.integration
@@ -32,7 +33,7 @@ def record(name: str, price: float | None = 1.0) -> ModelRecord:
 
 def add(*names: str) -> Plan:
     return Plan(
-        changes=[PendingChange(ChangeType.ADDED, f"p/{n}", None, record(n)) for n in names],
+        changes=[Change(ChangeType.ADDED, f"p/{n}", None, record(n)) for n in names],
         seen=[f"p/{n}" for n in names],
     )
 
@@ -49,7 +50,7 @@ async def store(database_url: str | None, tmp_path: Path) -> AsyncIterator[Catal
 
 async def test_commit_stamps_consecutive_versions(store: CatalogStore) -> None:
     first = await store.commit(0, add("a", "b"), 10.0, {})
-    change = PendingChange(ChangeType.CHANGED, "p/a", record("a"), record("a", 0), ("is_free",))
+    change = Change(ChangeType.CHANGED, "p/a", record("a"), record("a", 0), ("is_free",))
     second = await store.commit(2, Plan(changes=[change], seen=["p/a"]), 20.0, {"p/a": 10.0})
 
     loaded = await store.load()
@@ -78,7 +79,7 @@ async def test_a_stale_writer_is_refused(store: CatalogStore) -> None:
 async def test_removal_misses_and_last_seen(store: CatalogStore) -> None:
     await store.commit(0, add("a", "b"), 10.0, {})
     await store.commit(2, Plan(seen=["p/a"], misses={"p/b": 2}), 30.0, {})
-    removed = PendingChange(ChangeType.REMOVED, "p/a", record("a"), None)
+    removed = Change(ChangeType.REMOVED, "p/a", record("a"), None)
     await store.commit(2, Plan(changes=[removed]), 40.0, {"p/a": 10.0})
 
     loaded = await store.load()

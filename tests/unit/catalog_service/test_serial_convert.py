@@ -91,3 +91,34 @@ def test_snapshots_are_built_for_each_watcher() -> None:
 
     assert first is not second
     assert [m.id for m in first.snapshot.models] == [RICH.id]
+
+
+def test_a_model_message_is_reused_until_its_entry_is_replaced() -> None:
+    models = convert.ModelMessages(size=2)
+    entry = Entry(RICH, 1.0, 2.0)
+    seen_again = Entry(RICH, 1.0, 3.0)  # what touch() puts in the entry's place
+
+    first = models.model(entry)
+    again = models.model(entry)
+    replaced = models.model(seen_again)
+    models.model(Entry(UNPRICED, 1.0, 2.0))
+    models.model(Entry(ModelRecord(id="p/y", provider="p", upstream_id="y"), 1.0, 2.0))
+    evicted = models.model(seen_again)  # the oldest id went to make room
+
+    assert first is again
+    assert first == convert.entry_to_proto(entry)
+    assert replaced is not first
+    assert convert.seconds(replaced.last_seen) == 3.0
+    assert evicted is not replaced
+    assert evicted == replaced
+
+
+def test_a_snapshot_carries_each_entry_as_its_model_message() -> None:
+    models = convert.ModelMessages()
+    messages = convert.EventMessages(models=models)
+    entry = Entry(RICH, 1.0, 2.0)
+
+    event = messages.message(Event(4, 100.0, snapshot=(entry,)))
+
+    assert list(event.snapshot.models) == [models.model(entry)]
+    assert event.version == 4
