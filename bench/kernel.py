@@ -67,9 +67,8 @@ def _prompt_pool() -> list[str]:
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 row = json.loads(line)
-                turns = row.get("turns") or []
-                text = turns[0] if turns and isinstance(turns[0], str) else ""
-                text = text or (turns[0].get("content", "") if turns else "")
+                first = (row.get("turns") or [""])[0]  # a string, or a {"content": ...} turn
+                text = first if isinstance(first, str) else first.get("content", "")
                 if text:
                     pool.append(text)
     if not pool:

@@ -121,12 +121,20 @@ _CUES: dict[int, str] = {
 CUE_WORDS: dict[str, int] = {word: cat for cat, words in _CUES.items() for word in words.split()}
 
 
-def check_score(max_output_tokens: int, needs: int) -> None:
-    """Validate score()'s integer arguments, naming the bad one."""
-    if not -(1 << 63) <= max_output_tokens < 1 << 63:
-        raise ValueError(f"max_output_tokens: out of range, got {max_output_tokens!r}")
+def _check_int64(name: str, value: int) -> None:
+    if not -(1 << 63) <= value < 1 << 63:
+        raise ValueError(f"{name}: out of range, got {value!r}")
+
+
+def _check_needs(needs: int) -> None:
     if not 0 <= needs <= 0xFFFFFFFF:
         raise ValueError(f"needs: must be a 32-bit capability mask, got {needs!r}")
+
+
+def check_score(max_output_tokens: int, needs: int) -> None:
+    """Validate score()'s integer arguments, naming the bad one."""
+    _check_int64("max_output_tokens", max_output_tokens)
+    _check_needs(needs)
 
 
 def check_select(
@@ -144,10 +152,8 @@ def check_select(
     score = float(score)
     if not math.isfinite(score):
         raise ValueError(f"score: must be a finite number, got {score!r}")
-    if not 0 <= needs <= 0xFFFFFFFF:
-        raise ValueError(f"needs: must be a 32-bit capability mask, got {needs!r}")
-    if not -(1 << 63) <= min_context < 1 << 63:
-        raise ValueError(f"min_context: out of range, got {min_context!r}")
+    _check_needs(needs)
+    _check_int64("min_context", min_context)
     if math.isnan(max_price):
         raise ValueError("max_price: must be a number (inf for no limit), got nan")
     if strategy == STRATEGY_UNSPECIFIED:
@@ -215,18 +221,20 @@ class Weights:
         hash_weights: npt.ArrayLike,
         meta: dict[str, Any] | None = None,
     ) -> None:
-        dense = [_vector(name, v, N_DENSE) for name, v in _named(center, scale, weights)]
-        hashed = np.asarray(hash_weights, dtype=np.float64).ravel()
+        if not math.isfinite(bias):
+            raise WeightsError(f"bias: must be a finite number, got {bias!r}")
+        center = _vector("center", center, N_DENSE)
+        scale = _vector("scale", scale, N_DENSE)
+        weights = _vector("weights", weights, N_DENSE)
+        hashed = _vector("hash_weights", hash_weights)
         buckets = hashed.size
         if buckets and buckets & (buckets - 1):
             raise WeightsError(f"hash_weights: length {buckets} is not a power of two")
         if buckets > 1 << 20:
             raise WeightsError(f"hash_weights: {buckets} buckets is more than 2**20")
-        if np.any(dense[1] <= 0):
+        if np.any(scale <= 0):
             raise WeightsError("scale: every entry must be > 0")
-        packed = np.concatenate([[float(bias)], *dense, hashed])
-        if not np.all(np.isfinite(packed)):
-            raise WeightsError("bias/center/scale/weights/hash_weights: values must be finite")
+        packed = np.concatenate([[float(bias)], center, scale, weights, hashed])
         packed.flags.writeable = False
         _set = object.__setattr__
         _set(self, "version", str(version))
@@ -272,19 +280,16 @@ class Weights:
         }
 
 
-def _named(
-    center: npt.ArrayLike, scale: npt.ArrayLike, weights: npt.ArrayLike
-) -> list[tuple[str, npt.ArrayLike]]:
-    return [("center", center), ("scale", scale), ("weights", weights)]
-
-
-def _vector(name: str, value: npt.ArrayLike, size: int) -> npt.NDArray[np.float64]:
+def _vector(name: str, value: npt.ArrayLike, size: int | None = None) -> npt.NDArray[np.float64]:
+    """``value`` as a flat float64 array of finite numbers (of ``size`` entries when given)."""
     try:
         array = np.asarray(value, dtype=np.float64).ravel()
     except (TypeError, ValueError) as exc:
         raise WeightsError(f"{name}: not a list of numbers") from exc
-    if array.size != size:
+    if size is not None and array.size != size:
         raise WeightsError(f"{name}: expected {size} values, got {array.size}")
+    if not np.all(np.isfinite(array)):
+        raise WeightsError(f"{name}: values must be finite")
     return array
 
 
@@ -307,25 +312,34 @@ def weights_from_json(data: object, where: str = "weights") -> Weights:
     missing = [k for k in ("version", "features", "bias", "weights") if k not in data]
     if missing:
         raise WeightsError(f"{where}: missing field {missing[0]!r}")
-    if list(data["features"]) != list(DENSE_FEATURE_NAMES):
+    if data["features"] != list(DENSE_FEATURE_NAMES):
         raise WeightsError(f"{where}: features does not match this kernel's FEATURE_NAMES")
+    if not isinstance(data["version"], str):
+        raise WeightsError(f"{where}: version must be a string")
     bias = data["bias"]
     if not isinstance(bias, int | float) or isinstance(bias, bool) or not math.isfinite(bias):
         raise WeightsError(f"{where}: bias must be a finite number")
+    for name in ("center", "scale", "weights", "hash_weights"):
+        if name in data and not isinstance(data[name], list):
+            raise WeightsError(f"{where}: {name} must be a list of numbers")
     hash_weights = data.get("hash_weights", [])
-    if int(data.get("hash_buckets", len(hash_weights))) != len(hash_weights):
+    buckets = data.get("hash_buckets", len(hash_weights))
+    if not isinstance(buckets, int) or isinstance(buckets, bool) or buckets != len(hash_weights):
         raise WeightsError(f"{where}: hash_buckets does not match len(hash_weights)")
     known = {"version", "features", "bias", "center", "scale", "weights", "hash_weights"}
     meta = {k: v for k, v in data.items() if k not in known | {"hash_buckets"}}
-    return Weights(
-        version=data["version"],
-        bias=float(bias),
-        center=data.get("center", [0.0] * N_DENSE),
-        scale=data.get("scale", [1.0] * N_DENSE),
-        weights=data["weights"],
-        hash_weights=hash_weights,
-        meta=meta,
-    )
+    try:
+        return Weights(
+            version=data["version"],
+            bias=float(bias),
+            center=data.get("center", [0.0] * N_DENSE),
+            scale=data.get("scale", [1.0] * N_DENSE),
+            weights=data["weights"],
+            hash_weights=hash_weights,
+            meta=meta,
+        )
+    except WeightsError as exc:
+        raise WeightsError(f"{where}: {exc}") from None
 
 
 # Catalogue columns live in four blocks so a kernel reaches all of them with four buffers.

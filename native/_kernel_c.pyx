@@ -16,9 +16,9 @@ import math
 
 import numpy as np
 
+import native._common as common
 from native._common import (
     CUE_WORDS,
-    N_DENSE,
     Score,
     check_score,
     check_select,
@@ -53,8 +53,19 @@ cdef uint32_t PAIR_SALT = 0x9E3779B9u
 cdef double NEAR_EQUAL = 0.02
 cdef int64_t DEFAULT_MAX_OUTPUT = 1024
 
-if N_DENSE != NDENSE:
-    raise ImportError("native._kernel_c was built for another feature list; rebuild it")
+# The enum above restates native._common's numbers for the C compiler; a stale build fails here.
+if (NDENSE, BREAKER_OPEN, CAP_TOOLS, CAP_VISION, CAP_JSON, CAP_REASONING, CUE_REASONING,
+        CUE_SIMPLE, CUE_CREATIVE, CUE_CODE, CUE_MATH, CUE_CONSTRAINT, STRATEGY_FREE_FIRST,
+        STRATEGY_COST, STRATEGY_QUALITY, STRATEGY_LATENCY, STRATEGY_HYBRID, STRATEGY_CASCADE,
+        NEAR_EQUAL, DEFAULT_MAX_OUTPUT) != (
+        common.N_DENSE, common.BREAKER_OPEN, common.CAP_TOOLS, common.CAP_VISION, common.CAP_JSON,
+        common.CAP_REASONING, common.CUE_REASONING, common.CUE_SIMPLE, common.CUE_CREATIVE,
+        common.CUE_CODE, common.CUE_MATH, common.CUE_CONSTRAINT, common.STRATEGY_FREE_FIRST,
+        common.STRATEGY_COST, common.STRATEGY_QUALITY, common.STRATEGY_LATENCY,
+        common.STRATEGY_HYBRID, common.STRATEGY_CASCADE, common.NEAR_EQUAL,
+        common.DEFAULT_MAX_OUTPUT):
+    raise ImportError("native._kernel_c was built against other constants than native._common;"
+                      " rebuild it")
 
 # ------------------------------------------------------------------ hashing
 
@@ -145,7 +156,7 @@ _build_tables()
 
 cdef struct Scan:
     int64_t chars, tokens, fences, indented, lines, syntax, digits, ops, latex, questions
-    int64_t list_items, non_ascii, cjk, words, ascii_words, ascii_letters, long_words
+    int64_t list_items, non_ascii, cjk, ascii_words, ascii_letters, long_words
     int64_t cues[7]
     int64_t mask
     int64_t keys
@@ -217,7 +228,6 @@ cdef inline void add_key(Scan* st, uint32_t key, double* lex) noexcept nogil:
 cdef inline void end_word(Scan* st, uint32_t h, int64_t ascii_len, int64_t uni,
                           uint32_t prev, bint has_prev, double* lex) noexcept nogil:
     st.tokens += uni + (ascii_len + 7) // 8
-    st.words += 1
     if uni == 0:
         st.ascii_words += 1
         st.ascii_letters += ascii_len
@@ -357,7 +367,7 @@ cdef void init_scan(Scan* st, int64_t buckets, const double* hw, double* hashed)
     st.chars = st.tokens = st.fences = st.indented = st.lines = 0
     st.syntax = st.digits = st.ops = st.latex = st.questions = 0
     st.list_items = st.non_ascii = st.cjk = 0
-    st.words = st.ascii_words = st.ascii_letters = st.long_words = 0
+    st.ascii_words = st.ascii_letters = st.long_words = 0
     for c in range(7):
         st.cues[c] = 0
     st.mask = buckets - 1

@@ -135,7 +135,7 @@ class _Scan:
         self.chars = self.tokens = self.fences = self.indented = self.lines = 0
         self.syntax = self.digits = self.ops = self.latex = self.questions = 0
         self.list_items = self.non_ascii = self.cjk = 0
-        self.words = self.ascii_words = self.ascii_letters = self.long_words = 0
+        self.ascii_words = self.ascii_letters = self.long_words = 0
         self.cues = [0] * 7
         self.mask = buckets - 1
         self.lex = 0.0
@@ -190,7 +190,6 @@ def _end_word(
     hw: npt.NDArray[np.float64],
 ) -> None:
     st.tokens += uni + (ascii_len + 7) // 8
-    st.words += 1
     if uni == 0:
         st.ascii_words += 1
         st.ascii_letters += ascii_len

@@ -39,6 +39,8 @@ def _text(content: object, where: str) -> tuple[str, bool]:
             image = True
         elif isinstance(part.get("text"), str):
             texts.append(part["text"])
+        elif part.get("type") == "text":
+            raise LineError(f"{where}.content[{j}].text: expected a string")
     return "\n".join(texts), image
 
 
@@ -70,8 +72,8 @@ def _max_output(row: dict[str, Any]) -> int:
         value = row.get(key)
         if value is None:
             continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise LineError(f"{key}: expected a non-negative integer")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 63:
+            raise LineError(f"{key}: expected a non-negative integer below 2**63")
         return value
     return 0
 
@@ -119,7 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m native.score_lines", description=__doc__)
     parser.add_argument("--weights", type=Path, default=None)
     args = parser.parse_args(argv)
-    weights = kernel.load_weights(args.weights)
+    try:
+        weights = kernel.load_weights(args.weights)
+    except kernel.WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     failed = False
     for out in score_lines(sys.stdin, weights):
         failed = failed or out.startswith('{"error"')

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import json
 import math
 import sys
@@ -173,21 +174,31 @@ def _truth(value: str, where: str) -> float:
         raise DataError(f"{where}: not a boolean or number: {value[:40]!r}") from None
 
 
+def _read_text(path: Path) -> str:
+    """The file's text, newlines untouched; an unreadable or non-UTF-8 file names itself."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: {exc.strerror or exc}") from None
+
+
 def _load_csv(path: Path, strong: str, weak: str) -> list[Example]:
     csv.field_size_limit(1 << 30)
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        if "prompt" not in columns:
-            raise DataError(f"{path}: missing column 'prompt'")
-        pair = _pick_columns(columns, strong, weak)
-        if pair is None:
-            raise DataError(f"{path}: needs columns {strong!r} and {weak!r}, or strong/weak/label")
-        rows = list(reader)
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    columns = reader.fieldnames or []
+    if "prompt" not in columns:
+        raise DataError(f"{path}: missing column 'prompt'")
+    pair = _pick_columns(columns, strong, weak)
+    if pair is None:
+        raise DataError(f"{path}: needs columns {strong!r} and {weak!r}, or strong/weak/label")
     source = _source_name(path)
     examples = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in enumerate(reader, start=2):
         where = f"{path}:{line}"
+        if None in row.values():
+            raise DataError(f"{where}: fewer fields than the header's {len(columns)}")
         s, w = _performance(row, pair, where)
         examples.append(Example((("user", row["prompt"]),), s, w, source))
     return examples
@@ -204,12 +215,18 @@ def _performance(row: dict[str, Any], pair: tuple[str, str], where: str) -> tupl
     if pair == ("label", "label"):
         label = _truth(str(row["label"]), f"{where} label")
         return 1.0, 1.0 - label
-    return _truth(str(row[pair[0]]), f"{where} {pair[0]}"), _truth(str(row[pair[1]]), where)
+    strong, weak = pair
+    return _truth(str(row[strong]), f"{where} {strong}"), _truth(str(row[weak]), f"{where} {weak}")
 
 
 def _messages_of(row: dict[str, Any], where: str) -> Messages:
     if isinstance(row.get("messages"), list):
-        return tuple((str(m.get("role", "user")), _text(m.get("content"))) for m in row["messages"])
+        messages = []
+        for i, message in enumerate(row["messages"]):
+            if not isinstance(message, dict):
+                raise DataError(f"{where}: messages[{i}]: expected an object")
+            messages.append((str(message.get("role", "user")), _text(message.get("content"))))
+        return tuple(messages)
     if isinstance(row.get("turns"), list) and row["turns"]:
         return (("user", str(row["turns"][0])),)
     if isinstance(row.get("prompt"), str):
@@ -226,10 +243,10 @@ def _text(content: object) -> str:
     return ""
 
 
-def _load_jsonl(path: Path) -> list[Example]:
-    examples = []
-    source = _source_name(path)
-    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+def _jsonl(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Each non-blank line's object with its ``path:line``; a line that is not one is named."""
+    rows = []
+    for line, text in enumerate(_read_text(path).splitlines(), start=1):
         if not text.strip():
             continue
         where = f"{path}:{line}"
@@ -239,16 +256,26 @@ def _load_jsonl(path: Path) -> list[Example]:
             raise DataError(f"{where}: invalid JSON ({exc.msg})") from None
         if not isinstance(row, dict):
             raise DataError(f"{where}: expected a JSON object")
+        rows.append((where, row))
+    return rows
+
+
+def _field(row: dict[str, Any], key: str, where: str) -> Any:
+    if key not in row:
+        raise DataError(f"{where}: missing field {key!r}")
+    return row[key]
+
+
+def _load_jsonl(path: Path) -> list[Example]:
+    examples = []
+    source = _source_name(path)
+    for where, row in _jsonl(path):
         pair = _pick_columns(list(row), "strong", "weak")
         if pair is None:
             raise DataError(f"{where}: needs 'strong' and 'weak' scores or a 'label'")
         s, w = _performance(row, pair, where)
         examples.append(Example(_messages_of(row, where), s, w, source))
     return examples
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(t) for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
 
 
 def _grade(score: object) -> float | None:
@@ -258,15 +285,21 @@ def _grade(score: object) -> float | None:
     return (min(float(score), 10.0) - 1.0) / 9.0
 
 
+def _questions(path: Path) -> dict[Any, dict[str, Any]]:
+    """A question.jsonl file by question_id."""
+    return {_field(q, "question_id", where): q for where, q in _jsonl(path)}
+
+
 def _load_mt_bench(folder: Path, strong: str, weak: str) -> list[Example]:
-    questions = {q["question_id"]: q for q in _jsonl(folder / "question.jsonl")}
+    questions = _questions(folder / "question.jsonl")
     grades: dict[tuple[int, str, int], float | None] = {}
     prompts: dict[tuple[int, int], str] = {}
-    for row in _jsonl(folder / "judgements.jsonl"):
-        key = (row["question_id"], row["model"], int(row.get("turn", 1)))
+    for where, row in _jsonl(folder / "judgements.jsonl"):
+        qid, model = _field(row, "question_id", where), _field(row, "model", where)
+        key = (qid, model, int(row.get("turn", 1)))
         grades[key] = _grade(row.get("score"))
-        if row["model"] == strong:
-            prompts[(row["question_id"], key[2])] = row.get("user_prompt", "")
+        if model == strong:
+            prompts[(qid, key[2])] = row.get("user_prompt", "")
     examples = []
     for qid, question in questions.items():
         for turn in (1, 2):
@@ -289,19 +322,15 @@ def _mt_turn(question: dict[str, Any], turn: int, judged: str) -> Messages:
     return (("user", turns[0]), ("assistant", answer), ("user", turns[1]))
 
 
-def _grades(path: Path) -> dict[str, float | None]:
-    return {row["question_id"]: _grade(row.get("score")) for row in _jsonl(path)}
+def _grades(path: Path) -> dict[Any, float | None]:
+    """A model_judgment file: each question's grade."""
+    return {_field(r, "question_id", where): _grade(r.get("score")) for where, r in _jsonl(path)}
 
 
 def _load_arena(folder: Path) -> list[Example]:
-    questions = {q["question_id"]: q for q in _jsonl(folder / "question.jsonl")}
-    judged = folder / "model_judgment"
-    strong = {
-        r["question_id"]: _grade(r.get("score")) for r in _jsonl(judged / f"{ARENA_STRONG}.jsonl")
-    }
-    weak = {
-        r["question_id"]: _grade(r.get("score")) for r in _jsonl(judged / f"{ARENA_WEAK}.jsonl")
-    }
+    questions = _questions(folder / "question.jsonl")
+    strong = _grades(folder / "model_judgment" / f"{ARENA_STRONG}.jsonl")
+    weak = _grades(folder / "model_judgment" / f"{ARENA_WEAK}.jsonl")
     examples = []
     for qid, question in questions.items():
         s, w = strong.get(qid), weak.get(qid)
@@ -603,11 +632,16 @@ def _folds(examples: Sequence[Example], folds: int) -> npt.NDArray[np.int64]:
     return np.array([bucket_of(e, SPLIT_SEED + "/cv") % folds for e in examples])
 
 
+def _outcomes(examples: Sequence[Example]) -> tuple[FloatArray, FloatArray, npt.NDArray[np.str_]]:
+    """(strong performance, weak performance, source) of every example, as arrays."""
+    strong = np.array([e.strong for e in examples], dtype=np.float64)
+    weak = np.array([e.weak for e in examples], dtype=np.float64)
+    return strong, weak, np.array([e.source for e in examples])
+
+
 def _macro(scores: FloatArray, examples: Sequence[Example]) -> float:
     """Mean APGR over the sources with at least 50 prompts (the criterion for the grid)."""
-    strong = np.array([e.strong for e in examples])
-    weak = np.array([e.weak for e in examples])
-    sources = np.array([e.source for e in examples])
+    strong, weak, sources = _outcomes(examples)
     values = []
     for source in sorted(set(sources.tolist())):
         mask = sources == source
@@ -621,18 +655,30 @@ def cross_validate(
 ) -> dict[Hyper, float]:
     """Out-of-fold macro APGR of each grid point."""
     fold = _folds(examples, folds)
-    results = {}
-    for hyper in grid:
-        scores = np.empty(len(examples))
-        y = targets(examples, hyper.target)
-        w = sample_weights(examples, hyper.balance)
-        for k in range(folds):
-            train = np.flatnonzero(fold != k)
-            held = np.flatnonzero(fold == k)
-            model = fit(design.take(train), y[train], w[train], hyper)
-            scores[held] = model.logits(design.take(held))
-        results[hyper] = _macro(scores, examples)
-    return results
+    return {
+        hyper: _macro(_out_of_fold(examples, design, fold, folds, hyper), examples)
+        for hyper in grid
+    }
+
+
+def _out_of_fold(
+    examples: Sequence[Example],
+    design: Design,
+    fold: npt.NDArray[np.int64],
+    folds: int,
+    hyper: Hyper,
+) -> FloatArray:
+    """Every example's logit from a model fitted with ``hyper`` on the other folds."""
+    y = targets(examples, hyper.target)
+    w = sample_weights(examples, hyper.balance)
+    scores = np.empty(len(examples))
+    for k in range(folds):
+        train, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        if train.size == 0:
+            raise DataError(f"{len(examples)} prompts are too few for {folds}-fold validation")
+        model = fit(design.take(train), y[train], w[train], hyper)
+        scores[held] = model.logits(design.take(held))
+    return scores
 
 
 def calibrated_weights(
@@ -685,6 +731,8 @@ def fit_weights(
     """Choose hyper-parameters by cross-validation on the non-test part, fit, calibrate."""
     train, test = _examples_split(examples)
     log(f"{len(train)} training prompts, {len(test)} held out for the test report")
+    if not train:
+        raise DataError("no training prompts: every prompt fell in the held-out split")
     design = featurize_all(train, buckets)
     cv = cross_validate(train, design, grid)
     for hyper, value in sorted(cv.items(), key=lambda kv: -kv[1]):
@@ -732,9 +780,7 @@ def report(examples: Sequence[Example], weights: Weights) -> dict[str, Any]:
 def report_scores(examples: Sequence[Example], scored: FloatArray) -> dict[str, Any]:
     """The quality table for given scorer outputs, beside prompt length and random."""
     length = length_of(examples)
-    strong = np.array([e.strong for e in examples])
-    weak = np.array([e.weak for e in examples])
-    sources = np.array([e.source for e in examples])
+    strong, weak, sources = _outcomes(examples)
     table: dict[str, Any] = {}
     for source in [*sorted(set(sources.tolist())), "all"]:
         mask = np.ones(len(examples), bool) if source == "all" else sources == source
@@ -784,13 +830,18 @@ def hyper_of(weights: Weights) -> Hyper:
     saved = weights.meta.get("hyper")
     if not isinstance(saved, dict):
         return GRID[0]
-    return Hyper(
-        float(saved["l2_dense"]),
-        float(saved["l2_hash"]),
-        str(saved["target"]),
-        float(saved["balance"]),
-        bool(saved.get("dense_prior", True)),
-    )
+    try:
+        return Hyper(
+            float(saved["l2_dense"]),
+            float(saved["l2_hash"]),
+            str(saved["target"]),
+            float(saved["balance"]),
+            bool(saved.get("dense_prior", True)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise kernel.WeightsError(
+            f"weights {weights.version}: hyper: missing or bad field ({exc})"
+        ) from None
 
 
 def cross_validated(
@@ -802,56 +853,44 @@ def cross_validated(
     of measuring the recipe rather than the shipped weights.
     """
     design = featurize_all(examples, buckets)
-    fold = _folds(examples, folds)
-    y = targets(examples, hyper.target)
-    w = sample_weights(examples, hyper.balance)
-    scores = np.empty(len(examples))
-    for k in range(folds):
-        train, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-        model = fit(design.take(train), y[train], w[train], hyper)
-        scores[held] = model.logits(design.take(held))
+    scores = _out_of_fold(examples, design, _folds(examples, folds), folds, hyper)
     return {"folds": folds, "hyper": str(hyper), "table": report_scores(examples, scores)}
 
 
 # ------------------------------------------------------------------ command line
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m native.training", description=__doc__.split("\n\n")[0]
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    fit_cmd = sub.add_parser("fit", help="fit weights, print held-out quality, write them")
-    fit_cmd.add_argument(
-        "data", nargs="*", type=Path, help="labelled prompts (default: shared sets)"
-    )
-    fit_cmd.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    fit_cmd.add_argument("--buckets", type=int, default=1 << 14)
-    eval_cmd = sub.add_parser("eval", help="held-out quality of a weights file")
-    eval_cmd.add_argument("data", nargs="*", type=Path)
-    eval_cmd.add_argument("--weights", type=Path, default=None)
-    eval_cmd.add_argument("--json", type=Path, default=RESULTS)
-    eval_cmd.add_argument(
-        "--cv", action="store_true", help="also report 5-fold out-of-fold quality on all data"
-    )
-    args = parser.parse_args(argv)
+def _buckets(text: str) -> int:
+    """--buckets: a power of two (the kernel hashes words into that many buckets)."""
     try:
-        examples = load(args.data or default_data())
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.command == "fit":
-        result = fit_weights(examples, args.buckets)
-        table = evaluate(examples, result.weights)
-        doc = result.weights.to_json()
-        doc["validation"] = table["test"]
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        staged = args.out.with_suffix(".tmp")  # readers never see a half-written file
-        staged.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        staged.replace(args.out)
-        print(format_table(table["test"]))
-        print(f"wrote {args.out} ({result.weights.version})")
-        return 0
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1 or value & (value - 1):
+        raise argparse.ArgumentTypeError(f"must be a power of two, got {value}")
+    return value
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Write ``doc`` through a staged file: readers never see a half-written one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_suffix(".tmp")
+    staged.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    staged.replace(path)
+
+
+def _fit_command(args: argparse.Namespace, examples: Sequence[Example]) -> int:
+    result = fit_weights(examples, args.buckets)
+    table = evaluate(examples, result.weights)
+    doc = result.weights.to_json()
+    doc["validation"] = table["test"]
+    _write_json(args.out, doc)
+    print(format_table(table["test"]))
+    print(f"wrote {args.out} ({result.weights.version})")
+    return 0
+
+
+def _eval_command(args: argparse.Namespace, examples: Sequence[Example]) -> int:
     weights = kernel.load_weights(args.weights)
     table = evaluate(examples, weights)
     print(f"held-out test split ({weights.version}):")
@@ -864,10 +903,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             "5-fold out-of-fold, every prompt (same recipe, never scored by a model that saw it):"
         )
         print(format_table(table["cross_validated"]["table"]))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+    _write_json(args.json, table)
     print(f"wrote {args.json}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m native.training", description=__doc__.split("\n\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    fit_cmd = sub.add_parser("fit", help="fit weights, print held-out quality, write them")
+    fit_cmd.add_argument(
+        "data", nargs="*", type=Path, help="labelled prompts (default: shared sets)"
+    )
+    fit_cmd.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    fit_cmd.add_argument("--buckets", type=_buckets, default=1 << 14)
+    eval_cmd = sub.add_parser("eval", help="held-out quality of a weights file")
+    eval_cmd.add_argument("data", nargs="*", type=Path)
+    eval_cmd.add_argument("--weights", type=Path, default=None)
+    eval_cmd.add_argument("--json", type=Path, default=RESULTS)
+    eval_cmd.add_argument(
+        "--cv", action="store_true", help="also report 5-fold out-of-fold quality on all data"
+    )
+    args = parser.parse_args(argv)
+    command = _fit_command if args.command == "fit" else _eval_command
+    data = args.data or default_data()
+    try:
+        examples = load(data)
+        if not examples:
+            raise DataError(f"no labelled prompts in {', '.join(map(str, data))}")
+        return command(args, examples)
+    except (DataError, kernel.WeightsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from native._common import (
     N_DENSE,
     Catalogue,
     Weights,
+    weights_from_json,
 )
 
 SCORE_RTOL = 1e-12
@@ -209,8 +210,6 @@ def _close(a: float, b: float) -> bool:
 
 def check(vectors: dict[str, Any], kernel: ModuleType) -> tuple[int, int, list[str]]:
     """Recompute the vectors with ``kernel``: (checks, bit-identical floats, mismatches)."""
-    from native._common import weights_from_json
-
     data = _decode(vectors)
     weights = weights_from_json(data["weights"])
     checks = identical = 0

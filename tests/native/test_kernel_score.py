@@ -159,6 +159,12 @@ def test_weights_file_round_trips(tmp_path: Path, weights: Weights) -> None:
         ({"weights": [1.0]}, "weights"),
         ({"hash_weights": [0.0] * 3, "hash_buckets": 3}, "power of two"),
         ({"hash_buckets": 8}, "hash_buckets"),
+        ({"hash_buckets": "8"}, "hash_buckets"),
+        ({"features": 5}, "features"),
+        ({"version": None}, "version"),
+        ({"hash_weights": 5}, "hash_weights"),
+        ({"center": ["a"] * N_DENSE}, r"w\.json: center"),
+        ({"scale": [math.nan] * N_DENSE}, r"w\.json: scale"),
     ],
 )
 def test_bad_weights_file_names_the_field(

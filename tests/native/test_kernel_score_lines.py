@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from native import kernel
-from native.score_lines import LineError, request_inputs, score_lines
+from native.score_lines import LineError, main, request_inputs, score_lines
 
 
 def test_prompt_and_chat_request_lines_score_in_order(weights: kernel.Weights) -> None:
@@ -58,3 +59,25 @@ def test_request_inputs_reads_needs_and_output_size() -> None:
     assert needs == kernel.CAP_JSON | kernel.CAP_REASONING
     with pytest.raises(LineError, match="max_tokens"):
         request_inputs({"prompt": "x", "max_tokens": -1})
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ({"prompt": "x", "max_tokens": 1 << 63}, "max_tokens"),
+        ({"messages": [{"content": [{"type": "text", "text": 3}]}]}, r"content\[0\]\.text"),
+        ({"messages": [{"role": 1, "content": "x"}]}, r"messages\[0\]\.role"),
+    ],
+)
+def test_bad_request_fields_are_named(row: dict[str, object], field: str) -> None:
+    with pytest.raises(LineError, match=field):
+        request_inputs(row)
+
+
+def test_bad_weights_file_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "w.json"
+    path.write_text("{}")
+    assert main(["--weights", str(path)]) == 2
+    assert capsys.readouterr().err == f"error: {path}: missing field 'version'\n"

@@ -139,6 +139,46 @@ def test_bad_data_names_the_file_and_field(tmp_path: Path) -> None:
         training.load([tmp_path / "absent.csv"])
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("short.csv", b"prompt,strong,weak\nhi,1\n", r"short\.csv:2: fewer fields"),
+        ("weak.csv", b"prompt,strong,weak\nhi,1,x\n", r"weak\.csv:2 weak: not a boolean"),
+        ("latin.csv", b"prompt,label\n\xe9t\xe9,1\n", r"latin\.csv: not UTF-8"),
+        ("chat.jsonl", b'{"messages": ["hi"], "label": 1}\n', r"chat\.jsonl:1: messages\[0\]"),
+        ("list.jsonl", b"[1]\n", r"list\.jsonl:1: expected a JSON object"),
+    ],
+)
+def test_bad_data_lines_are_named(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        training.load([path])
+
+
+def test_incomplete_benchmark_folders_name_the_missing_part(tmp_path: Path) -> None:
+    mt = tmp_path / "mt_bench"
+    mt.mkdir()
+    (mt / "judgements.jsonl").write_text('{"model": "x"}\n')
+    with pytest.raises(DataError, match=r"question\.jsonl: No such file"):
+        training.load([mt])
+    (mt / "question.jsonl").write_text('{"question_id": 1, "turns": ["q"]}\n')
+    with pytest.raises(DataError, match=r"judgements\.jsonl:1: missing field 'question_id'"):
+        training.load([mt])
+
+
+def test_fit_command_reports_bad_input_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("prompt,label\n")
+    assert training.main(["fit", str(empty), "--out", str(tmp_path / "w.json")]) == 2
+    assert capsys.readouterr().err == f"error: no labelled prompts in {empty}\n"
+    with pytest.raises(SystemExit):
+        training.main(["fit", str(empty), "--buckets", "100"])
+    assert "--buckets: must be a power of two" in capsys.readouterr().err
+
+
 def test_split_is_stable_and_about_fifteen_percent() -> None:
     examples = synthetic(2000, seed=2)
     held = [training.is_test(e) for e in examples]
