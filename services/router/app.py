@@ -12,7 +12,6 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 import grpc
@@ -32,24 +31,13 @@ from services.router.snapshot import CatalogWatcher, WatchPolicy
 from services.router.spool import Spool
 from services.router.upstream import HttpUpstream, ProviderDirectory, http_session
 from services.router.usage import Prices
-from services.shared.channels import CHANNEL_OPTIONS
+from services.shared.channels import channel
 from services.shared.logs import configure
 from services.shared.providers import load_providers
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
 from services.shared.settings import SuiteSettings, suite_settings
 
 log = logging.getLogger("freeway.router")
-
-# Sibling services restart fast on one host: reconnect sooner than gRPC's 1 s → 120 s default.
-RECONNECT_OPTIONS: list[tuple[str, Any]] = [
-    ("grpc.initial_reconnect_backoff_ms", 250),
-    ("grpc.min_reconnect_backoff_ms", 250),
-    ("grpc.max_reconnect_backoff_ms", 5000),
-]
-
-
-def sibling_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=[*CHANNEL_OPTIONS, *RECONNECT_OPTIONS])
 
 
 @dataclass
@@ -146,7 +134,7 @@ def build(
         clock,
         quota,
     )
-    analytics_channel = sibling_channel(suite.analytics_addr)
+    analytics_channel = channel(suite.analytics_addr)
     reporter = UsageReporter(
         analytics_channel,
         Spool(settings.spool_path(suite)),
@@ -158,7 +146,7 @@ def build(
     )
     baseline = Prices(settings.baseline_input_per_mtok, settings.baseline_output_per_mtok)
     pipeline = Pipeline(router, executor, reporter, baseline, clock, quota)
-    catalog_channel = sibling_channel(suite.catalog_addr)
+    catalog_channel = channel(suite.catalog_addr)
     return App(
         settings=settings,
         suite=suite,

@@ -18,6 +18,10 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.enable_retries", 1),
     # Spread calls over every resolved address (a headless Service lists each replica).
     ("grpc.lb_policy_name", "round_robin"),
+    # Sibling services restart fast on one host: reconnect sooner than gRPC's 1 s → 120 s.
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 5000),
 ]
 
 
