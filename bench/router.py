@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import orjson
 import uvloop
 
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
@@ -163,8 +164,9 @@ def requests() -> list[router_pb2.CompletionRequest]:
     prompts = prompts or [f"Explain step {i} of the algorithm, with code." for i in range(16)]
     return [
         router_pb2.CompletionRequest(
-            model="auto",
-            messages=[common_pb2.ChatMessage(role="user", content=p)],
+            body=orjson.dumps(
+                {"model": "auto", "messages": [{"role": "user", "content": p}]}
+            ).decode(),
             key_id="bench",
         )
         for p in prompts
@@ -227,7 +229,9 @@ def canned_decision(models: list[common_pb2.Model]) -> router_pb2.RouteDecision:
 
     router = Router(HealthBoard(BreakerPolicy()))
     router.install([wire.model_info(m) for m in models], 1)
-    return wire.decision_message(router.decide(wire.route_request(requests()[0])))
+    request = requests()[0]
+    route = wire.route_request(request, wire.chat_request(request))
+    return wire.decision_message(router.decide(route))
 
 
 async def _echo(shared: bool) -> tuple[int, Stop]:

@@ -16,14 +16,12 @@ from freeway.common.v1 import common_pb2
 from services.catalog.catalogue import ChangeType, Entry, Event, VersionedChange
 from services.catalog.records import FreeReason, ModelRecord, QuotaLimits, QuotaScope
 from services.catalog.status import ProviderState
+from services.shared.vocabulary import CAPABILITY_BY_NAME
 
 _Domain = TypeVar("_Domain")
 
 CAPABILITY_TO_PROTO: dict[str, common_pb2.Capability] = {
-    "tools": common_pb2.CAPABILITY_TOOLS,
-    "vision": common_pb2.CAPABILITY_VISION,
-    "json": common_pb2.CAPABILITY_JSON,
-    "reasoning": common_pb2.CAPABILITY_REASONING,
+    name: getattr(common_pb2, f"CAPABILITY_{name.upper()}") for name in CAPABILITY_BY_NAME
 }
 FREE_REASON_TO_PROTO: dict[FreeReason, common_pb2.FreeReason] = {
     FreeReason.NONE: common_pb2.FREE_REASON_UNSPECIFIED,

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import httpx
 
+from services.catalog.capabilities import with_capabilities
 from services.catalog.catalogue import Catalogue, ChangeType, Entry, VersionedChange
 from services.catalog.fetch import FetchError, Limits, Listing, fetch_listing
 from services.catalog.formats import LOCAL_FORMATS
@@ -142,7 +143,12 @@ class Poller:
                 policy = free_policy(provider)
                 local = bool({listing.format, provider.format} & LOCAL_RUNTIMES)
                 records = [
-                    classify(r, policy, provider.base_url, local)
+                    classify(
+                        with_capabilities(r, provider.capabilities),
+                        policy,
+                        provider.base_url,
+                        local,
+                    )
                     for r in with_qualities([self._priced(r) for r in listing.records])
                 ]
                 plan = plan_poll(

@@ -6,6 +6,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from services.shared.vocabulary import CAPABILITY_BY_NAME
+
 
 class FreeReason(enum.StrEnum):
     """Why a model costs nothing to call. NONE means it is not free."""
@@ -25,7 +27,7 @@ class QuotaScope(enum.StrEnum):
     PER_ACCOUNT = "per_account"
 
 
-CAPABILITIES = ("tools", "vision", "json", "reasoning")
+CAPABILITIES = tuple(CAPABILITY_BY_NAME)  # the vocabulary's names: tools, vision, json, …
 
 
 @dataclass(frozen=True, slots=True)

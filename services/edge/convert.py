@@ -1,40 +1,25 @@
-"""OpenAI chat JSON ↔ the router's and catalog's protos.
+"""The edge's JSON: what the router's and catalog's protos look like to OpenAI clients.
 
-Requests are validated as they are converted, in one pass: every error is an
-InvalidArgument naming the field (`messages[2].content[0].type`), or Unsupported when a
-valid OpenAI parameter asks for something Freeway cannot honour yet (tools, n > 1, …).
-Unknown parameters are ignored (tolerant reader), as are known ones that do not change
-what the answer means (seed, penalties, metadata, …).
+A chat request is not read here: the router reads it (the one reader, which validates
+every field) from the body as sent. The edge only looks for `stream`, to pick the RPC, and
+passes the body on. Answers arrive as the OpenAI JSON the client receives (the router
+built it), beside typed accounting that becomes the `x-freeway-*` headers.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+import orjson
 
 from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2
-from services.edge.errors import Unsupported
 from services.shared.errors import InvalidArgument
+from services.shared.vocabulary import CAPABILITY_BY_NAME, is_chat_model, strategy_name
 
-MAX_INT32 = 2**31 - 1
-MAX_STOP = 4
 AUTO = "auto"
 
-# OpenAI's "developer" role is the newer name of "system"; providers behind Freeway mostly
-# know only "system", so it is sent as that.
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-STRATEGIES: dict[str, int] = {
-    "free-first": common_pb2.STRATEGY_FREE_FIRST,
-    "cost": common_pb2.STRATEGY_COST,
-    "quality": common_pb2.STRATEGY_QUALITY,
-    "latency": common_pb2.STRATEGY_LATENCY,
-    "hybrid": common_pb2.STRATEGY_HYBRID,
-    "cascade": common_pb2.STRATEGY_CASCADE,
-}
-STRATEGY_NAMES: dict[int, str] = {value: name for name, value in STRATEGIES.items()}
 FREE_REASONS: dict[int, str] = {
     common_pb2.FREE_REASON_ZERO_PRICE: "zero_price",
     common_pb2.FREE_REASON_FREE_VARIANT: "free_variant",
@@ -42,356 +27,63 @@ FREE_REASONS: dict[int, str] = {
     common_pb2.FREE_REASON_LOCAL_RUNTIME: "local_runtime",
     common_pb2.FREE_REASON_ALLOW_LIST: "allow_list",
 }
-CAPABILITIES: dict[int, str] = {
-    common_pb2.CAPABILITY_TOOLS: "tools",
-    common_pb2.CAPABILITY_VISION: "vision",
-    common_pb2.CAPABILITY_JSON: "json",
-    common_pb2.CAPABILITY_REASONING: "reasoning",
-}
+CAPABILITIES: dict[int, str] = {int(c): name for name, c in CAPABILITY_BY_NAME.items()}
+_STREAM_KEY = b'"stream"'
 
 
 def dumps(value: Any) -> bytes:
-    """Compact JSON bytes (no spaces: fewer bytes to write on every response)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON bytes."""
+    return orjson.dumps(value)
 
 
-def loads(raw: bytes) -> Any:
-    """The request body as JSON, or InvalidArgument saying where it broke."""
+def request_text(raw: bytes) -> str:
+    """The body as text for the router (which reads and validates it)."""
     if not raw:
         raise InvalidArgument("the request body is empty; expected a JSON object")
     try:
-        return json.loads(raw)
-    except UnicodeDecodeError:
-        raise InvalidArgument("the request body is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(
-            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+        return raw.decode()
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(f"the request body is not UTF-8 (byte {exc.start})") from None
 
 
-# --- requests ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ChatRequest:
-    """A validated chat request: the proto for the router plus what only the edge uses."""
-
-    proto: router_pb2.CompletionRequest
-    stream: bool
-    include_usage: bool
-
-
-def chat_request(body: Any, key_id: str, request_id: str) -> ChatRequest:
-    """Validate an OpenAI chat-completions body and convert it to a CompletionRequest."""
-    if not isinstance(body, dict):
-        raise InvalidArgument("the request body must be a JSON object")
-    _reject_unsupported(body)
-    fields: dict[str, Any] = {
-        "model": _model(body.get("model")),
-        "messages": _messages(body.get("messages")),
-        "key_id": key_id,
-        "request_id": request_id,
-    }
-    for name, low, high in (("temperature", 0.0, 2.0), ("top_p", 0.0, 1.0)):
-        value = _number(body.get(name), name, low, high)
-        if value is not None:
-            fields[name] = value
-    max_tokens = _max_tokens(body)
-    if max_tokens is not None:
-        fields["max_tokens"] = max_tokens
-    stop = _stop(body.get("stop"))
-    if stop:
-        fields["stop"] = stop
-    user = body.get("user")
-    if user is not None:
-        fields["user"] = _string(user, "user")
-    if _json_mode(body.get("response_format")):
-        fields["json_mode"] = True
-    strategy = body.get("strategy")
-    if strategy is not None:
-        fields["strategy"] = _strategy(strategy)
-    stream = _optional_bool(body.get("stream"), "stream")
-    return ChatRequest(
-        router_pb2.CompletionRequest(**fields),
-        stream,
-        stream and _include_usage(body.get("stream_options")),
-    )
-
-
-def _model(value: Any) -> str:
-    if value is None:
-        return AUTO
-    if not isinstance(value, str):
-        raise InvalidArgument(
-            f"expected a string such as 'auto', got {_kind(value)}", field="model"
-        )
-    return value or AUTO
-
-
-def _messages(value: Any) -> list[common_pb2.ChatMessage]:
-    if value is None:
-        raise InvalidArgument("is required: a non-empty array of messages", field="messages")
-    if not isinstance(value, list) or not value:
-        raise InvalidArgument(
-            f"expected a non-empty array of messages, got {_kind(value)}", field="messages"
-        )
-    return [_message(m, f"messages[{i}]") for i, m in enumerate(value)]
-
-
-def _message(value: Any, where: str) -> common_pb2.ChatMessage:
-    if not isinstance(value, dict):
-        raise InvalidArgument(f"expected a message object, got {_kind(value)}", field=where)
-    role = value.get("role")
-    if not isinstance(role, str) or role not in ROLES:
-        if role in ("tool", "function"):
-            raise Unsupported(
-                f"{role!r} messages answer tool calls, which Freeway does not support yet",
-                field=f"{where}.role",
-            )
-        raise InvalidArgument(
-            f"expected one of system, developer, user, assistant; got {role!r}",
-            field=f"{where}.role",
-        )
-    if value.get("tool_calls") or value.get("function_call"):
-        raise Unsupported("tool calls are not supported yet", field=f"{where}.tool_calls")
-    content = _content(value.get("content"), role, f"{where}.content")
-    name = value.get("name")
-    if name is None:
-        return common_pb2.ChatMessage(role=ROLES[role], content=content)
-    return common_pb2.ChatMessage(
-        role=ROLES[role], content=content, name=_string(name, f"{where}.name")
-    )
-
-
-def _content(value: Any, role: str, where: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "\n".join(_text_part(part, f"{where}[{i}]") for i, part in enumerate(value))
-    if value is None and role == "assistant":
-        return ""
-    raise InvalidArgument(
-        f"expected a string or an array of text parts, got {_kind(value)}", field=where
-    )
-
-
-def _text_part(part: Any, where: str) -> str:
-    if not isinstance(part, dict):
-        raise InvalidArgument(f"expected a content part object, got {_kind(part)}", field=where)
-    kind = part.get("type")
-    if kind != "text":
-        if isinstance(kind, str) and kind:
-            raise Unsupported(
-                f"only 'text' content parts are supported yet, got {kind!r}", field=f"{where}.type"
-            )
-        raise InvalidArgument(f"expected 'text', got {kind!r}", field=f"{where}.type")
-    text = part.get("text")
-    if not isinstance(text, str):
-        raise InvalidArgument(f"expected a string, got {_kind(text)}", field=f"{where}.text")
-    return text
-
-
-def _number(value: Any, name: str, low: float, high: float) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidArgument(f"expected a number, got {_kind(value)}", field=name)
-    if not low <= value <= high:
-        raise InvalidArgument(
-            f"expected a number from {low:g} to {high:g}, got {value}", field=name
-        )
-    return float(value)
-
-
-def _max_tokens(body: dict[str, Any]) -> int | None:
-    # max_completion_tokens is OpenAI's newer name; when both are sent it wins.
-    name = (
-        "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
-    )
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT32:
-        raise InvalidArgument(f"expected a positive integer, got {value!r}", field=name)
-    return value
-
-
-def _stop(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and len(value) <= MAX_STOP:
-        return [_string(s, f"stop[{i}]") for i, s in enumerate(value)]
-    raise InvalidArgument(f"expected a string or up to {MAX_STOP} strings", field="stop")
-
-
-def _json_mode(value: Any) -> bool:
-    if value is None:
+def wants_stream(raw: bytes) -> bool:
+    """Whether the body asks for `"stream": true` (parsed only when it names `stream`;
+    a body that is not a JSON object goes to the router, which says what is wrong)."""
+    if _STREAM_KEY not in raw:
         return False
-    if not isinstance(value, dict):
-        raise InvalidArgument(f"expected an object, got {_kind(value)}", field="response_format")
-    kind = value.get("type")
-    if kind == "json_object":
-        return True
-    if kind == "text":
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         return False
-    if kind == "json_schema":
-        raise Unsupported(
-            "'json_schema' is not supported yet; use 'json_object'", field="response_format.type"
-        )
-    raise InvalidArgument(
-        f"expected 'text' or 'json_object', got {kind!r}", field="response_format.type"
-    )
+    return isinstance(body, dict) and body.get("stream") is True
 
 
-def _strategy(value: Any) -> int:
-    name = value.replace("_", "-") if isinstance(value, str) else None
-    if name not in STRATEGIES:
-        raise InvalidArgument(
-            f"expected one of {', '.join(STRATEGIES)}; got {value!r}", field="strategy"
-        )
-    return STRATEGIES[name]
-
-
-def _include_usage(value: Any) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, dict):
-        raise InvalidArgument(f"expected an object, got {_kind(value)}", field="stream_options")
-    return _optional_bool(value.get("include_usage"), "stream_options.include_usage")
-
-
-def _optional_bool(value: Any, name: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise InvalidArgument(f"expected true or false, got {value!r}", field=name)
-    return value
-
-
-def _string(value: Any, name: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidArgument(f"expected a string, got {_kind(value)}", field=name)
-    return value
-
-
-def _reject_unsupported(body: dict[str, Any]) -> None:
-    """Parameters whose answer Freeway cannot give yet: a clear 400, never a silent change."""
-    for name in ("tools", "functions"):
-        if body.get(name):
-            raise Unsupported("tool calling is not supported yet", field=name)
-    choice = body.get("tool_choice")
-    if choice is not None and choice not in ("none", "auto"):
-        raise Unsupported("tool calling is not supported yet", field="tool_choice")
-    n = body.get("n")
-    if n is not None and (isinstance(n, bool) or n != 1):
-        raise Unsupported(f"only n=1 is supported, got {n!r}", field="n")
-    if body.get("logprobs") not in (None, False):
-        raise Unsupported("log probabilities are not supported yet", field="logprobs")
-    if body.get("top_logprobs") is not None:
-        raise Unsupported("log probabilities are not supported yet", field="top_logprobs")
-    if body.get("audio") is not None:
-        raise Unsupported("audio output is not supported", field="audio")
-    modalities = body.get("modalities")
-    if modalities is not None and modalities != ["text"]:
-        raise Unsupported("only the 'text' output modality is supported", field="modalities")
-
-
-def _kind(value: Any) -> str:
-    """How a JSON value is named in error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string" if value else "an empty string"
-    if isinstance(value, list):
-        return "an array" if value else "an empty array"
-    return "an object"
-
-
-# --- responses ---------------------------------------------------------------------
-
-
-def strategy_name(value: int) -> str:
-    """The strategy's API name; UNSPECIFIED is the server default, free-first."""
-    return STRATEGY_NAMES.get(value, "free-first")
-
-
-def _usage(usage: common_pb2.Usage) -> dict[str, int]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
+def outcome_headers(outcome: router_pb2.Outcome, stream: bool) -> dict[str, str]:
+    """The routing decision for the client: who answered, how, at what cost, what it saved.
+    A stream's cost is not known when its headers leave (it is in its last chunk)."""
+    headers = {
+        "x-freeway-model": outcome.model,
+        "x-freeway-provider": outcome.provider,
+        "x-freeway-strategy": strategy_name(outcome.strategy),
+        "x-freeway-complexity": f"{outcome.complexity:.4f}",
+        "x-freeway-attempts": str(outcome.attempts),
     }
+    if not stream:
+        headers["x-freeway-cost-usd"] = _usd(outcome, "cost_usd")
+        headers["x-freeway-saved-usd"] = _usd(outcome, "saved_usd")
+    return headers
 
 
-def completion_json(reply: router_pb2.CompletionResponse) -> bytes:
-    """A CompletionResponse as an OpenAI `chat.completion` object."""
-    body: dict[str, Any] = {
-        "id": reply.id,
-        "object": "chat.completion",
-        "created": reply.created,
-        "model": reply.model,
-        "choices": [
-            {
-                "index": c.index,
-                "message": {"role": c.message.role or "assistant", "content": c.message.content},
-                "logprobs": None,
-                "finish_reason": c.finish_reason or "stop",
-            }
-            for c in reply.choices
-        ],
-        "usage": _usage(reply.usage),
-    }
-    if reply.HasField("route"):
-        body["freeway"] = {
-            "provider": reply.route.chosen.provider,
-            "attempts": reply.attempts,
-            "complexity": round(reply.route.complexity, 4),
-            "strategy": strategy_name(reply.route.strategy),
-        }
-    return dumps(body)
+def _usd(outcome: router_pb2.Outcome, name: str) -> str:
+    """Dollars to 8 decimals, or "unknown" when the price is not known (never 0)."""
+    return f"{getattr(outcome, name):.8f}" if outcome.HasField(name) else "unknown"
 
 
-def chunk_events(chunk: router_pb2.CompletionChunk, include_usage: bool) -> list[bytes]:
-    """The SSE payloads (JSON, without `data: `) for one router chunk: its choices as a
-    `chat.completion.chunk`, then its usage as a separate chunk with no choices, as OpenAI
-    sends it when `stream_options.include_usage` is set."""
-    head: dict[str, Any] = {
-        "id": chunk.id,
-        "object": "chat.completion.chunk",
-        "created": chunk.created,
-        "model": chunk.model,
-    }
-    events = []
-    if chunk.choices:
-        events.append(dumps({**head, "choices": [_delta(c) for c in chunk.choices]}))
-    if include_usage and chunk.HasField("usage"):
-        events.append(dumps({**head, "choices": [], "usage": _usage(chunk.usage)}))
-    return events
-
-
-def has_text(chunk: router_pb2.CompletionChunk) -> bool:
-    """Whether the chunk carries text the client is waiting for."""
-    return any(c.content for c in chunk.choices)
-
-
-def _delta(choice: router_pb2.ChoiceDelta) -> dict[str, Any]:
-    delta: dict[str, str] = {}
-    if choice.role:
-        delta["role"] = choice.role
-    if choice.content or choice.role:
-        delta["content"] = choice.content
-    return {
-        "index": choice.index,
-        "delta": delta,
-        "logprobs": None,
-        "finish_reason": choice.finish_reason or None,
-    }
+def sse_events(events: Sequence[str]) -> bytes:
+    """Server-sent events for the router's chunk texts (one `data:` event each)."""
+    if not events:
+        return b""
+    return ("data: " + "\n\ndata: ".join(events) + "\n\n").encode()
 
 
 def route_json(decision: router_pb2.RouteDecision) -> bytes:
@@ -409,6 +101,9 @@ def route_json(decision: router_pb2.RouteDecision) -> bytes:
             ],
             "strategy": strategy_name(decision.strategy),
             "reason": decision.reason,
+            "needs": [CAPABILITIES[c] for c in decision.needs if c in CAPABILITIES],
+            "prompt_tokens": decision.prompt_tokens,
+            "min_context": decision.min_context,
             "catalog_version": decision.catalog_version,
             "decision_us": decision.decision_us,
         }
@@ -420,8 +115,14 @@ def _candidate(c: router_pb2.Candidate) -> dict[str, Any]:
         "model": c.model_id,
         "provider": c.provider,
         "free": c.is_free,
-        "input_price_per_mtok": c.input_price_per_mtok,
-        "output_price_per_mtok": c.output_price_per_mtok,
+        "input_price_per_mtok": c.input_price_per_mtok
+        if c.HasField("input_price_per_mtok")
+        else None,
+        "output_price_per_mtok": c.output_price_per_mtok
+        if c.HasField("output_price_per_mtok")
+        else None,
+        "quality": c.quality,
+        "context_window": c.context_window,
     }
 
 
@@ -436,8 +137,12 @@ AUTO_MODEL: dict[str, Any] = {
 
 
 def models_json(models: Iterable[common_pb2.Model]) -> bytes:
-    """An OpenAI model list: the pseudo-model "auto" first, then the catalogue's models."""
-    return dumps({"object": "list", "data": [AUTO_MODEL, *(model_entry(m) for m in models)]})
+    """An OpenAI model list: the pseudo-model "auto" first, then the catalogue's chat
+    models (speech, embedding, image and classifier models are in `/v1/catalog`)."""
+    chat = (
+        model_entry(m) for m in models if is_chat_model(m.input_modalities, m.output_modalities)
+    )
+    return dumps({"object": "list", "data": [AUTO_MODEL, *chat]})
 
 
 def model_json(model: common_pb2.Model) -> bytes:

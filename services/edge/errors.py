@@ -9,9 +9,12 @@ that name to the HTTP answer.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
-from services.shared.errors import InvalidArgument, ResourceExhausted
+import grpc
+
+from services.shared.errors import TRAILERS, ResourceExhausted
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,29 @@ BY_HTTP_STATUS: dict[int, HttpError] = {
 INTERNAL = HttpError(500, "server_error", "internal_error")
 
 
-def for_status(name: str) -> HttpError:
-    return BY_STATUS.get(name, _UPSTREAM)
+# OpenAI error codes whose `type` is not the status's default.
+TYPE_BY_CODE: dict[str, str] = {"insufficient_quota": "insufficient_quota"}
+
+
+def for_status(name: str, code: str | None = None) -> HttpError:
+    """The HTTP answer for a gRPC status name, with the error's own code when it has one."""
+    error = BY_STATUS.get(name, _UPSTREAM)
+    if code:
+        error = replace(error, code=code, type=TYPE_BY_CODE.get(code, error.type))
+    return error
+
+
+def trailers(exc: grpc.aio.AioRpcError) -> dict[str, str]:
+    """The error details a Freeway service sent in trailing metadata (see shared.errors)."""
+    return _pick(exc.trailing_metadata())
+
+
+def _pick(metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in metadata or ():
+        if name in TRAILERS:
+            found[name] = value if isinstance(value, str) else value.decode(errors="replace")
+    return found
 
 
 def for_http_status(status: int) -> HttpError:
@@ -72,11 +96,4 @@ class RateLimited(ResourceExhausted):
     """A key went over its limit; `retry_after_s` is when the window resets."""
 
     def __init__(self, message: str, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class Unsupported(InvalidArgument):
-    """A valid OpenAI parameter that would change the answer in a way Freeway cannot honour."""
-
-    code = "unsupported_parameter"
+        super().__init__(message, code="rate_limit_exceeded", retry_after_s=retry_after_s)

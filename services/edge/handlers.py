@@ -16,9 +16,11 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2
 
 from freeway.catalog.v1 import catalog_pb2
+from freeway.router.v1 import router_pb2
 from services.edge import catalog_json, convert, errors, queries, sse
 from services.edge.keys import CALLER, CATALOG_CACHE, CLIENTS, MODELS_CACHE, SETTINGS
 from services.shared.channels import call_metadata
+from services.shared.errors import CODE_TRAILER, FIELD_TRAILER, Unavailable
 from services.shared.logs import request_id
 
 log = logging.getLogger("freeway.edge")
@@ -33,43 +35,43 @@ def json_response(body: bytes, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type=JSON)
 
 
-async def chat_request(request: web.Request) -> convert.ChatRequest:
-    body = convert.loads(await request.read())
-    return convert.chat_request(body, request[CALLER].key_id, request_id.get())
+def completion_request(request: web.Request, raw: bytes) -> router_pb2.CompletionRequest:
+    """The router's request: the body as sent, and who sends it."""
+    caller = request[CALLER]
+    return router_pb2.CompletionRequest(
+        body=convert.request_text(raw), key_id=caller.key_id, request_id=request_id.get()
+    )
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """`POST /v1/chat/completions`: RouterService.Complete, or CompleteStream as SSE."""
-    chat = await chat_request(request)
+    raw = await request.read()
+    message = completion_request(request, raw)
     router = request.app[CLIENTS].router
     timeout = request.app[SETTINGS].completion_timeout_s
-    if chat.stream:
-        call = router.CompleteStream(chat.proto, timeout=timeout, metadata=call_metadata())
-        return await stream_completion(request, call, chat.include_usage)
-    reply = await router.Complete(chat.proto, timeout=timeout, metadata=call_metadata())
-    return json_response(convert.completion_json(reply))
+    if convert.wants_stream(raw):
+        call = router.CompleteStream(message, timeout=timeout, metadata=call_metadata())
+        return await stream_completion(request, call)
+    reply = await router.Complete(message, timeout=timeout, metadata=call_metadata())
+    resp = json_response(reply.body.encode())
+    resp.headers.update(convert.outcome_headers(reply.outcome, stream=False))
+    return resp
 
 
-async def stream_completion(
-    request: web.Request, call: Any, include_usage: bool
-) -> web.StreamResponse:
-    """Relay the router's chunks as SSE. A failure before the first chunk is a plain HTTP
-    error; after it, an error event (and no [DONE]). The call is cancelled when the
-    client leaves, so the router stops working for nobody."""
+async def stream_completion(request: web.Request, call: Any) -> web.StreamResponse:
+    """Relay the router's chunks as SSE, each message as soon as it arrives. A failure
+    before the first chunk is a plain HTTP error; after it, an error event (and no
+    [DONE]). The call is cancelled when the client leaves, so the router stops working
+    for nobody."""
     try:
         chunk = await call.read()
-        resp = await sse.open_stream(request, request_id.get())
+        if chunk is grpc.aio.EOF:  # a stream always starts with a chunk; say so if not
+            raise Unavailable("the router ended the stream before it started")
+        headers = convert.outcome_headers(chunk.outcome, stream=True)
+        resp = await sse.open_stream(request, request_id.get(), headers)
         try:
-            if chunk is not grpc.aio.EOF:
-                # The first event goes out at once (with the headers): the client knows
-                # the stream is open even when the first token takes its time.
-                resp.add(convert.chunk_events(chunk, include_usage))
-                await resp.flush()
-                chunk = await call.read()
             while chunk is not grpc.aio.EOF:
-                resp.add(convert.chunk_events(chunk, include_usage))
-                if convert.has_text(chunk):
-                    await resp.flush()
+                await resp.send(convert.sse_events(chunk.events))
                 chunk = await call.read()
             await resp.finish()
         except grpc.aio.AioRpcError as exc:
@@ -84,15 +86,20 @@ async def stream_completion(
 def stream_error(exc: grpc.aio.AioRpcError) -> bytes:
     name = exc.code().name
     log.warning("stream failed after its start: %s %s", name, exc.details())
-    return errors.error_body(errors.for_status(name), exc.details() or name.lower())
+    trailers = errors.trailers(exc)
+    return errors.error_body(
+        errors.for_status(name, trailers.get(CODE_TRAILER)),
+        exc.details() or name.lower(),
+        trailers.get(FIELD_TRAILER),
+    )
 
 
 async def route(request: web.Request) -> web.Response:
     """`POST /v1/route`: the routing decision for a chat body, without calling a model."""
-    chat = await chat_request(request)
+    message = completion_request(request, await request.read())
     timeout = request.app[SETTINGS].rpc_timeout_s
     router = request.app[CLIENTS].router
-    decision = await router.Route(chat.proto, timeout=timeout, metadata=call_metadata())
+    decision = await router.Route(message, timeout=timeout, metadata=call_metadata())
     return json_response(convert.route_json(decision))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 
 import grpc
 from aiohttp import web
@@ -15,7 +15,12 @@ from aiohttp.typedefs import Middleware
 from services.edge import errors
 from services.edge.auth import Keyring
 from services.edge.keys import CALLER
-from services.shared.errors import FreewayError
+from services.shared.errors import (
+    CODE_TRAILER,
+    FIELD_TRAILER,
+    RETRY_AFTER_TRAILER,
+    FreewayError,
+)
 from services.shared.logs import request_id
 from services.shared.ratelimit import RateLimiter
 
@@ -79,30 +84,27 @@ def _freeway_error(exc: FreewayError) -> web.Response:
     code = getattr(exc, "code", None) or mapped.code
     error = errors.HttpError(mapped.status, mapped.type, code)
     resp = _json_error(error.status, errors.error_body(error, str(exc), exc.field or None))
-    if isinstance(exc, errors.RateLimited):
+    if exc.retry_after_s is not None:
         resp.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
     return resp
 
 
 def _rpc_error(exc: grpc.aio.AioRpcError) -> web.Response:
+    """A sibling service's error, as that service meant it: its status, its OpenAI code,
+    the field it named, and when to retry (the trailers shared.errors defines)."""
     name = exc.code().name
-    error = errors.for_status(name)
     details = exc.details() or name.lower()
+    trailers = errors.trailers(exc)
+    error = errors.for_status(name, trailers.get(CODE_TRAILER))
     message = details if name in errors.BY_STATUS else f"upstream error: {details}"
     if error.status >= 500:
         log.warning("upstream %s: %s", name, details)
-    resp = _json_error(error.status, errors.error_body(error, message))
-    retry_after = _metadata(exc.trailing_metadata(), "retry-after")
+    body = errors.error_body(error, message, trailers.get(FIELD_TRAILER))
+    resp = _json_error(error.status, body)
+    retry_after = trailers.get(RETRY_AFTER_TRAILER)
     if retry_after:
         resp.headers["Retry-After"] = retry_after
     return resp
-
-
-def _metadata(metadata: Iterable[tuple[str, str | bytes]] | None, key: str) -> str:
-    for name, value in metadata or ():
-        if name == key:
-            return value if isinstance(value, str) else value.decode(errors="replace")
-    return ""
 
 
 def _http_error(exc: web.HTTPException, request: web.Request) -> web.Response:

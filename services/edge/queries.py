@@ -11,14 +11,12 @@ from multidict import MultiMapping
 from freeway.catalog.v1 import catalog_pb2
 from freeway.common.v1 import common_pb2
 from services.shared.errors import InvalidArgument
+from services.shared.vocabulary import CAPABILITY_BY_NAME
 
 TRUE = frozenset({"true", "1", "yes"})
 FALSE = frozenset({"false", "0", "no"})
 CAPABILITIES: Mapping[str, common_pb2.Capability] = {
-    "tools": common_pb2.CAPABILITY_TOOLS,
-    "vision": common_pb2.CAPABILITY_VISION,
-    "json": common_pb2.CAPABILITY_JSON,
-    "reasoning": common_pb2.CAPABILITY_REASONING,
+    name: getattr(common_pb2, f"CAPABILITY_{name.upper()}") for name in CAPABILITY_BY_NAME
 }
 # The catalog's own maximum page of changes (it rejects more); checked here too so the
 # 400 names the parameter.

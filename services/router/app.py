@@ -129,7 +129,11 @@ def build(
         HttpUpstream(client, directory, settings.connect_timeout_s),
         board,
         ExecutionPolicy(
-            settings.attempt_timeout_s, settings.retry_after_default_s, settings.retry_after_max_s
+            attempt_timeout_s=settings.attempt_timeout_s,
+            hedge_floor_s=settings.hedge_floor_s,
+            hedge_cold_s=settings.hedge_cold_s,
+            retry_after_default_s=settings.retry_after_default_s,
+            retry_after_max_s=settings.retry_after_max_s,
         ),
         clock,
         quota,

@@ -6,6 +6,11 @@ may try it, a success closes it, a failure opens it again. A 429 holds the model
 Retry-After has passed. Routing reads the board through `state`, `abnormal` and the
 `latency_ms` / `error_rate` / `inflight` maps; `version` moves on every state change so
 routing knows when its health columns are stale.
+
+How long to wait for a model's first content (or whole answer) adapts to what it has
+shown, the way TCP sets its retransmission timeout: a smoothed time plus four times its
+smoothed deviation (`wait_limit`), per model, else over all models, else a cold default;
+always within the policy's floor and ceiling.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 CLOSED = 0
 HALF_OPEN = 1
@@ -26,6 +32,22 @@ class BreakerPolicy:
     failures: int = 3
     cooldown_s: float = 30.0
     max_cooldown_s: float = 300.0
+
+
+@dataclass
+class WaitEstimate:
+    """Smoothed time and deviation of a wait (seconds), RFC 6298's way."""
+
+    srtt: float
+    rttvar: float
+
+    def add(self, sample: float) -> None:
+        self.rttvar += 0.25 * (abs(self.srtt - sample) - self.rttvar)
+        self.srtt += 0.125 * (sample - self.srtt)
+
+    @property
+    def limit(self) -> float:
+        return self.srtt + 4 * self.rttvar
 
 
 @dataclass
@@ -48,6 +70,31 @@ class HealthBoard:
         self.latency_ms: dict[str, float] = {}
         self.error_rate: dict[str, float] = {}
         self.inflight: dict[str, int] = {}
+        self._probing: set[str] = set()
+        self._waits: dict[tuple[str, bool], WaitEstimate] = {}
+        self._global_waits: dict[bool, WaitEstimate] = {}
+
+    def admit(self, model_id: str) -> int:
+        """Whether a request may try `model_id` now: CLOSED (go), HALF_OPEN (go: the
+        request holds the model's one probe until `finished(..., probe=True)`) or OPEN
+        (skip: open, held, or another request is probing it)."""
+        state = self.state(model_id)
+        if state == HALF_OPEN:
+            if model_id in self._probing:
+                return OPEN
+            self._probing.add(model_id)
+        return state
+
+    def waited(self, model_id: str, stream: bool, seconds: float) -> None:
+        """A successful attempt's time to first content (stream) or to its answer."""
+        _sample(self._waits, (model_id, stream), seconds)
+        _sample(self._global_waits, stream, seconds)
+
+    def wait_limit(self, model_id: str, stream: bool) -> float | None:
+        """How long this model has shown it may take (None: nothing known anywhere, so
+        the caller's cold default applies)."""
+        estimate = self._waits.get((model_id, stream)) or self._global_waits.get(stream)
+        return None if estimate is None else estimate.limit
 
     def state(self, model_id: str) -> int:
         """CLOSED, HALF_OPEN or OPEN (a Retry-After hold reads as OPEN)."""
@@ -89,7 +136,9 @@ class HealthBoard:
     def started(self, model_id: str) -> None:
         self.inflight[model_id] = self.inflight.get(model_id, 0) + 1
 
-    def finished(self, model_id: str) -> None:
+    def finished(self, model_id: str, *, probe: bool = False) -> None:
+        if probe:
+            self._probing.discard(model_id)
         left = self.inflight.get(model_id, 0) - 1
         if left > 0:
             self.inflight[model_id] = left
@@ -135,3 +184,14 @@ class HealthBoard:
     def _average(values: dict[str, float], model_id: str, sample: float) -> None:
         old = values.get(model_id)
         values[model_id] = sample if old is None else old + _EWMA * (sample - old)
+
+
+K = TypeVar("K")
+
+
+def _sample(table: dict[K, WaitEstimate], key: K, seconds: float) -> None:
+    estimate = table.get(key)
+    if estimate is None:
+        table[key] = WaitEstimate(seconds, seconds / 2)
+    else:
+        estimate.add(seconds)

@@ -28,7 +28,21 @@ class RouterSettings:
         8192,
         doc="context window assumed when a model states none",
     )
-    attempt_timeout_s: float = setting("FREEWAY_ROUTER_ATTEMPT_TIMEOUT_S", 30.0)
+    attempt_timeout_s: float = setting(
+        "FREEWAY_ROUTER_ATTEMPT_TIMEOUT_S",
+        30.0,
+        doc="the most one attempt waits for its answer (or for the next bytes of a stream)",
+    )
+    hedge_floor_s: float = setting(
+        "FREEWAY_ROUTER_HEDGE_FLOOR_S",
+        1.0,
+        doc="never start the next candidate beside a slow attempt sooner than this",
+    )
+    hedge_cold_s: float = setting(
+        "FREEWAY_ROUTER_HEDGE_COLD_S",
+        10.0,
+        doc="how long an attempt may take before any model has shown its speed",
+    )
     connect_timeout_s: float = setting("FREEWAY_ROUTER_CONNECT_TIMEOUT_S", 5.0)
     breaker_failures: int = setting(
         "FREEWAY_ROUTER_BREAKER_FAILURES", 3, doc="consecutive failures that open a breaker"
@@ -78,6 +92,8 @@ class RouterSettings:
             "FREEWAY_ROUTER_CANDIDATES": self.candidates,
             "FREEWAY_ROUTER_UNKNOWN_CONTEXT": self.unknown_context,
             "FREEWAY_ROUTER_ATTEMPT_TIMEOUT_S": self.attempt_timeout_s,
+            "FREEWAY_ROUTER_HEDGE_FLOOR_S": self.hedge_floor_s,
+            "FREEWAY_ROUTER_HEDGE_COLD_S": self.hedge_cold_s,
             "FREEWAY_ROUTER_CONNECT_TIMEOUT_S": self.connect_timeout_s,
             "FREEWAY_ROUTER_BREAKER_FAILURES": self.breaker_failures,
             "FREEWAY_ROUTER_BREAKER_COOLDOWN_S": self.breaker_cooldown_s,

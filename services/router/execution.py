@@ -1,27 +1,50 @@
 """Calling the chosen model with fallbacks.
 
-Candidates are tried in order. A retryable failure moves to the next one (for a stream only
-while nothing has been passed on to the caller yet); a 429 holds that model for its
-Retry-After (on the health board, here) and its free-tier quota key until then (in the quota
-ledger, for every model sharing that quota and every replica); unhealthy failures feed its
-breaker. Each attempt counts one request against the model's free-tier quota. A failure
-that rejects the request itself ends the request with the provider's message. Every attempt
-is written to the `Trace`, which the pipeline turns into the usage record whatever happens.
+Candidates are tried in order until one answers. An attempt that fails retryably moves on
+to the next candidate at once; an attempt that is slow past what its model has shown
+(`HealthBoard.wait_limit`: a smoothed time to its answer, or to its first streamed
+content, plus four deviations; a cold default before anything is known) is *hedged*: the
+next candidate starts beside it, and the first of them to answer wins while the others
+are cancelled. So a model that stopped answering costs about its usual time, not the
+whole deadline, and a model that is merely slow today still gets to answer. Every attempt
+is bounded by the policy's ceiling and by the request's deadline.
+
+A 429 holds that model for its Retry-After (on the health board) and its free-tier quota
+key until then (in the quota ledger, for every model sharing it and every replica);
+unhealthy failures feed its breaker; a half-open breaker lets one request at a time probe
+its model. A 4xx is read for what it says (see `failures`): the model's own refusal moves
+on, the request's fault goes back to the caller.
+
+A stream is committed to a model only at its first content (text, a tool call, reasoning,
+a finish): until then its chunks are held, and a failure still falls back. After that, a
+failure — including a stream that ends before saying how it finished — is an error for
+the caller: never a short answer passed off as whole. Every attempt is written to the
+`Trace`, which the pipeline turns into the usage record whatever happens.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
-from services.router.breaker import HealthBoard
+from services.router.breaker import HALF_OPEN, OPEN, HealthBoard
 from services.router.catalogue import ModelInfo
-from services.router.chat import ChatParams, Completion, StreamEvent
 from services.router.failures import Kind, UpstreamFailure
 from services.router.quota import QuotaLedger
+from services.router.reply import (
+    Answer,
+    MalformedReply,
+    StreamReader,
+    decode_chunk,
+    read_completion,
+)
+from services.router.request import ChatRequest
+from services.router.upstream import StreamItem
 from services.shared.errors import (
     DeadlineExceeded,
     FreewayError,
@@ -32,17 +55,21 @@ from services.shared.errors import (
 
 log = logging.getLogger("freeway.router")
 
+T = TypeVar("T")
+_ANSWER = False  # HealthBoard's `stream` flag: the wait for a whole answer
+_FIRST_CONTENT = True
+# Cancelled attempts finish their clean-up in the background; hold them until they do.
+_CLOSING: set[asyncio.Task[object]] = set()
+
 
 class Upstream(Protocol):
     """A provider client: one attempt at one model, failing with UpstreamFailure."""
 
-    async def complete(
-        self, model: ModelInfo, params: ChatParams, timeout: float
-    ) -> Completion: ...
+    async def complete(self, model: ModelInfo, chat: ChatRequest, timeout: float) -> bytes: ...
 
     def stream(
-        self, model: ModelInfo, params: ChatParams, timeout: float
-    ) -> AsyncGenerator[StreamEvent, None]: ...
+        self, model: ModelInfo, chat: ChatRequest, timeout: float
+    ) -> AsyncGenerator[StreamItem, None]: ...
 
 
 @dataclass
@@ -51,17 +78,39 @@ class Trace:
 
     started: float
     attempts: int = 0
+    hedged: int = 0  # attempts started beside a slow one
     served: ModelInfo | None = None
     first_token: float | None = None
     failures: list[tuple[str, UpstreamFailure]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    reader: StreamReader | None = None  # the committed stream's reader
 
 
 @dataclass(frozen=True)
 class ExecutionPolicy:
-    attempt_timeout_s: float = 30.0
+    attempt_timeout_s: float = 30.0  # the most one attempt may wait for its answer / next bytes
+    hedge_floor_s: float = 1.0  # never hedge an attempt sooner than this
+    hedge_cold_s: float = 10.0  # the hedge delay before any model has answered
     retry_after_default_s: float = 5.0
     retry_after_max_s: float = 600.0
+
+
+@dataclass
+class _Attempt(Generic[T]):
+    model: ModelInfo
+    probe: bool  # holds the model's half-open probe
+    started: float
+    capped: bool  # the request's deadline, not the policy, bounds it
+    task: asyncio.Task[T]
+
+
+@dataclass
+class _Opened:
+    """A stream that committed: its reader, the rest of its events, what it held back."""
+
+    reader: StreamReader
+    events: AsyncGenerator[StreamItem, None]
+    held: list[bytes]
 
 
 class Executor:
@@ -84,65 +133,154 @@ class Executor:
     async def complete(
         self,
         candidates: Sequence[ModelInfo],
-        params: ChatParams,
+        chat: ChatRequest,
         deadline: float | None,
         trace: Trace,
-    ) -> Completion:
+        completion_id: str,
+    ) -> Answer:
         """The first successful completion among `candidates`, or a typed error."""
-        for model in self._usable(candidates, trace):
-            timeout, capped = self._timeout(deadline)
-            started = self.clock()
-            self._attempt(model, trace)
-            try:
-                completion = await self.upstream.complete(model, params, timeout)
-            except UpstreamFailure as failure:
-                self._failed(model, failure, trace, capped)
-                continue
-            finally:
-                self.board.finished(model.id)
-            self._succeeded(model, started, trace)
-            trace.first_token = self.clock()
-            return completion
-        raise self._exhausted(candidates, trace)
+
+        async def attempt(model: ModelInfo, timeout: float) -> Answer:
+            raw = await self.upstream.complete(model, chat, timeout)
+            return read_completion(raw, model.id, completion_id, chat.n, int(time.time()))
+
+        won, answer = await self._race(candidates, deadline, trace, _ANSWER, attempt)
+        self.board.finished(won.model.id, probe=won.probe)
+        self._succeeded(won, trace, _ANSWER)
+        trace.first_token = self.clock()
+        return answer
 
     async def stream(
         self,
         candidates: Sequence[ModelInfo],
-        params: ChatParams,
+        chat: ChatRequest,
         deadline: float | None,
         trace: Trace,
-    ) -> AsyncGenerator[StreamEvent, None]:
-        """Events of the first candidate whose stream starts; falls back only before that."""
-        for model in self._usable(candidates, trace):
-            timeout, capped = self._timeout(deadline)
-            started = self.clock()
-            self._attempt(model, trace)
-            events = self.upstream.stream(model, params, timeout)
+        stream_id: str,
+        created: int,
+    ) -> AsyncGenerator[list[bytes], None]:
+        """Client chunks (JSON texts) of the first candidate whose stream commits, a list
+        per provider read; falls back only before the commit."""
+
+        async def attempt(model: ModelInfo, timeout: float) -> _Opened:
+            return await self._open(model, chat, timeout, stream_id, created)
+
+        won, opened = await self._race(
+            candidates, deadline, trace, _FIRST_CONTENT, attempt, _close_opened
+        )
+        model = won.model
+        trace.served = model
+        trace.first_token = self.clock()
+        trace.reader = reader = opened.reader
+        self.board.waited(model.id, _FIRST_CONTENT, trace.first_token - won.started)
+        try:
+            yield opened.held
             try:
-                try:
-                    first = await anext(events)
-                except StopAsyncIteration:
-                    empty = UpstreamFailure(Kind.MALFORMED, "stream ended before any chunk")
-                    self._failed(model, empty, trace, capped)
-                    continue
-                except UpstreamFailure as failure:
-                    self._failed(model, failure, trace, capped)
-                    continue
-                trace.served = model
-                trace.first_token = self.clock()
-                yield first
-                try:
-                    async for event in events:
-                        yield event
-                except UpstreamFailure as failure:
-                    self._broken(model, failure)
-                    raise Unavailable(f"{model.id} failed mid-stream: {failure}") from None
-                self._succeeded(model, started, trace)
-                return
-            finally:
-                self.board.finished(model.id)
+                async for item in opened.events:
+                    out = _read_item(reader, item)
+                    if out:
+                        yield out
+                reader.finish()
+            except UpstreamFailure as failure:
+                if not reader.finished:
+                    raise self._broken(model, failure) from None
+                # every choice had finished: the answer is whole, only its tail was lost
+                log.info("%s: the stream broke after its answer ended: %s", model.id, failure)
+            except MalformedReply as exc:
+                raise self._broken(model, _malformed(exc)) from None
+            self._succeeded(won, trace, None)
+        finally:
+            self.board.finished(model.id, probe=won.probe)
+            with contextlib.suppress(Exception):
+                await opened.events.aclose()
+
+    async def _open(
+        self, model: ModelInfo, chat: ChatRequest, timeout: float, stream_id: str, created: int
+    ) -> _Opened:
+        """Read a stream up to its first content (holding what came before)."""
+        reader = StreamReader(model.id, stream_id, created, chat.n)
+        events = self.upstream.stream(model, chat, timeout)
+        held: list[bytes] = []
+        try:
+            while not reader.committed:
+                item = await anext(events, None)
+                if item is None:
+                    reader.finish()  # says which choice never finished
+                    raise MalformedReply("the stream ended before any content")
+                held += _read_item(reader, item)
+        except BaseException:
+            with contextlib.suppress(Exception):
                 await events.aclose()
-        raise self._exhausted(candidates, trace)
+            raise
+        return _Opened(reader, events, held)
+
+    async def _race(
+        self,
+        candidates: Sequence[ModelInfo],
+        deadline: float | None,
+        trace: Trace,
+        stream: bool,
+        run: Callable[[ModelInfo, float], Awaitable[T]],
+        discard: Callable[[T], Awaitable[None]] | None = None,
+    ) -> tuple[_Attempt[T], T]:
+        """The first attempt to succeed, trying candidates in order: the next one starts
+        when an attempt fails, or beside it when it is slow past its hedge delay."""
+        usable = self._usable(candidates, trace)
+        running: list[_Attempt[T]] = []
+        more = True
+
+        def launch() -> bool:
+            for model, probe in usable:
+                timeout, capped = self._timeout(deadline)
+                self._attempt(model, trace)
+                task = asyncio.ensure_future(run(model, timeout))
+                running.append(_Attempt(model, probe, self.clock(), capped, task))
+                return True
+            return False
+
+        try:
+            more = launch()
+            while running:
+                wait = self._hedge_wait(running[-1], stream) if more else None
+                done, _ = await asyncio.wait(
+                    [a.task for a in running], timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:  # the newest attempt is slow: start the next one beside it
+                    more = launch()
+                    trace.hedged += more
+                    continue
+                for attempt in [a for a in running if a.task in done]:
+                    running.remove(attempt)
+                    failure = _failure(attempt.task)
+                    if failure is None:
+                        return attempt, attempt.task.result()
+                    self.board.finished(attempt.model.id, probe=attempt.probe)
+                    self._failed(attempt.model, failure, trace, attempt.capped)
+                if not running:
+                    more = launch()
+            raise self._exhausted(candidates, trace)
+        finally:
+            for attempt in running:  # the losers, or all of them on an error
+                self._cancel(attempt, discard)
+
+    def _cancel(self, attempt: _Attempt[T], discard: Callable[[T], Awaitable[None]] | None) -> None:
+        """Stop a losing attempt; one that won too late is discarded (its stream closed)."""
+        task = attempt.task
+        self.board.finished(attempt.model.id, probe=attempt.probe)
+        if task.done():
+            if discard is not None and not task.cancelled() and task.exception() is None:
+                _background(discard(task.result()))
+            return
+        task.cancel()
+        _CLOSING.add(task)
+        task.add_done_callback(_forget)
+
+    def _hedge_wait(self, attempt: _Attempt[T], stream: bool) -> float:
+        """Seconds left before `attempt` is slow enough to start the next candidate."""
+        policy = self.policy
+        shown = self.board.wait_limit(attempt.model.id, stream)
+        delay = policy.hedge_cold_s if shown is None else max(shown, policy.hedge_floor_s)
+        return max(0.0, attempt.started + delay - self.clock())
 
     def _attempt(self, model: ModelInfo, trace: Trace) -> None:
         trace.attempts += 1
@@ -150,27 +288,34 @@ class Executor:
         if self.quota is not None:
             self.quota.started(model)
 
-    def _usable(self, candidates: Sequence[ModelInfo], trace: Trace) -> Iterator[ModelInfo]:
-        """Candidates whose breaker, Retry-After hold and free-tier quota let them be tried,
-        checked as each one's turn comes: a 429 from one model may use up the quota its
-        later siblings share, and concurrent requests may have used it since the decision.
+    def _usable(
+        self, candidates: Sequence[ModelInfo], trace: Trace
+    ) -> Iterator[tuple[ModelInfo, bool]]:
+        """Candidates whose breaker, Retry-After hold and free-tier quota let them be tried
+        (with whether this request holds the model's half-open probe), checked as each
+        one's turn comes: a 429 from one model may use up the quota its later siblings
+        share, and concurrent requests may have used it since the decision.
 
         A single explicit candidate is always tried: the caller asked for it by name.
         """
         if len(candidates) == 1:
-            yield candidates[0]
+            yield candidates[0], False
             return
         for model in candidates:
-            if self.board.available(model.id) and self._has_quota(model):
-                yield model
-            else:
+            if not self._has_quota(model):
                 trace.skipped.append(model.id)
+                continue
+            state = self.board.admit(model.id)
+            if state == OPEN:
+                trace.skipped.append(model.id)
+                continue
+            yield model, state == HALF_OPEN
 
     def _has_quota(self, model: ModelInfo) -> bool:
         return self.quota is None or self.quota.remaining(model) > 0
 
     def _timeout(self, deadline: float | None) -> tuple[float, bool]:
-        """This attempt's timeout and whether the caller's deadline (not ours) set it."""
+        """An attempt's ceiling, and whether the caller's deadline (not ours) set it."""
         limit = self.policy.attempt_timeout_s
         if deadline is None:
             return limit, False
@@ -179,9 +324,12 @@ class Executor:
             raise DeadlineExceeded("the request's deadline passed before a model answered")
         return (remaining, True) if remaining < limit else (limit, False)
 
-    def _succeeded(self, model: ModelInfo, started: float, trace: Trace) -> None:
-        trace.served = model
-        self.board.succeeded(model.id, (self.clock() - started) * 1000)
+    def _succeeded(self, attempt: _Attempt[T], trace: Trace, wait: bool | None) -> None:
+        trace.served = attempt.model
+        now = self.clock()
+        if wait is not None:
+            self.board.waited(attempt.model.id, wait, now - attempt.started)
+        self.board.succeeded(attempt.model.id, (now - attempt.started) * 1000)
 
     def _failed(
         self, model: ModelInfo, failure: UpstreamFailure, trace: Trace, capped: bool
@@ -191,7 +339,9 @@ class Executor:
         if failure.kind is Kind.TIMEOUT and capped:
             raise DeadlineExceeded(f"the request's deadline passed while waiting for {model.id}")
         if not failure.retryable:
-            raise InvalidArgument(f"{model.id} rejected the request: {failure.message}")
+            raise InvalidArgument(
+                f"{model.id} rejected the request: {failure.message}", code="invalid_request"
+            )
         if failure.kind is Kind.RATE_LIMITED:
             self._rate_limited(model, failure.retry_after)
         elif failure.unhealthy:
@@ -211,10 +361,11 @@ class Executor:
         if self.quota is not None:
             self.quota.exhausted(model, self.quota.clock() + wait)
 
-    def _broken(self, model: ModelInfo, failure: UpstreamFailure) -> None:
-        log.warning("%s: stream broke after the first chunk: %s", model.id, failure)
+    def _broken(self, model: ModelInfo, failure: UpstreamFailure) -> FreewayError:
+        log.warning("%s: stream broke after it started: %s", model.id, failure)
         if failure.unhealthy:
             self.board.failed(model.id)
+        return Unavailable(f"{model.id} failed mid-stream: {failure}", code="stream_interrupted")
 
     def _retry_in(self, model: ModelInfo) -> float:
         quota_wait = self.quota.retry_in(model) if self.quota is not None else 0.0
@@ -223,13 +374,63 @@ class Executor:
     def _exhausted(self, candidates: Sequence[ModelInfo], trace: Trace) -> FreewayError:
         """The error for a request every candidate failed (or was cooling down for)."""
         tried = "; ".join(f"{model_id}: {failure}" for model_id, failure in trace.failures)
+        wait = max(min((self._retry_in(m) for m in candidates), default=0.0), 1.0)
         if not trace.failures:
-            wait = min((self._retry_in(m) for m in candidates), default=0.0)
             return Unavailable(
                 f"all {len(candidates)} candidates are cooling down "
-                f"(breaker open, rate-limited or out of free-tier quota); "
-                f"retry in {max(wait, 1.0):.0f}s"
+                f"(breaker open, rate-limited or out of free-tier quota); retry in {wait:.0f}s",
+                retry_after_s=wait,
             )
-        if all(failure.kind is Kind.RATE_LIMITED for _, failure in trace.failures):
-            return ResourceExhausted(f"every candidate is rate-limited: {tried}")
+        kinds = {failure.kind for _, failure in trace.failures}
+        if kinds == {Kind.RATE_LIMITED}:
+            return ResourceExhausted(
+                f"every candidate is rate-limited: {tried}",
+                code="rate_limit_exceeded",
+                retry_after_s=wait,
+            )
+        if all(failure.rejection for _, failure in trace.failures):
+            return InvalidArgument(
+                f"every candidate rejected the request: {tried}", code="invalid_request"
+            )
         return Unavailable(f"all {trace.attempts} attempts failed: {tried}")
+
+
+def _failure(task: asyncio.Task[T]) -> UpstreamFailure | None:
+    """A finished attempt's failure (None when it succeeded); other errors propagate."""
+    exc = task.exception()
+    if exc is None:
+        return None
+    if isinstance(exc, UpstreamFailure):
+        return exc
+    if isinstance(exc, MalformedReply):
+        return _malformed(exc)
+    raise exc
+
+
+def _read_item(reader: StreamReader, item: StreamItem) -> list[bytes]:
+    """The client chunks of one provider read (SSE payloads, or a whole JSON answer)."""
+    if isinstance(item, bytes):
+        return reader.feed_answer(item)
+    docs = [decode_chunk(p) for p in item if p.strip() != b"[DONE]"]
+    return reader.feed(docs) if docs else []
+
+
+def _malformed(exc: MalformedReply) -> UpstreamFailure:
+    return UpstreamFailure(Kind.MALFORMED, str(exc)[:300])
+
+
+async def _close_opened(opened: _Opened) -> None:
+    with contextlib.suppress(Exception):
+        await opened.events.aclose()
+
+
+def _background(coroutine: Awaitable[None]) -> None:
+    task = asyncio.ensure_future(coroutine)
+    _CLOSING.add(task)
+    task.add_done_callback(_forget)
+
+
+def _forget(task: asyncio.Task[object]) -> None:
+    _CLOSING.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved

@@ -2,8 +2,13 @@
 
 Retryable (move to the next candidate): connect errors, timeouts, 429, 5xx, malformed
 replies, and the provider refusing us rather than the request (401/402/403: our key or
-account; 404: the model is gone). Other 4xx reject the request itself: no other model would
-accept it either, so the caller gets INVALID_ARGUMENT with the provider's message.
+account; 404: the model is gone). A 400 or 422 is read for what it says: the model cannot
+serve this request (decommissioned, a parameter or content it does not take, a context too
+small) moves on — counting against the model's health when the model itself is gone — and
+only a rejection that names the request itself (an image that cannot be fetched, …) goes
+back to the caller at once. Freeway has already validated the request against OpenAI's
+API, so an unexplained 400 is taken as the model's, not the request's: the next candidate
+is tried, and when every one of them rejected the request, the caller gets their message.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 from email.utils import parsedate_to_datetime
 
 
@@ -21,10 +27,26 @@ class Kind(enum.StrEnum):
     SERVER = "server error"
     MALFORMED = "malformed reply"
     REFUSED = "provider refused"  # 401 / 402 / 403 / 404 / 3xx
-    REJECTED = "request rejected"  # other 4xx
+    GONE = "model gone"  # a 4xx saying the model is decommissioned or unknown
+    UNSUITABLE = "model cannot serve this request"  # other 4xx: parameter, content, context
+    REJECTED = "request rejected"  # a 4xx naming the request itself: no model would take it
 
 
-_UNHEALTHY = frozenset({Kind.CONNECT, Kind.TIMEOUT, Kind.SERVER, Kind.MALFORMED, Kind.REFUSED})
+_UNHEALTHY = frozenset(
+    {Kind.CONNECT, Kind.TIMEOUT, Kind.SERVER, Kind.MALFORMED, Kind.REFUSED, Kind.GONE}
+)
+# What providers say in a 4xx (see data/chat: Groq, Mistral, OpenRouter, HuggingFace, …).
+_GONE = re.compile(
+    r"decommission|deprecated|no longer (available|supported)|model[^.]{0,40}(not found|"
+    r"does not exist|not exist|unknown|invalid|not available)|(unknown|invalid) model|"
+    r"no endpoints found|model_not_found|not a valid model",
+    re.IGNORECASE,
+)
+_REQUEST_FAULT = re.compile(
+    r"(failed|unable|could not|cannot) (to )?(download|fetch|retrieve|load)|invalid base64|"
+    r"invalid image data|image url is (invalid|not accessible)",
+    re.IGNORECASE,
+)
 
 
 class UpstreamFailure(Exception):
@@ -44,6 +66,11 @@ class UpstreamFailure(Exception):
         return self.kind is not Kind.REJECTED
 
     @property
+    def rejection(self) -> bool:
+        """A 4xx about this request (the caller's to see if no other model takes it)."""
+        return self.kind in (Kind.UNSUITABLE, Kind.REJECTED)
+
+    @property
     def unhealthy(self) -> bool:
         """Whether it counts towards opening the model's breaker (a 429 does not: it holds)."""
         return self.kind in _UNHEALTHY
@@ -53,8 +80,8 @@ class UpstreamFailure(Exception):
         return f"{status}{self.kind}: {self.message}"
 
 
-def kind_of_status(status: int) -> Kind:
-    """The failure kind of a non-2xx HTTP status."""
+def kind_of_status(status: int, message: str = "") -> Kind:
+    """The failure kind of a non-2xx HTTP status (and, for a 4xx, what its body says)."""
     if status < 400:
         return Kind.REFUSED  # a redirect: the provider's URL in the providers file is stale
     if status == 429:
@@ -63,16 +90,21 @@ def kind_of_status(status: int) -> Kind:
         return Kind.TIMEOUT
     if status >= 500:
         return Kind.SERVER
+    if _GONE.search(message):
+        return Kind.GONE
     if status in (401, 402, 403, 404):
         return Kind.REFUSED
-    return Kind.REJECTED
+    if _REQUEST_FAULT.search(message):
+        return Kind.REJECTED
+    return Kind.UNSUITABLE
 
 
 def from_status(status: int, body: str, retry_after: str | None, now: float) -> UpstreamFailure:
     """The failure for an HTTP error reply; `now` is epoch seconds (for HTTP-date Retry-After)."""
-    kind = kind_of_status(status)
+    message = error_message(body)
+    kind = kind_of_status(status, message)
     hold = parse_retry_after(retry_after, now) if kind is Kind.RATE_LIMITED else None
-    return UpstreamFailure(kind, error_message(body), status=status, retry_after=hold)
+    return UpstreamFailure(kind, message, status=status, retry_after=hold)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

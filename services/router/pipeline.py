@@ -1,7 +1,11 @@
-"""The routing pipeline: decide → execute with fallbacks → record usage, for every request.
+"""The routing pipeline: decide → execute with fallbacks → account, for every request.
 
 This is what the servicer calls. It owns no I/O of its own: the router (kernel), the
 executor (provider calls) and the usage sink (reporter) are handed in by the app.
+Accounting is exact where the provider states usage and an estimate (marked so) where
+not; an unknown price stays unknown (no cost, no saving claimed), never $0. The usage
+record of a request is handed to the sink before its answer (or its last chunk) leaves,
+so an answered request is never unrecorded.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ import uuid
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
+import orjson
+
 from services.router.catalogue import ModelInfo
-from services.router.chat import ChatParams, Completion, Delta
 from services.router.execution import Executor, Trace
 from services.router.quota import QuotaLedger
+from services.router.reply import Usage, new_id
+from services.router.request import ChatRequest
 from services.router.routing import Decision, Router, RouteRequest
 from services.router.usage import (
     Prices,
@@ -26,51 +33,57 @@ from services.router.usage import (
     estimate_tokens,
     model_cost,
 )
-from services.shared.errors import FreewayError
+from services.shared.errors import FreewayError, InvalidArgument
+from services.shared.vocabulary import strategy_name
 
 
 @dataclass(frozen=True)
 class CompletionCall:
-    """A completion request: how to route it, what to generate, and who asked."""
+    """A completion request: the validated chat, how to route it, and who asked."""
 
+    chat: ChatRequest
     route: RouteRequest
-    params: ChatParams
     key_id: str = ""
+    team_id: str = ""
     request_id: str = ""
 
 
 @dataclass(frozen=True)
-class CompletionResult:
-    completion: Completion
-    decision: Decision
-    model: ModelInfo
+class Outcome:
+    """Who answered, what it used and cost, and why that model."""
+
+    id: str
+    model: ModelInfo | None
+    decision: Decision | None
     attempts: int
-    prompt_tokens: int
-    completion_tokens: int
+    usage: Usage | None = None  # set once the answer is whole
+    cost_usd: float | None = None  # None: unknown price
+    saved_usd: float | None = None
+    cache_hit: bool = False
+
+    def block(self) -> dict[str, object]:
+        """Freeway's block in the answer's JSON: who, what it cost, and why."""
+        decision = self.decision
+        return {
+            "provider": self.model.provider if self.model else "",
+            "strategy": strategy_name(decision.strategy) if decision else "",
+            "complexity": round(decision.complexity, 4) if decision else 0.0,
+            "attempts": self.attempts,
+            "free": bool(self.model and self.model.is_free),
+            "cost_usd": self.cost_usd,
+            "saved_usd": self.saved_usd,
+            "usage_estimated": bool(self.usage and not self.usage.stated),
+            "reason": decision.reason if decision else "",
+        }
 
 
 @dataclass(frozen=True)
-class Chunk:
-    """One chunk for the caller; the last one of a stream carries usage (and the deltas
-    that finished the choices, when those came last)."""
+class StreamPart:
+    """What goes to the caller in one message: client chunks, and the outcome on the
+    first message (without usage) and on the last (with it)."""
 
-    id: str
-    created: int
-    model: str
-    deltas: tuple[Delta, ...]
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-
-
-@dataclass
-class _Tally:
-    """What a request has produced so far (for the usage record)."""
-
-    decision: Decision | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reported: bool = False  # the provider stated usage
-    chars: int = 0  # of generated text so far
+    events: list[bytes]
+    outcome: Outcome | None = None
 
 
 class Pipeline:
@@ -96,98 +109,103 @@ class Pipeline:
         """The decision only: no provider is called and no usage is recorded."""
         return self.router.decide(request)
 
-    async def complete(self, call: CompletionCall, deadline: float | None) -> CompletionResult:
-        """A full completion from the first candidate that answers."""
+    async def complete(self, call: CompletionCall, deadline: float | None) -> tuple[bytes, Outcome]:
+        """A whole completion: the client's JSON and its outcome."""
+        if call.chat.stream:
+            raise InvalidArgument("is true: call CompleteStream for a stream", field="stream")
         trace = Trace(started=self.clock())
-        tally = _Tally()
+        completion_id = new_id()
+        decision: Decision | None = None
         try:
-            tally.decision = decision = self.router.decide(call.route)
-            completion = await self.executor.complete(
-                decision.candidates, call.params, deadline, trace
+            decision = self.router.decide(call.route)
+            answer = await self.executor.complete(
+                decision.candidates, call.chat, deadline, trace, completion_id
             )
         except BaseException as exc:
-            self._record(call, trace, tally, exc, stream=False)
+            self._record(call, trace, decision, None, exc, stream=False)
             raise
-        tally.chars = len(completion.text)
-        _count(tally, completion.prompt_tokens, completion.completion_tokens)
-        self._record(call, trace, tally, None, stream=False)
         assert trace.served is not None  # set by every successful execution
-        return CompletionResult(
-            completion,
-            decision,
-            trace.served,
-            trace.attempts,
-            tally.prompt_tokens,
-            tally.completion_tokens,
-        )
+        usage = answer.usage or self._estimate(decision, answer.chars)
+        outcome = self._outcome(completion_id, trace, decision, usage)
+        self._record(call, trace, decision, usage, None, stream=False)
+        body = answer.body
+        body["usage"] = usage.json()
+        body["freeway"] = outcome.block()
+        return orjson.dumps(body), outcome
 
     async def stream(
         self, call: CompletionCall, deadline: float | None
-    ) -> AsyncGenerator[Chunk, None]:
-        """Chunks of the first candidate whose stream starts, then a final chunk with usage."""
+    ) -> AsyncGenerator[StreamPart, None]:
+        """The chunks of the first candidate whose stream commits (the first part carries
+        who answers), then a last part with usage and cost (and OpenAI's usage chunk when
+        the client asked for `stream_options.include_usage`)."""
         trace = Trace(started=self.clock())
-        tally = _Tally()
-        failure: BaseException | None = None
-        # one id and time for the whole stream, whatever the provider's chunks say
-        stream_id, created = _chunk_id(), int(time.time())
-        # A chunk that only says how choices finished carries no text: it is held back and
-        # sent with the next chunk's turn, or as the deltas of the final (usage) chunk,
-        # which saves a message per stream; the SSE events and their order stay the same.
-        held: tuple[Delta, ...] = ()
+        stream_id, created = new_id(), int(time.time())
+        decision: Decision | None = None
+        recorded = False
         try:
-            tally.decision = decision = self.router.decide(call.route)
-            events = self.executor.stream(decision.candidates, call.params, deadline, trace)
-            async with contextlib.aclosing(events):
-                try:
-                    async for event in events:
-                        if event.has_usage:
-                            tally.reported = True
-                            tally.prompt_tokens = event.prompt_tokens or tally.prompt_tokens
-                            tally.completion_tokens = (
-                                event.completion_tokens or tally.completion_tokens
-                            )
-                        if not event.deltas:
-                            continue
-                        if held:
-                            yield Chunk(stream_id, created, _served(trace), held)
-                            held = ()
-                        if _finish_only(event.deltas):
-                            held = event.deltas
-                            continue
-                        tally.chars += sum(len(delta.content) for delta in event.deltas)
-                        yield Chunk(stream_id, created, _served(trace), event.deltas)
-                except FreewayError:
-                    if held:  # what the caller would have had before the failure
-                        yield Chunk(stream_id, created, _served(trace), held)
-                    raise
-            _count(tally, None, None)
-            served = _served(trace)
-            yield Chunk(
-                stream_id, created, served, held, tally.prompt_tokens, tally.completion_tokens
+            decision = self.router.decide(call.route)
+            chunks = self.executor.stream(
+                decision.candidates, call.chat, deadline, trace, stream_id, created
             )
+            async with contextlib.aclosing(chunks):
+                first = True
+                async for events in chunks:
+                    if first:
+                        first = False
+                        yield StreamPart(events, self._outcome(stream_id, trace, decision, None))
+                    elif events:
+                        yield StreamPart(events)
+            reader = trace.reader
+            assert reader is not None  # set by every stream that started
+            usage = reader.usage or self._estimate(decision, reader.chars)
+            outcome = self._outcome(stream_id, trace, decision, usage)
+            recorded = True
+            self._record(call, trace, decision, usage, None, stream=True)
+            last = [reader.usage_chunk(usage, {"freeway": outcome.block()})]
+            yield StreamPart(last if call.chat.include_usage else [], outcome)
         except BaseException as exc:
-            failure = exc
+            if not recorded:
+                usage = None
+                if trace.reader is not None:  # cut short: what it produced still counts
+                    usage = trace.reader.usage or self._estimate(decision, trace.reader.chars)
+                self._record(call, trace, decision, usage, exc, stream=True)
             raise
-        finally:
-            self._record(call, trace, tally, failure, stream=True)
+
+    def _estimate(self, decision: Decision | None, chars: int) -> Usage:
+        prompt = decision.prompt_tokens if decision else 0
+        return Usage(prompt, estimate_tokens(chars), stated=False)
+
+    def _outcome(
+        self, outcome_id: str, trace: Trace, decision: Decision | None, usage: Usage | None
+    ) -> Outcome:
+        cost = saved = None
+        if usage is not None and trace.served is not None:
+            cost = model_cost(trace.served, usage.prompt_tokens, usage.completion_tokens)
+            if cost is not None:
+                baseline = self.baseline.cost(usage.prompt_tokens, usage.completion_tokens)
+                saved = baseline - cost
+        return Outcome(outcome_id, trace.served, decision, trace.attempts, usage, cost, saved)
 
     def _record(
         self,
         call: CompletionCall,
         trace: Trace,
-        tally: _Tally,
+        decision: Decision | None,
+        usage: Usage | None,
         failure: BaseException | None,
         *,
         stream: bool,
     ) -> None:
         """Hand the request's usage record to the sink (exactly once per request)."""
         status, error = _status(failure)
-        decision, served = tally.decision, trace.served
-        if status is not Status.OK and served is not None:
-            _count(tally, None, None)  # a stream cut short still used tokens
-        prompt, completion = (tally.prompt_tokens, tally.completion_tokens) if served else (0, 0)
+        served = trace.served
+        prompt = usage.prompt_tokens if usage and served else 0
+        completion = usage.completion_tokens if usage and served else 0
         if served is not None and self.quota is not None:
             self.quota.record(served, prompt, completion)
+        cost = model_cost(served, prompt, completion) if served else 0.0
+        baseline = self.baseline.cost(prompt, completion)
         now = self.clock()
         self.sink.submit(
             UsageRecord(
@@ -200,8 +218,8 @@ class Pipeline:
                 provider=served.provider if served else "",
                 prompt_tokens=prompt,
                 completion_tokens=completion,
-                cost_usd=model_cost(served, prompt, completion) if served else 0.0,
-                baseline_cost_usd=self.baseline.cost(prompt, completion),
+                cost_usd=cost,
+                baseline_cost_usd=baseline,
                 latency_ms=(now - trace.started) * 1000,
                 ttft_ms=(trace.first_token - trace.started) * 1000 if trace.first_token else 0.0,
                 attempts=trace.attempts,
@@ -210,26 +228,12 @@ class Pipeline:
                 strategy=decision.strategy if decision else call.route.strategy,
                 error=error,
                 stream=stream,
+                team_id=call.team_id,
+                cached_tokens=usage.cached_tokens if usage and served else 0,
+                reasoning_tokens=usage.reasoning_tokens if usage and served else 0,
+                capabilities=call.chat.needs,
             )
         )
-
-
-def _count(tally: _Tally, prompt: int | None, completion: int | None) -> None:
-    """Fill token counts: the provider's when stated, else estimates."""
-    if prompt is not None or completion is not None:
-        tally.reported = True
-        tally.prompt_tokens = prompt or 0
-        tally.completion_tokens = completion or 0
-        return
-    if tally.reported:
-        return
-    tally.prompt_tokens = tally.decision.prompt_tokens if tally.decision else 0
-    tally.completion_tokens = estimate_tokens(tally.chars)
-
-
-def _finish_only(deltas: tuple[Delta, ...]) -> bool:
-    """Whether the deltas only end their choices (no role, no text)."""
-    return all(d.finish_reason and not d.content and not d.role for d in deltas)
 
 
 def _status(failure: BaseException | None) -> tuple[Status, str]:
@@ -240,11 +244,3 @@ def _status(failure: BaseException | None) -> tuple[Status, str]:
     if isinstance(failure, FreewayError):
         return Status.ERROR, f"{failure.status}: {failure}"
     return Status.ERROR, f"internal error: {type(failure).__name__}"
-
-
-def _served(trace: Trace) -> str:
-    return trace.served.id if trace.served else ""
-
-
-def _chunk_id() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex}"

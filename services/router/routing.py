@@ -31,15 +31,16 @@ from services.shared.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
     Unavailable,
 )
+from services.shared.vocabulary import Capability, capability_bits, capability_names
 
 FEATURE_NAMES: tuple[str, ...] = tuple(kernel.FEATURE_NAMES)
 _LOG_TOKENS = FEATURE_NAMES.index("log_tokens") if "log_tokens" in FEATURE_NAMES else -1
 _TOKENS_PER_MESSAGE = 4  # role and separators, as chat templates add them
 _AUTO = frozenset({"", "auto"})
-_CAPABILITY_NAMES = {1: "tools", 2: "vision", 3: "json", 4: "reasoning"}
 _STATIC_COLUMNS = ("price_in", "price_out", "quality", "context", "max_output", "caps", "free")
 _HEALTH_COLUMNS = ("breaker", "latency_ms", "error_rate", "load")
 _CALLABLE_LABEL = "callable (active chat model, provider configured)"
@@ -55,17 +56,20 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True)
 class RouteRequest:
-    """A routing question in domain terms (proto numbers for capabilities and strategy)."""
+    """A routing question in domain terms (vocabulary numbers for capabilities, strategy)."""
 
     messages: tuple[tuple[str, str], ...]
     model: str = "auto"
     max_tokens: int | None = None
-    capabilities: tuple[int, ...] = ()
-    json_mode: bool = False
+    capabilities: tuple[int, ...] = ()  # asked for beyond what the request itself needs
+    needs: int = 0  # capability bits the request itself needs (request.ChatRequest.needs)
+    need_fields: tuple[tuple[int, str], ...] = ()  # (bit, the field that needs it)
+    extra_tokens: int = 0  # context beyond the text: images, audio, tool definitions
     min_context: int = 0
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     max_price: float | None = None
+    free_only: bool = False
     strategy: int = strategies.UNSPECIFIED
 
 
@@ -83,6 +87,8 @@ class Decision:
     catalog_version: int
     decision_us: float
     prompt_tokens: int  # estimated
+    needs: int = 0  # capability bits the request needs
+    min_context: int = 0  # prompt plus requested output, in tokens
 
     @property
     def candidates(self) -> tuple[ModelInfo, ...]:
@@ -95,21 +101,16 @@ class Decision:
         return list(zip(FEATURE_NAMES, values, parts, strict=True))
 
 
-def needs_mask(capabilities: Iterable[int], json_mode: bool) -> int:
-    """The kernel's capability bits for proto Capability numbers (+ CAP_JSON for json_mode)."""
-    mask = kernel.CAP_JSON if json_mode else 0
+def needs_mask(capabilities: Iterable[int], needs: int = 0) -> int:
+    """The kernel's capability bits for capability numbers (plus bits already known)."""
+    mask = needs
     for capability in capabilities:
-        if capability not in _CAPABILITY_NAMES:
+        if capability not in Capability._value2member_map_:
             raise InvalidArgument(
                 f"unknown capability {capability}", field="constraints.capabilities"
             )
-        mask |= 1 << (capability - 1)
+        mask |= Capability(capability).bit
     return mask
-
-
-def capability_bits(capabilities: Iterable[int]) -> int:
-    """The bits a model offers; unknown capability numbers are ignored."""
-    return sum(1 << (c - 1) for c in set(capabilities) if c in _CAPABILITY_NAMES)
 
 
 @dataclass
@@ -188,16 +189,17 @@ class Router:
         """Choose a model and its fallbacks, or raise a typed error saying why none fits."""
         started = time.perf_counter()
         strategy = self._strategy(request.strategy)
-        needs = needs_mask(request.capabilities, request.json_mode)
+        needs = needs_mask(request.capabilities, request.needs)
         _validate(request)
         score = kernel.score(request.messages, request.max_tokens or 0, needs, self.weights)
-        prompt_tokens = _prompt_tokens(request.messages, score.features)
+        prompt_tokens = _prompt_tokens(request.messages, score.features) + request.extra_tokens
         table = self._current()
+        min_context = max(request.min_context, prompt_tokens + (request.max_tokens or 0))
         if request.model not in _AUTO:
             ranked: Sequence[ModelInfo] = (self._explicit(table, request),)
             reason = f"{request.model} requested explicitly"
         else:
-            ranked = self._select(table, request, needs, strategy, score.value, prompt_tokens)
+            ranked = self._select(table, request, needs, strategy, score.value, min_context)
             reason = _reason(strategy, ranked, score.value)
         return Decision(
             chosen=ranked[0],
@@ -210,6 +212,8 @@ class Router:
             catalog_version=table.version,
             decision_us=(time.perf_counter() - started) * 1e6,
             prompt_tokens=prompt_tokens,
+            needs=needs,
+            min_context=min_context,
         )
 
     def _strategy(self, number: int) -> int:
@@ -220,7 +224,7 @@ class Router:
         return number
 
     def _max_price(self, request: RouteRequest) -> float:
-        if not self.allow_paid:
+        if not self.allow_paid or request.free_only:
             return 0.0
         return math.inf if request.max_price is None else request.max_price
 
@@ -231,9 +235,8 @@ class Router:
         needs: int,
         strategy: int,
         score: float,
-        prompt_tokens: int,
+        min_context: int,
     ) -> list[ModelInfo]:
-        min_context = max(request.min_context, prompt_tokens + (request.max_tokens or 0))
         cat = _allowed_catalogue(table, request.allow, request.deny)
         max_price = self._max_price(request)
         seed = next(self._seeds)
@@ -249,7 +252,8 @@ class Router:
                 max_price,
                 self.board,
                 self.quota,
-                allow_paid=self.allow_paid,
+                allow_paid=self.allow_paid and not request.free_only,
+                need_fields=dict(request.need_fields),
             )
         return [table.models[i] for i in picked.tolist()]
 
@@ -264,13 +268,19 @@ class Router:
                 field="model",
             )
         if not _allowed_catalogue(table, request.allow, request.deny).allowed[i]:
-            raise FailedPrecondition(
-                f"{model.id} is excluded by constraints.allow/deny", field="model"
-            )
-        if not model.is_free and not self.allow_paid:
-            raise FailedPrecondition(
-                f"{model.id} is not free and paid models are off (FREEWAY_ROUTER_ALLOW_PAID)",
+            raise PermissionDenied(
+                f"{model.id} is excluded by this key's or request's allowed models",
                 field="model",
+                code="model_not_allowed",
+            )
+        if not model.is_free and (not self.allow_paid or request.free_only):
+            why = (
+                "this key may use free models only"
+                if request.free_only
+                else "paid models are off on this gateway (FREEWAY_ROUTER_ALLOW_PAID)"
+            )
+            raise PermissionDenied(
+                f"{model.id} is not free and {why}", field="model", code="model_not_allowed"
             )
         return model
 
@@ -364,6 +374,15 @@ def _price(value: float | None) -> float:
     return math.nan if value is None else value
 
 
+def _token_price(model: ModelInfo, value: float | None) -> float:
+    """A price for the kernel. A model that is not free but costs $0 per token is billed
+    some other way (per image, per song, per request): its per-token price is not known,
+    so it never passes as free and ranks after every priced model."""
+    if not model.is_free and not (model.input_price or model.output_price):
+        return math.nan
+    return _price(value)
+
+
 def _copy(
     source: kernel.Catalogue, n: int, allowed: BoolArray, *, health: bool
 ) -> kernel.Catalogue:
@@ -378,8 +397,8 @@ def _copy(
 
 
 def _fill_static(cat: kernel.Catalogue, models: Sequence[ModelInfo], unknown_context: int) -> None:
-    cat.price_in[:] = [_price(m.input_price) for m in models]
-    cat.price_out[:] = [_price(m.output_price) for m in models]
+    cat.price_in[:] = [_token_price(m, m.input_price) for m in models]
+    cat.price_out[:] = [_token_price(m, m.output_price) for m in models]
     cat.quality[:] = [m.quality for m in models]
     cat.context[:] = [m.context_window or unknown_context for m in models]
     cat.max_output[:] = [m.max_output_tokens for m in models]
@@ -493,34 +512,100 @@ def explain_no_candidate(
     quota: QuotaLedger | None = None,
     *,
     allow_paid: bool = False,
+    need_fields: dict[int, str] | None = None,
 ) -> Exception:
     """Why no model passed: the first filter that empties the catalogue, with counts, and
-    what would help."""
+    what would help. A need no model meets (a capability, a context) is the request's
+    to change: a 400 naming the field and the nearest models. A state that passes
+    (breakers open, quotas used up) says when to retry."""
     what = "free model" if max_price == 0.0 else "model"
     if table.n == 0:
-        return Unavailable(f"no {what} fits: {_empty_hint(table)}")
+        return Unavailable(f"no {what} fits: {_empty_hint(table)}", retry_after_s=5.0)
     survivors = np.ones(table.n, dtype=np.bool_)
     trail = [f"{table.n} models in catalogue"]
-    for label, passed in _filter_steps(table, cat, needs, min_context, max_price):
+    for step, label, passed in _filter_steps(table, cat, needs, min_context, max_price):
         before, survivors = survivors, survivors & passed
         count = int(survivors.sum())
         trail.append(f"{label}: {count}")
         if count == 0:
             message = f"no {what} fits: " + ", ".join(trail)
-            waiting = [table.models[i] for i in np.flatnonzero(before)]
-            if label == _CALLABLE_LABEL:
+            waiting = [int(i) for i in np.flatnonzero(before)]
+            if step == "callable":
                 return Unavailable(f"{message} ({_uncallable_hint(table.models)})")
-            if label == _HEALTHY_LABEL:
-                wait = min(board.retry_in(m.id) for m in waiting)
-                return Unavailable(f"{message} (retry in {max(wait, 1.0):.0f}s)")
-            if label == _QUOTA_LABEL and quota is not None:
-                wait = min(quota.retry_in(m) for m in waiting)
-                return ResourceExhausted(f"{message} (retry in {max(wait, 1.0):.0f}s)")
-            if label == _FREE_LABEL and not allow_paid:
+            if step == "capabilities":
+                return _lacking(table, cat, waiting, needs, what, need_fields or {})
+            if step == "context":
+                return _too_long(table, waiting, min_context, what)
+            if step == "healthy":
+                wait = max(min(board.retry_in(table.models[i].id) for i in waiting), 1.0)
+                return Unavailable(f"{message} (retry in {wait:.0f}s)", retry_after_s=wait)
+            if step == "quota" and quota is not None:
+                wait = max(min(quota.retry_in(table.models[i]) for i in waiting), 1.0)
+                return ResourceExhausted(
+                    f"{message} (retry in {wait:.0f}s)",
+                    code="rate_limit_exceeded",
+                    retry_after_s=wait,
+                )
+            if step == "price" and not allow_paid:
                 hint = "paid models are off; FREEWAY_ROUTER_ALLOW_PAID=true routes to them"
                 return FailedPrecondition(f"{message} ({hint})")
+            if step == "allowed":
+                return PermissionDenied(message, code="model_not_allowed")
             return FailedPrecondition(message)
     return Unavailable(f"no {what} fits: " + ", ".join(trail))
+
+
+def _lacking(
+    table: _Table,
+    cat: kernel.Catalogue,
+    rows: Sequence[int],
+    needs: int,
+    what: str,
+    need_fields: dict[int, str],
+) -> InvalidArgument:
+    """The 400 for needs no model meets: which need, the field that asked for it, and the
+    nearest models (the most needs met, then the best quality) with what each lacks."""
+    offered = [int(cat.caps[i]) for i in rows]
+    missing_everywhere = [
+        c for c in Capability if needs & c.bit and not any(o & c.bit for o in offered)
+    ]
+    first = (
+        missing_everywhere[0]
+        if missing_everywhere
+        else next(c for c in Capability if needs & c.bit)
+    )
+    wanted = " and ".join(capability_names(needs))
+    nearest = sorted(
+        rows,
+        key=lambda i: (-bin(int(cat.caps[i]) & needs).count("1"), -table.models[i].quality, i),
+    )[:3]
+    described = ", ".join(
+        f"{table.models[i].id} (lacks {', '.join(capability_names(needs & ~int(cat.caps[i])))})"
+        for i in nearest
+    )
+    if missing_everywhere:
+        names = ", ".join(c.api_name for c in missing_everywhere)
+        head = f"no {what} here offers {names}"
+    else:
+        head = f"no {what} here offers {wanted} together"
+    return InvalidArgument(
+        f"{head} (this request needs {wanted}); nearest: {described or 'none'}",
+        field=need_fields.get(first.bit, ""),
+        code="model_not_capable",
+    )
+
+
+def _too_long(table: _Table, rows: Sequence[int], min_context: int, what: str) -> InvalidArgument:
+    largest = max(rows, key=lambda i: int(table.cat.context[i]))
+    model = table.models[largest]
+    assumed = "" if model.context_window else ", assumed: it states none"
+    return InvalidArgument(
+        f"this request needs about {min_context} tokens of context (prompt and requested "
+        f"output); the largest context of a {what} that could serve it is "
+        f"{int(table.cat.context[largest])} ({model.id}{assumed})",
+        field="messages",
+        code="context_length_exceeded",
+    )
 
 
 def _empty_hint(table: _Table) -> str:
@@ -552,19 +637,19 @@ def _uncallable_hint(models: Sequence[ModelInfo]) -> str:
 
 def _filter_steps(
     table: _Table, cat: kernel.Catalogue, needs: int, min_context: int, max_price: float
-) -> list[tuple[str, BoolArray]]:
+) -> list[tuple[str, str, BoolArray]]:
+    """(step, label, rows passing) in the order the explanation applies them."""
     price_ok = np.ones(table.n, dtype=np.bool_)
     if math.isfinite(max_price):
         worst = np.fmax(cat.price_in, cat.price_out)
         price_ok = (cat.free == 1) | (worst <= max_price)
-    wanted = ",".join(name for cap, name in _CAPABILITY_NAMES.items() if needs & (1 << (cap - 1)))
-    wanted = wanted or "no special capability"
+    wanted = ",".join(capability_names(needs)) or "no special capability"
     return [
-        (_CALLABLE_LABEL, table.callable_mask),
-        (_FREE_LABEL if max_price == 0.0 else f"price <= {max_price:g}/Mtok", price_ok),
-        ("allowed by constraints.allow/deny", cat.allowed == 1),
-        (f"with {wanted}", (cat.caps & needs) == needs),
-        (f"context >= {min_context}", cat.context >= min_context),
-        (_HEALTHY_LABEL, cat.breaker != kernel.BREAKER_OPEN),
-        (_QUOTA_LABEL, ~(cat.quota_left <= 0)),
+        ("callable", _CALLABLE_LABEL, table.callable_mask),
+        ("price", _FREE_LABEL if max_price == 0.0 else f"price <= {max_price:g}/Mtok", price_ok),
+        ("allowed", "allowed by constraints.allow/deny", cat.allowed == 1),
+        ("capabilities", f"with {wanted}", (cat.caps & needs) == needs),
+        ("context", f"context >= {min_context}", cat.context >= min_context),
+        ("healthy", _HEALTHY_LABEL, cat.breaker != kernel.BREAKER_OPEN),
+        ("quota", _QUOTA_LABEL, ~(cat.quota_left <= 0)),
     ]

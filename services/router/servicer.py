@@ -11,6 +11,7 @@ from typing import Any
 from freeway.router.v1 import router_pb2, router_pb2_grpc
 from services.router import wire
 from services.router.pipeline import Pipeline
+from services.shared.errors import InvalidArgument
 from services.shared.logs import request_id
 
 SERVICE_NAME = "freeway.router.v1.RouterService"
@@ -23,22 +24,26 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def Route(
         self, request: router_pb2.CompletionRequest, context: Any
     ) -> router_pb2.RouteDecision:
-        return wire.decision_message(self.pipeline.route(wire.route_request(request)))
+        chat = wire.chat_request(request)
+        return wire.decision_message(self.pipeline.route(wire.route_request(request, chat)))
 
     async def Complete(
         self, request: router_pb2.CompletionRequest, context: Any
     ) -> router_pb2.CompletionResponse:
         call = wire.completion_call(request, request_id.get())
-        result = await self.pipeline.complete(call, _deadline(context))
-        return wire.completion_message(result)
+        body, outcome = await self.pipeline.complete(call, _deadline(context))
+        return wire.completion_message(body, outcome)
 
     async def CompleteStream(
         self, request: router_pb2.CompletionRequest, context: Any
     ) -> AsyncGenerator[router_pb2.CompletionChunk, None]:
         call = wire.completion_call(request, request_id.get())
-        async with contextlib.aclosing(self.pipeline.stream(call, _deadline(context))) as chunks:
-            async for chunk in chunks:
-                yield wire.chunk_message(chunk)
+        if call.chat.stream is False:
+            raise InvalidArgument("is false: call Complete for a whole answer", field="stream")
+        parts = self.pipeline.stream(call, _deadline(context))
+        async with contextlib.aclosing(parts):
+            async for part in parts:
+                yield wire.chunk_message(part)
 
 
 def _deadline(context: Any) -> float | None:

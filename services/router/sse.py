@@ -1,4 +1,4 @@
-"""Server-sent events framing: bytes in, the `data` payload of each complete event out.
+"""Server-sent events framing: bytes in, the `data` payload (bytes) of each complete event out.
 
 Follows the EventSource rules that matter for chat streams: lines end in LF or CRLF, an
 empty line ends an event, `data:` lines of one event are joined with LF, one optional space
@@ -21,29 +21,29 @@ class SseDecoder:
         self._data: list[bytes] = []
         self._size = 0
 
-    def feed(self, chunk: bytes) -> list[str]:
+    def feed(self, chunk: bytes) -> list[bytes]:
         buffer = self._buffer + chunk if self._buffer else chunk
         *lines, self._buffer = buffer.split(b"\n")
         if len(self._buffer) > self.max_event_bytes:
             raise SseError(f"line longer than {self.max_event_bytes} bytes")
-        events: list[str] = []
+        events: list[bytes] = []
         for line in lines:
             self._line(line[:-1] if line.endswith(b"\r") else line, events)
         return events
 
-    def close(self) -> list[str]:
+    def close(self) -> list[bytes]:
         """Payloads of a final event the stream did not end with an empty line."""
-        events: list[str] = []
+        events: list[bytes] = []
         if self._buffer:
             self._line(self._buffer.rstrip(b"\r"), events)
             self._buffer = b""
         self._line(b"", events)
         return events
 
-    def _line(self, line: bytes, events: list[str]) -> None:
+    def _line(self, line: bytes, events: list[bytes]) -> None:
         if not line:
             if self._data:
-                events.append(b"\n".join(self._data).decode("utf-8", "replace"))
+                events.append(self._data[0] if len(self._data) == 1 else b"\n".join(self._data))
                 self._data = []
                 self._size = 0
             return

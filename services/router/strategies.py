@@ -1,23 +1,19 @@
-"""Routing strategy names and numbers (the numbers are the proto `Strategy` enum values)."""
+"""Routing strategy numbers and names, as the router's modules use them (from the one
+vocabulary, `services.shared.vocabulary.Strategy`)."""
 
 from __future__ import annotations
 
-UNSPECIFIED = 0
-FREE_FIRST = 1
-COST = 2
-QUALITY = 3
-LATENCY = 4
-HYBRID = 5
-CASCADE = 6
+from services.shared.vocabulary import STRATEGY_BY_NAME, Strategy
 
-BY_NAME: dict[str, int] = {
-    "free-first": FREE_FIRST,
-    "cost": COST,
-    "quality": QUALITY,
-    "latency": LATENCY,
-    "hybrid": HYBRID,
-    "cascade": CASCADE,
-}
+UNSPECIFIED = int(Strategy.UNSPECIFIED)
+FREE_FIRST = int(Strategy.FREE_FIRST)
+COST = int(Strategy.COST)
+QUALITY = int(Strategy.QUALITY)
+LATENCY = int(Strategy.LATENCY)
+HYBRID = int(Strategy.HYBRID)
+CASCADE = int(Strategy.CASCADE)
+
+BY_NAME: dict[str, int] = {name: int(number) for name, number in STRATEGY_BY_NAME.items()}
 NAMES: dict[int, str] = {number: name for name, number in BY_NAME.items()}
 
 

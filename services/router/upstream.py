@@ -1,10 +1,16 @@
 """The providers' OpenAI-compatible chat APIs over one shared aiohttp session (HTTP/1.1
-keep-alive). Each call is one attempt at one model; every failure is an UpstreamFailure."""
+keep-alive). Each call is one attempt at one model; every failure is an UpstreamFailure.
+
+The request body is the client's, as read (`request.ChatRequest.body`), with `model`,
+`stream` and `stream_options` set, and the provider's dialect applied: the parameters it
+names differently renamed, advisory fields it does not take left out. Replies come back
+raw (a whole body, or the `data:` payloads of each network read of a stream): `reply`
+reads them.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -12,29 +18,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
 from multidict import CIMultiDict
 from yarl import URL
 
 from services.router.catalogue import ModelInfo
-from services.router.chat import (
-    ChatParams,
-    Completion,
-    Delta,
-    MalformedReply,
-    StreamEvent,
-    parse_chunk,
-    parse_completion,
-    request_body,
-)
 from services.router.failures import Kind, UpstreamFailure, from_status
+from services.router.request import ChatRequest
 from services.router.sse import SseDecoder, SseError
 from services.shared.providers import ProviderConfig
+from services.shared.vocabulary import ADVISORY_PARAMETERS
 
 MAX_BODY_BYTES = 16 << 20
 MAX_ERROR_BYTES = 64 << 10
 
 JSON = "application/json"
 SSE = "text/event-stream"  # what a stream asks for, so proxies and caches can tell it apart
+_STREAM_USAGE = {"include_usage": True}
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,13 @@ class Endpoint:
     chat_url: str
     headers: Mapping[str, str]
     timeout_s: float
+    rename: Mapping[str, str] = field(default_factory=dict)
+    advisory: frozenset[str] = frozenset()
+    stream_usage: bool = True
     # Parsed once: aiohttp would parse the URL and merge the headers on every request.
     url: URL = field(init=False, compare=False)
     request_headers: Mapping[str, CIMultiDict[str]] = field(init=False, compare=False)
+    dropped: tuple[str, ...] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", URL(self.chat_url))
@@ -52,6 +56,20 @@ class Endpoint:
             accept: CIMultiDict({**self.headers, "Accept": accept}) for accept in (JSON, SSE)
         }
         object.__setattr__(self, "request_headers", by_accept)
+        dropped = tuple(name for name in ADVISORY_PARAMETERS if name not in self.advisory)
+        object.__setattr__(self, "dropped", dropped)
+
+    def body(self, chat: ChatRequest, upstream_id: str, stream: bool) -> bytes:
+        """The provider's request body for `chat`."""
+        body: dict[str, Any] = {"model": upstream_id, **chat.body, "stream": stream}
+        for name in self.dropped:
+            body.pop(name, None)
+        for name, theirs in self.rename.items():
+            if name in body:
+                body[theirs] = body.pop(name)
+        if stream and self.stream_usage:
+            body["stream_options"] = _STREAM_USAGE
+        return orjson.dumps(body)
 
 
 class ProviderDirectory:
@@ -63,6 +81,9 @@ class ProviderDirectory:
                 p.chat_url,
                 {**p.auth_headers(env), "Content-Type": "application/json"},
                 p.timeout_s,
+                dict(p.rename),
+                frozenset(p.advisory),
+                p.stream_usage,
             )
             for p in providers
             if p.enabled and not p.missing_key(env)
@@ -85,6 +106,11 @@ def http_session(max_connections: int = 512) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, trust_env=False, raise_for_status=False)
 
 
+# What a stream yields per network read: the `data:` payloads completed by it, or (when a
+# provider ignored `stream: true` and answered JSON) the whole body once.
+StreamItem = list[bytes] | bytes
+
+
 class HttpUpstream:
     """One attempt at one model over its provider's chat endpoint."""
 
@@ -95,32 +121,36 @@ class HttpUpstream:
         self.directory = directory
         self.connect_timeout_s = connect_timeout_s
 
-    async def complete(self, model: ModelInfo, params: ChatParams, timeout: float) -> Completion:
-        body = request_body(params, model.upstream_id, stream=False)
+    async def complete(self, model: ModelInfo, chat: ChatRequest, timeout: float) -> bytes:
+        """The whole 2xx body of a non-streamed call."""
+        endpoint = self._endpoint(model)
+        body = endpoint.body(chat, model.upstream_id, stream=False)
         try:
-            async with asyncio.timeout(timeout), self._post(model, body, timeout) as response:
-                return await _complete_from(response)
+            async with asyncio.timeout(timeout), self._post(endpoint, body, timeout) as response:
+                return await _read(response, MAX_BODY_BYTES)
         except TimeoutError:
             raise UpstreamFailure(Kind.TIMEOUT, f"no reply within {timeout:.1f}s") from None
 
     async def stream(
-        self, model: ModelInfo, params: ChatParams, timeout: float
-    ) -> AsyncGenerator[StreamEvent, None]:
-        body = request_body(params, model.upstream_id, stream=True)
-        async with self._post(model, body, timeout, SSE) as response:
-            if response.headers.get("content-type", "").startswith("application/json"):
-                yield _as_event(await _complete_from(response))
+        self, model: ModelInfo, chat: ChatRequest, timeout: float
+    ) -> AsyncGenerator[StreamItem, None]:
+        """The payloads of a streamed call, a batch per network read. `timeout` bounds
+        getting the response and each wait for more bytes."""
+        endpoint = self._endpoint(model)
+        body = endpoint.body(chat, model.upstream_id, stream=True)
+        async with self._post(endpoint, body, timeout, SSE) as response:
+            if response.headers.get("content-type", "").startswith(JSON):
+                yield await _read(response, MAX_BODY_BYTES)
                 return
             decoder = SseDecoder()
             try:
-                async for chunk in response.content.iter_any():
-                    for payload in decoder.feed(chunk):
-                        if payload.strip() == "[DONE]":
-                            return
-                        yield _event(payload)
-                for payload in decoder.close():
-                    if payload.strip() != "[DONE]":
-                        yield _event(payload)
+                async for data in response.content.iter_any():
+                    payloads = decoder.feed(data)
+                    if payloads:
+                        yield payloads
+                tail = decoder.close()
+                if tail:
+                    yield tail
             except SseError as exc:
                 raise UpstreamFailure(Kind.MALFORMED, str(exc)) from None
             except aiohttp.ServerTimeoutError:
@@ -128,14 +158,17 @@ class HttpUpstream:
             except aiohttp.ClientError as exc:
                 raise UpstreamFailure(Kind.CONNECT, f"stream broke: {_describe(exc)}") from None
 
-    @asynccontextmanager
-    async def _post(
-        self, model: ModelInfo, body: dict[str, Any], timeout: float, accept: str = JSON
-    ) -> AsyncGenerator[aiohttp.ClientResponse, None]:
-        """An open 2xx response (or an UpstreamFailure) for one chat request."""
+    def _endpoint(self, model: ModelInfo) -> Endpoint:
         endpoint = self.directory.endpoint(model.provider)
         if endpoint is None:
             raise UpstreamFailure(Kind.REFUSED, f"provider {model.provider!r} is not configured")
+        return endpoint
+
+    @asynccontextmanager
+    async def _post(
+        self, endpoint: Endpoint, body: bytes, timeout: float, accept: str = JSON
+    ) -> AsyncGenerator[aiohttp.ClientResponse, None]:
+        """An open 2xx response (or an UpstreamFailure) for one chat request."""
         limit = min(timeout, endpoint.timeout_s)
         # sock_read bounds each wait for bytes (headers, then every body read); the
         # asyncio.timeout bounds getting a response at all (pool wait included).
@@ -149,7 +182,7 @@ class HttpUpstream:
             async with asyncio.timeout(limit):
                 response = await self.session.post(
                     endpoint.url,
-                    data=json.dumps(body).encode(),
+                    data=body,
                     headers=endpoint.request_headers[accept],
                     timeout=timeouts,
                     allow_redirects=False,
@@ -190,34 +223,6 @@ async def _read(response: aiohttp.ClientResponse, limit: int, truncate: bool = F
     except aiohttp.ClientError as exc:
         raise UpstreamFailure(Kind.CONNECT, f"reply broke: {_describe(exc)}") from None
     return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-async def _complete_from(response: aiohttp.ClientResponse) -> Completion:
-    """The whole body of a 2xx reply as a chat completion (MALFORMED when it is not one)."""
-    raw = await _read(response, MAX_BODY_BYTES)
-    try:
-        return parse_completion(json.loads(raw))
-    except (ValueError, MalformedReply) as exc:
-        raise UpstreamFailure(Kind.MALFORMED, str(exc)[:300], status=response.status) from None
-
-
-def _event(payload: str) -> StreamEvent:
-    try:
-        return parse_chunk(json.loads(payload))
-    except (ValueError, MalformedReply) as exc:
-        raise UpstreamFailure(Kind.MALFORMED, f"bad stream chunk: {str(exc)[:200]}") from None
-
-
-def _as_event(completion: Completion) -> StreamEvent:
-    """A provider that ignored `stream: true`: its whole answer as one event."""
-    deltas = tuple(Delta(c.index, c.role, c.content, c.finish_reason) for c in completion.choices)
-    return StreamEvent(
-        completion.id,
-        completion.created,
-        deltas,
-        completion.prompt_tokens,
-        completion.completion_tokens,
-    )
 
 
 def _describe(exc: aiohttp.ClientError) -> str:

@@ -33,11 +33,17 @@ class Prices:
         return tokens / 1e6 + self.per_request
 
 
-def model_cost(model: ModelInfo, prompt_tokens: int, completion_tokens: int) -> float:
-    """What the call cost on `model`: 0 when free; unknown prices count as 0 (never guessed)."""
+def model_cost(model: ModelInfo, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """What the call cost on `model`: 0 when free; None when its price is unknown (never
+    guessed, never $0). A model that is not free but states $0 per token is billed some
+    other way, so its cost is unknown too."""
     if model.is_free:
         return 0.0
-    prices = Prices(model.input_price or 0.0, model.output_price or 0.0, model.request_price or 0.0)
+    if model.input_price is None or model.output_price is None:
+        return None
+    if not (model.input_price or model.output_price or model.request_price):
+        return None
+    prices = Prices(model.input_price, model.output_price, model.request_price or 0.0)
     return prices.cost(prompt_tokens, completion_tokens)
 
 
@@ -60,8 +66,8 @@ class UsageRecord:
     provider: str
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: float
-    baseline_cost_usd: float
+    cost_usd: float | None  # None: the model's price is unknown
+    baseline_cost_usd: float | None
     latency_ms: float
     ttft_ms: float
     attempts: int
@@ -71,6 +77,10 @@ class UsageRecord:
     error: str = ""
     stream: bool = False
     cache_hit: bool = False
+    team_id: str = ""
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    capabilities: int = 0  # the capability bits the request needed
 
 
 class UsageSink(Protocol):

@@ -15,10 +15,12 @@ from freeway.analytics.v1 import analytics_pb2
 from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2
 from services.router.catalogue import ModelInfo, QuotaLimits
-from services.router.chat import ChatParams, Message
-from services.router.pipeline import Chunk, CompletionCall, CompletionResult
+from services.router.pipeline import CompletionCall, Outcome, StreamPart
+from services.router.reply import Usage
+from services.router.request import ChatRequest, read_request
 from services.router.routing import FEATURE_NAMES, Decision, RouteRequest
 from services.router.usage import UsageRecord
+from services.shared.vocabulary import capabilities_of, is_chat_model
 
 
 def model_info(model: common_pb2.Model) -> ModelInfo:
@@ -26,6 +28,8 @@ def model_info(model: common_pb2.Model) -> ModelInfo:
     capabilities = set(model.capabilities)
     if "image" in model.input_modalities:
         capabilities.add(common_pb2.CAPABILITY_VISION)
+    if "audio" in model.input_modalities and "text" in model.input_modalities:
+        capabilities.add(common_pb2.CAPABILITY_AUDIO)
     return ModelInfo(
         id=model.id,
         provider=model.provider,
@@ -47,9 +51,8 @@ def model_info(model: common_pb2.Model) -> ModelInfo:
 
 
 def is_chat(model: common_pb2.Model) -> bool:
-    """Text in and text out, or modalities not stated (a plain chat model's list says none)."""
-    inputs, outputs = model.input_modalities, model.output_modalities
-    return (not inputs or "text" in inputs) and (not outputs or "text" in outputs)
+    """Text in and text out (the vocabulary's rule)."""
+    return is_chat_model(model.input_modalities, model.output_modalities)
 
 
 def quota_limits(limits: common_pb2.QuotaLimits) -> QuotaLimits:
@@ -63,48 +66,50 @@ def quota_limits(limits: common_pb2.QuotaLimits) -> QuotaLimits:
     )
 
 
-def route_request(request: router_pb2.CompletionRequest) -> RouteRequest:
+def chat_request(request: router_pb2.CompletionRequest) -> ChatRequest:
+    """The request's OpenAI body, read and validated (InvalidArgument naming the field)."""
+    return read_request(request.body)
+
+
+def route_request(request: router_pb2.CompletionRequest, chat: ChatRequest) -> RouteRequest:
     constraints = request.constraints
     return RouteRequest(
-        messages=tuple((m.role, m.content) for m in request.messages),
-        model=request.model,
-        max_tokens=request.max_tokens if request.HasField("max_tokens") else None,
+        messages=chat.messages,
+        model=chat.model,
+        max_tokens=chat.max_tokens,
         capabilities=tuple(constraints.capabilities),
-        json_mode=request.json_mode,
+        needs=chat.needs,
+        need_fields=chat.need_fields,
+        extra_tokens=chat.extra_tokens,
         min_context=constraints.min_context,
         allow=tuple(constraints.allow),
         deny=tuple(constraints.deny),
         max_price=(
             constraints.max_price_per_mtok if constraints.HasField("max_price_per_mtok") else None
         ),
-        strategy=request.strategy,
-    )
-
-
-def chat_params(request: router_pb2.CompletionRequest) -> ChatParams:
-    return ChatParams(
-        messages=tuple(Message(m.role, m.content, m.name) for m in request.messages),
-        temperature=request.temperature if request.HasField("temperature") else None,
-        top_p=request.top_p if request.HasField("top_p") else None,
-        max_tokens=request.max_tokens if request.HasField("max_tokens") else None,
-        stop=tuple(request.stop),
-        user=request.user,
-        json_mode=request.json_mode,
+        free_only=constraints.free_only,
+        strategy=request.strategy or chat.strategy,
     )
 
 
 def completion_call(request: router_pb2.CompletionRequest, request_id: str) -> CompletionCall:
+    chat = chat_request(request)
     return CompletionCall(
-        route=route_request(request),
-        params=chat_params(request),
+        chat=chat,
+        route=route_request(request, chat),
         key_id=request.key_id,
+        team_id=request.team_id,
         request_id=request.request_id or request_id,
     )
 
 
 def _candidate(model: ModelInfo) -> router_pb2.Candidate:
     candidate = router_pb2.Candidate(
-        model_id=model.id, provider=model.provider, is_free=model.is_free
+        model_id=model.id,
+        provider=model.provider,
+        is_free=model.is_free,
+        quality=model.quality,
+        context_window=model.context_window,
     )
     if model.input_price is not None:
         candidate.input_price_per_mtok = model.input_price
@@ -122,6 +127,9 @@ def decision_message(decision: Decision) -> router_pb2.RouteDecision:
         reason=decision.reason,
         catalog_version=decision.catalog_version,
         decision_us=decision.decision_us,
+        needs=[int(c) for c in capabilities_of(decision.needs)],  # type: ignore[misc]
+        prompt_tokens=decision.prompt_tokens,
+        min_context=decision.min_context,
     )
     message.MergeFromString(
         _FEATURES.encode(decision.feature_values, decision.feature_contributions)
@@ -179,53 +187,54 @@ _CONTRIBUTION_TAG = _varint(3 << 3 | 1)  # FeatureContribution.contribution, fix
 _FEATURES = FeatureEncoder(FEATURE_NAMES)
 
 
-def _usage(prompt: int, completion: int) -> common_pb2.Usage:
+def usage_message(usage: Usage) -> common_pb2.Usage:
     return common_pb2.Usage(
-        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        cached_tokens=usage.cached_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        estimated=not usage.stated,
     )
 
 
-def completion_message(result: CompletionResult) -> router_pb2.CompletionResponse:
-    completion = result.completion
-    return router_pb2.CompletionResponse(
-        id=completion.id,
-        created=completion.created,
-        model=result.model.id,
-        choices=[
-            router_pb2.Choice(
-                index=c.index,
-                message=common_pb2.ChatMessage(role=c.role, content=c.content),
-                finish_reason=c.finish_reason,
-            )
-            for c in completion.choices
-        ],
-        usage=_usage(result.prompt_tokens, result.completion_tokens),
-        route=decision_message(result.decision),
-        attempts=result.attempts,
+def outcome_message(outcome: Outcome) -> router_pb2.Outcome:
+    decision, model = outcome.decision, outcome.model
+    message = router_pb2.Outcome(
+        id=outcome.id,
+        model=model.id if model else "",
+        provider=model.provider if model else "",
+        strategy=decision.strategy if decision else 0,  # type: ignore[arg-type]
+        complexity=decision.complexity if decision else 0.0,
+        reason=decision.reason if decision else "",
+        attempts=outcome.attempts,
+        cache_hit=outcome.cache_hit,
+        free=bool(model and model.is_free),
     )
+    if outcome.usage is not None:
+        message.usage.CopyFrom(usage_message(outcome.usage))
+    if outcome.cost_usd is not None:
+        message.cost_usd = outcome.cost_usd
+    if outcome.saved_usd is not None:
+        message.saved_usd = outcome.saved_usd
+    return message
 
 
-def chunk_message(chunk: Chunk) -> router_pb2.CompletionChunk:
-    message = router_pb2.CompletionChunk(
-        id=chunk.id,
-        created=chunk.created,
-        model=chunk.model,
-        choices=[
-            router_pb2.ChoiceDelta(
-                index=d.index, role=d.role, content=d.content, finish_reason=d.finish_reason
-            )
-            for d in chunk.deltas
-        ],
-    )
-    if chunk.prompt_tokens is not None or chunk.completion_tokens is not None:
-        message.usage.CopyFrom(_usage(chunk.prompt_tokens or 0, chunk.completion_tokens or 0))
+def completion_message(body: bytes, outcome: Outcome) -> router_pb2.CompletionResponse:
+    return router_pb2.CompletionResponse(body=body.decode(), outcome=outcome_message(outcome))
+
+
+def chunk_message(part: StreamPart) -> router_pb2.CompletionChunk:
+    message = router_pb2.CompletionChunk(events=[event.decode() for event in part.events])
+    if part.outcome is not None:
+        message.outcome.CopyFrom(outcome_message(part.outcome))
     return message
 
 
 def usage_event(record: UsageRecord) -> analytics_pb2.UsageEvent:
     seconds = math.floor(record.time)
     stamp = Timestamp(seconds=seconds, nanos=min(round((record.time - seconds) * 1e9), 999_999_999))
-    return analytics_pb2.UsageEvent(
+    event = analytics_pb2.UsageEvent(
         event_id=record.event_id,
         time=stamp,
         key_id=record.key_id,
@@ -235,8 +244,6 @@ def usage_event(record: UsageRecord) -> analytics_pb2.UsageEvent:
         provider=record.provider,
         prompt_tokens=record.prompt_tokens,
         completion_tokens=record.completion_tokens,
-        cost_usd=record.cost_usd,
-        baseline_cost_usd=record.baseline_cost_usd,
         latency_ms=record.latency_ms,
         ttft_ms=record.ttft_ms,
         attempts=record.attempts,
@@ -247,3 +254,8 @@ def usage_event(record: UsageRecord) -> analytics_pb2.UsageEvent:
         error=record.error,
         stream=record.stream,
     )
+    if record.cost_usd is not None:
+        event.cost_usd = record.cost_usd
+    if record.baseline_cost_usd is not None:
+        event.baseline_cost_usd = record.baseline_cost_usd
+    return event

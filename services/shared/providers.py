@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from services.shared.vocabulary import (
+    ADVISORY_PARAMETERS,
+    CAPABILITY_BY_NAME,
+    RENAMEABLE_PARAMETERS,
+)
 
 FREE_POLICIES = ("price", "free_tier", "local", "none")
 QUOTA_SCOPES = ("", "per_model", "per_provider", "per_account")
@@ -44,6 +50,15 @@ class ProviderConfig:
     free_allow: tuple[str, ...] = ()
     free_tier: FreeTier = field(default_factory=FreeTier)
     enabled: bool = True
+    # The provider's chat dialect. `capabilities`: what its chat API honours for every model
+    # (beside what each model's list entry says), as vocabulary names; `rename`: request
+    # parameters it names differently (`max_completion_tokens = "max_tokens"`); `advisory`:
+    # which advisory fields (`user`, `metadata`, …) it accepts; `stream_usage`: whether it
+    # takes `stream_options.include_usage` (streamed usage).
+    capabilities: tuple[str, ...] = ()
+    rename: Mapping[str, str] = field(default_factory=dict)
+    advisory: tuple[str, ...] = ()
+    stream_usage: bool = True
 
     @property
     def models_url(self) -> str:
@@ -164,7 +179,32 @@ def provider_from_mapping(entry: Any) -> ProviderConfig:
         free_allow=tuple(allow),
         free_tier=_free_tier(entry.get("free_tier", {})),
         enabled=_bool(entry, "enabled", True),
+        capabilities=_names(entry, "capabilities", CAPABILITY_BY_NAME),
+        rename=_rename(entry.get("rename", {})),
+        advisory=_names(entry, "advisory", ADVISORY_PARAMETERS),
+        stream_usage=_bool(entry, "stream_usage", True),
     )
+
+
+def _names(entry: Mapping[str, Any], key: str, known: Collection[str]) -> tuple[str, ...]:
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProviderFieldError(key, "expected a list of strings")
+    for name in value:
+        if name not in known:
+            raise ProviderFieldError(key, f"unknown name {name!r} (known: {', '.join(known)})")
+    return tuple(dict.fromkeys(value))
+
+
+def _rename(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v for v in raw.values()):
+        raise ProviderFieldError("rename", 'expected a table of parameter = "provider\'s name"')
+    for key in raw:
+        if key not in RENAMEABLE_PARAMETERS:
+            raise ProviderFieldError(
+                f"rename.{key}", f"not a renameable parameter ({', '.join(RENAMEABLE_PARAMETERS)})"
+            )
+    return dict(raw)
 
 
 def _str(entry: Mapping[str, Any], key: str, required: bool = False) -> str:
@@ -226,8 +266,10 @@ _TEXT_FIELDS = (
 )  # fmt: skip
 _NUMBER_FIELDS = ("poll_interval_s", "timeout_s")
 _TIER_COLUMNS = ("requests_per_minute", "requests_per_day", "tokens_per_minute", "tokens_per_day")
+_LIST_FIELDS = ("free_allow", "capabilities", "advisory")
 CSV_COLUMNS = (
     *_TEXT_FIELDS, *_NUMBER_FIELDS, "free_allow", "headers", *_TIER_COLUMNS, "scope", "enabled",
+    "capabilities", "rename", "advisory", "stream_usage",
 )  # fmt: skip
 
 
@@ -270,12 +312,16 @@ def _entry_from_row(row: Mapping[str, str | None]) -> dict[str, Any]:
     for key in _NUMBER_FIELDS:
         if cells.get(key):
             entry[key] = _number(cells[key], key)
-    if cells.get("free_allow"):
-        entry["free_allow"] = [a.strip() for a in cells["free_allow"].split(";") if a.strip()]
+    for key in _LIST_FIELDS:
+        if cells.get(key):
+            entry[key] = [a.strip() for a in cells[key].split(";") if a.strip()]
     if cells.get("headers"):
         entry["headers"] = _headers(cells["headers"])
-    if cells.get("enabled"):
-        entry["enabled"] = _flag(cells["enabled"])
+    if cells.get("rename"):
+        entry["rename"] = _pairs(cells["rename"], "rename", "=")
+    for key in ("enabled", "stream_usage"):
+        if cells.get(key):
+            entry[key] = _flag(cells[key], key)
     tier: dict[str, Any] = {k: int(_number(cells[k], k)) for k in _TIER_COLUMNS if cells.get(k)}
     if cells.get("scope"):
         tier["scope"] = cells["scope"]
@@ -291,25 +337,29 @@ def _number(text: str, key: str) -> float:
         raise ProviderFieldError(key, f"expected a number, got {text!r}") from None
 
 
-def _flag(text: str) -> bool:
+def _flag(text: str, key: str) -> bool:
     lowered = text.lower()
     if lowered in ("true", "yes", "1"):
         return True
     if lowered in ("false", "no", "0"):
         return False
-    raise ProviderFieldError("enabled", f"expected true or false, got {text!r}")
+    raise ProviderFieldError(key, f"expected true or false, got {text!r}")
 
 
 def _headers(text: str) -> dict[str, str]:
-    headers: dict[str, str] = {}
+    return _pairs(text, "headers", ":")
+
+
+def _pairs(text: str, key: str, separator: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
     for part in text.split(";"):
         if not part.strip():
             continue
-        name, sep, value = part.partition(":")
+        name, sep, value = part.partition(separator)
         if not sep or not name.strip():
-            raise ProviderFieldError("headers", f"expected 'Name: value', got {part.strip()!r}")
-        headers[name.strip()] = value.strip()
-    return headers
+            raise ProviderFieldError(key, f"expected 'name{separator} value', got {part.strip()!r}")
+        pairs[name.strip()] = value.strip()
+    return pairs
 
 
 def providers_to_csv(providers: list[ProviderConfig]) -> str:
@@ -336,6 +386,10 @@ def providers_to_csv(providers: list[ProviderConfig]) -> str:
                 **{k: getattr(p.free_tier, k) or "" for k in _TIER_COLUMNS},
                 "scope": p.free_tier.scope,
                 "enabled": "true" if p.enabled else "false",
+                "capabilities": ";".join(p.capabilities),
+                "rename": ";".join(f"{k}={v}" for k, v in p.rename.items()),
+                "advisory": ";".join(p.advisory),
+                "stream_usage": "true" if p.stream_usage else "false",
             }
         )
     return out.getvalue()
@@ -349,12 +403,16 @@ def providers_to_toml(providers: list[ProviderConfig]) -> str:
     blocks = []
     for p in providers:
         lines = ["[[providers]]"]
-        for key in (*_TEXT_FIELDS, *_NUMBER_FIELDS, "enabled"):
+        for key in (*_TEXT_FIELDS, *_NUMBER_FIELDS, "enabled", "stream_usage"):
             value = getattr(p, key)
             if key in ("name", "base_url") or value != getattr(default, key):
                 lines.append(f"{key} = {_toml_value(value)}")
-        if p.free_allow:
-            lines.append(f"free_allow = {json.dumps(list(p.free_allow))}")
+        for key in _LIST_FIELDS:
+            if getattr(p, key):
+                lines.append(f"{key} = {json.dumps(list(getattr(p, key)))}")
+        if p.rename:
+            pairs = ", ".join(f"{k} = {json.dumps(v)}" for k, v in p.rename.items())
+            lines.append(f"rename = {{ {pairs} }}")
         if p.headers:
             pairs = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in p.headers.items())
             lines.append(f"headers = {{ {pairs} }}")

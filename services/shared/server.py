@@ -146,7 +146,7 @@ async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str)
         raise exc
     if isinstance(exc, FreewayError):
         log.info("%s failed: %s", method, exc, extra={"code": exc.status})
-        await context.abort(_CODES[exc.status], str(exc))
+        await context.abort(_CODES[exc.status], str(exc), tuple(exc.trailers()))
     log.exception("%s crashed", method)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id.get()})")
 

@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from services.shared.vocabulary import is_chat_model
 from tests.e2e.conftest import RunningSuite
 
 pytestmark = pytest.mark.e2e
@@ -22,15 +23,20 @@ def _client(suite: RunningSuite, key: str = "e2e-admin-key") -> openai.OpenAI:
     return openai.OpenAI(base_url=suite.base_url, api_key=key, max_retries=0, timeout=30)
 
 
-def _free_models(suite: RunningSuite) -> dict[str, str]:
-    """The catalog's free models (id → provider), asked over gRPC directly."""
+def _free_models(suite: RunningSuite, *, chat: bool = True) -> dict[str, str]:
+    """The catalog's free models (id → provider), asked over gRPC directly: only those that
+    answer chat (text in, text out), unless `chat` is false."""
 
     async def ask() -> dict[str, str]:
         async with grpc.aio.insecure_channel(suite.settings.catalog_addr) as ch:
             reply = await catalog_pb2_grpc.CatalogServiceStub(ch).ListModels(
                 catalog_pb2.ListModelsRequest(free_only=True), timeout=5
             )
-        return {m.id: m.provider for m in reply.models}
+        return {
+            m.id: m.provider
+            for m in reply.models
+            if not chat or is_chat_model(m.input_modalities, m.output_modalities)
+        }
 
     return asyncio.run(ask())
 
@@ -77,11 +83,14 @@ def test_streaming_completion_ends_with_done(suite: RunningSuite) -> None:
     assert json.loads(lines[0].removeprefix("data: "))["object"] == "chat.completion.chunk"
 
 
-def test_models_lists_the_free_models_the_catalog_knows(suite: RunningSuite) -> None:
+def test_models_lists_the_free_chat_models_the_catalog_knows(suite: RunningSuite) -> None:
     listed = {m.id for m in _client(suite).models.list()}
     free = set(_free_models(suite))
     assert free <= listed
     assert "auto" in listed
+    speech = set(_free_models(suite, chat=False)) - free
+    assert speech  # the recorded Groq list has Whisper and TTS models: never listed as chat
+    assert not speech & listed
 
 
 def test_missing_or_wrong_key_gets_401_in_openai_shape(suite: RunningSuite) -> None:

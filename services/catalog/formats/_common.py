@@ -44,31 +44,39 @@ class Format:
 _MILLION = Decimal(1_000_000)
 _THOUSAND = Decimal(1_000)
 
-# Provider vocabulary → our capability names (CAPABILITIES in records.py).
-_CAPABILITY_WORDS: dict[str, str] = {
-    "tools": "tools",
-    "tool_choice": "tools",
-    "tool-calling": "tools",
-    "tool_calling": "tools",
-    "function_calling": "tools",
-    "function-calling": "tools",
-    "functions": "tools",
-    "strict_tools": "tools",
-    "tool_use": "tools",
-    "vision": "vision",
-    "image_input": "vision",
-    "image-input": "vision",
-    "json_mode": "json",
-    "json_schema": "json",
-    "json-mode": "json",
-    "response_format": "json",
-    "structured_outputs": "json",
-    "structured-outputs": "json",
-    "structured_output": "json",
-    "reasoning": "reasoning",
-    "include_reasoning": "reasoning",
-    "reasoning_effort": "reasoning",
-    "thinking": "reasoning",
+# Provider vocabulary → our capability names (the vocabulary's API names).
+_CAPABILITY_WORDS: dict[str, tuple[str, ...]] = {
+    "tools": ("tools",),
+    "tool_choice": ("tools",),
+    "tool-calling": ("tools",),
+    "tool_calling": ("tools",),
+    "function_calling": ("tools",),
+    "function-calling": ("tools",),
+    "functions": ("tools",),
+    "strict_tools": ("tools",),
+    "tool_use": ("tools",),
+    "vision": ("vision",),
+    "image_input": ("vision",),
+    "image-input": ("vision",),
+    "json_mode": ("json",),
+    "json-mode": ("json",),
+    "response_format": ("json",),
+    # structured outputs: a JSON schema, and so JSON mode as well
+    "json_schema": ("json", "json_schema"),
+    "structured_outputs": ("json", "json_schema"),
+    "structured-outputs": ("json", "json_schema"),
+    "structured_output": ("json", "json_schema"),
+    "reasoning": ("reasoning",),
+    "include_reasoning": ("reasoning",),
+    "reasoning_effort": ("reasoning",),
+    "thinking": ("reasoning",),
+    "seed": ("seed",),
+    "logprobs": ("logprobs",),
+    "top_logprobs": ("logprobs",),
+    "frequency_penalty": ("penalties",),
+    "presence_penalty": ("penalties",),
+    "logit_bias": ("logit_bias",),
+    "audio_input": ("audio",),
 }
 
 _MEDIA_FOR_VISION = frozenset({"image", "video"})
@@ -178,9 +186,7 @@ def capabilities_from_words(words: Iterable[str]) -> set[str]:
     """Capability names for a provider's feature/parameter words (unknown words ignored)."""
     found: set[str] = set()
     for word in words:
-        cap = _CAPABILITY_WORDS.get(word.lower())
-        if cap:
-            found.add(cap)
+        found.update(_CAPABILITY_WORDS.get(word.lower(), ()))
     return found
 
 

@@ -4,6 +4,7 @@ loopback through the shared server bootstrap (so request ids arrive as they woul
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2, router_pb2_grpc
+from services.router.request import read_request
 from services.shared.logs import request_id
 from services.shared.server import Registration, RunningServer, start_server
 
@@ -48,6 +50,8 @@ class FakeRouter(router_pb2_grpc.RouterServiceServicer):
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
 
     def _record(self, method: str, request: router_pb2.CompletionRequest) -> None:
+        """Validate the body as the router does (its one reader), then note the call."""
+        read_request(request.body)
         self.seen.append(Seen(method, request, request_id.get()))
 
     async def _maybe_fail(self, context: grpc.aio.ServicerContext, sent: int = 0) -> None:
@@ -73,20 +77,24 @@ class FakeRouter(router_pb2_grpc.RouterServiceServicer):
     ) -> router_pb2.CompletionResponse:
         self._record("Complete", request)
         await self._maybe_fail(context)
-        return router_pb2.CompletionResponse(
-            id="chatcmpl-fake-1",
-            created=1_700_000_000,
-            model=SERVED_MODEL,
-            choices=[
-                router_pb2.Choice(
-                    index=0,
-                    message=common_pb2.ChatMessage(role="assistant", content=reply_text(request)),
-                    finish_reason="stop",
-                )
+        body = {
+            "id": "chatcmpl-fake-1",
+            "object": "chat.completion",
+            "created": 1_700_000_000,
+            "model": SERVED_MODEL,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": reply_text(request)},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
             ],
-            usage=common_pb2.Usage(prompt_tokens=7, completion_tokens=5, total_tokens=12),
-            route=decision(request),
-            attempts=1,
+            "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
+            "freeway": {"provider": "openrouter"},
+        }
+        return router_pb2.CompletionResponse(
+            body=json.dumps(body), outcome=outcome(request, usage=(7, 5))
         )
 
     async def CompleteStream(
@@ -105,26 +113,76 @@ class FakeRouter(router_pb2_grpc.RouterServiceServicer):
 
 
 def reply_text(request: router_pb2.CompletionRequest) -> str:
-    return f"echo: {request.messages[-1].content}"
+    return f"echo: {json.loads(request.body)['messages'][-1]['content']}"
+
+
+def outcome(
+    request: router_pb2.CompletionRequest, usage: tuple[int, int] | None = None
+) -> router_pb2.Outcome:
+    """Who answers the fake's requests (with usage once known), and at what cost."""
+    message = router_pb2.Outcome(
+        id="chatcmpl-fake-2",
+        model=SERVED_MODEL,
+        provider="openrouter",
+        strategy=request.strategy or common_pb2.STRATEGY_FREE_FIRST,
+        complexity=0.2,
+        attempts=1,
+        reason="cheapest free model",
+        free=True,
+    )
+    if usage is not None:
+        message.usage.CopyFrom(
+            common_pb2.Usage(
+                prompt_tokens=usage[0], completion_tokens=usage[1], total_tokens=sum(usage)
+            )
+        )
+        message.cost_usd = 0.0
+        message.saved_usd = 0.0000042
+    return message
+
+
+def stream_event(delta: dict[str, str], finish: str | None = None) -> str:
+    return json.dumps(
+        {
+            "id": "chatcmpl-fake-2",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": SERVED_MODEL,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+    )
 
 
 def chunks(request: router_pb2.CompletionRequest) -> list[router_pb2.CompletionChunk]:
-    def chunk(
-        delta: router_pb2.ChoiceDelta, usage: common_pb2.Usage | None = None
-    ) -> router_pb2.CompletionChunk:
-        return router_pb2.CompletionChunk(
-            id="chatcmpl-fake-2", created=1, model=SERVED_MODEL, choices=[delta], usage=usage
-        )
-
+    """As the router streams: who answers on the first message, usage on the last (and
+    OpenAI's usage chunk when the body asked for it)."""
     words = reply_text(request).split(" ")
     pieces = [w + " " for w in words[:-1]] + words[-1:]
+    first, *rest = pieces
+    body = json.loads(request.body)
+    wants_usage = body.get("stream_options", {}).get("include_usage", False)
+    last_events = [stream_event({}, "stop")]
+    if wants_usage:
+        usage = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+        last_events.append(
+            json.dumps(
+                {
+                    "id": "chatcmpl-fake-2",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": SERVED_MODEL,
+                    "choices": [],
+                    "usage": usage,
+                }
+            )
+        )
     return [
-        chunk(router_pb2.ChoiceDelta(index=0, role="assistant")),
-        *(chunk(router_pb2.ChoiceDelta(index=0, content=p)) for p in pieces),
-        chunk(
-            router_pb2.ChoiceDelta(index=0, finish_reason="stop"),
-            common_pb2.Usage(prompt_tokens=7, completion_tokens=3, total_tokens=10),
+        router_pb2.CompletionChunk(
+            events=[stream_event({"role": "assistant", "content": first})],
+            outcome=outcome(request),
         ),
+        *(router_pb2.CompletionChunk(events=[stream_event({"content": p})]) for p in rest),
+        router_pb2.CompletionChunk(events=last_events, outcome=outcome(request, usage=(7, 3))),
     ]
 
 
@@ -134,7 +192,9 @@ def decision(request: router_pb2.CompletionRequest) -> router_pb2.RouteDecision:
         fallbacks=[router_pb2.Candidate(model_id="groq/llama-3.1-8b-instant", provider="groq")],
         complexity=0.2,
         features=[router_pb2.FeatureContribution(name="length", value=1.0, contribution=-0.5)],
-        strategy=request.strategy or common_pb2.STRATEGY_FREE_FIRST,
+        strategy=request.strategy
+        or read_request(request.body).strategy
+        or common_pb2.STRATEGY_FREE_FIRST,  # type: ignore[arg-type]
         reason="cheapest free model",
         catalog_version=3,
     )

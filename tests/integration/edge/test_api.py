@@ -61,10 +61,11 @@ async def test_wrong_key_never_echoes_the_key(edge: Edge) -> None:
         ({"messages": [{"role": "user", "content": {"a": 1}}]}, "messages[0].content"),
         ({"messages": USER, "temperature": 7}, "temperature"),
         ({"messages": USER, "max_tokens": -3}, "max_tokens"),
-        ({"messages": USER, "n": 3}, "n"),
+        ({"messages": USER, "n": 0}, "n"),
         ({"messages": USER, "stream": "true"}, "stream"),
         ({"messages": USER, "model": ["auto"]}, "model"),
-        ({"messages": USER, "tools": [{"type": "function"}]}, "tools"),
+        ({"messages": USER, "tools": [{"type": "function"}]}, "tools[0].function"),
+        ({"messages": USER, "colour": "blue"}, "colour"),
     ],
 )
 async def test_malformed_bodies_get_400_naming_the_field(
@@ -78,7 +79,19 @@ async def test_malformed_bodies_get_400_naming_the_field(
     assert edge.router.seen == []
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"", b"[1, 2]", b'"text"', b"\xff"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{not json",
+        b"",
+        b"[1, 2]",
+        b'"text"',
+        b"\xff",
+        b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": ' + b"9" * 5000 + b"}",
+        b'{"messages": [{"role": "user", "content": "\\ud800"}]}',  # a lone surrogate
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+)
 async def test_bodies_that_are_not_a_json_object_get_400(edge: Edge, raw: bytes) -> None:
     resp = await edge.client.post(
         CHAT, data=raw, headers={**AUTH, "Content-Type": "application/json"}
@@ -119,13 +132,15 @@ async def test_completion_happy_path(edge: Edge) -> None:
     assert reply["choices"][0]["message"] == {"role": "assistant", "content": "echo: hello there"}
     assert reply["choices"][0]["finish_reason"] == "stop"
     assert reply["usage"] == {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}
+    assert resp.headers["x-freeway-model"] == SERVED_MODEL
+    assert resp.headers["x-freeway-provider"] == "openrouter"
+    assert resp.headers["x-freeway-strategy"] == "free-first"
+    assert resp.headers["x-freeway-cost-usd"] == "0.00000000"
+    assert resp.headers["x-freeway-saved-usd"] == "0.00000420"
     [seen] = edge.router.seen
     assert seen.method == "Complete"
     assert seen.request.key_id == "admin"
-    assert seen.request.model == "auto"
-    assert [m.role for m in seen.request.messages] == ["system", "user"]
-    assert seen.request.temperature == pytest.approx(0.3)
-    assert seen.request.max_tokens == 64
+    assert json.loads(seen.request.body) == body  # passed on exactly as sent
 
 
 async def test_stream_happy_path_ends_with_done(edge: Edge) -> None:
@@ -138,7 +153,9 @@ async def test_stream_happy_path_ends_with_done(edge: Edge) -> None:
     chunks = [json.loads(d) for d in data[:-1]]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
     assert all("usage" not in c for c in chunks)
-    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "echo: "}
+    assert resp.headers["x-freeway-model"] == SERVED_MODEL
+    assert "x-freeway-cost-usd" not in resp.headers  # a stream's cost is in its last chunk
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
     assert text == "echo: hello there"
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"

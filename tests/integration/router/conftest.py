@@ -12,14 +12,21 @@ from pathlib import Path
 from typing import Any, cast
 
 import grpc
+import orjson
 import pytest
 
-from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2, router_pb2_grpc
 from services.router.app import App, build
 from services.router.config import RouterSettings
 from services.shared.settings import SuiteSettings
-from tests.integration.router.fakes import VISION, FakeAnalytics, FakeCatalog, FakeUpstream, model
+from tests.integration.router.fakes import (
+    TOOLS,
+    VISION,
+    FakeAnalytics,
+    FakeCatalog,
+    FakeUpstream,
+    model,
+)
 
 KEY_ENV = "FREEWAY_TEST_T_KEY"
 ENV = {KEY_ENV: "sk-test-key"}
@@ -39,10 +46,13 @@ MODELS = [
     model("hang", 0.55),
     model("vision", 0.30, capabilities=[VISION]),
     model("endcut", 0.20),
+    model("tools", 0.10, capabilities=[TOOLS]),
 ]
 
 SETTINGS = RouterSettings(
     attempt_timeout_s=1.0,
+    hedge_floor_s=0.1,
+    hedge_cold_s=0.2,
     breaker_failures=3,
     breaker_cooldown_s=60.0,
     usage_flush_interval_s=0.05,
@@ -94,14 +104,41 @@ def router_stub(channel: grpc.aio.Channel) -> router_pb2_grpc.RouterServiceAsync
 
 
 def request(
-    *allow: str, content: str = "Say hello.", **fields: Any
+    *allow: str,
+    content: str = "Say hello.",
+    key_id: str = "key-1",
+    request_id: str = "",
+    strategy: int = 0,
+    **body: Any,
 ) -> router_pb2.CompletionRequest:
+    """A CompletionRequest: an OpenAI body of `content` plus `body`'s fields, routed among
+    `allow` (every model when empty)."""
+    chat = {"model": "auto", "messages": [{"role": "user", "content": content}], **body}
     return router_pb2.CompletionRequest(
-        model=fields.pop("model", "auto"),
-        messages=[common_pb2.ChatMessage(role="user", content=content)],
+        body=orjson.dumps(chat).decode(),
         constraints=router_pb2.Constraints(allow=list(allow)),
-        key_id=fields.pop("key_id", "key-1"),
-        **fields,
+        key_id=key_id,
+        request_id=request_id,
+        strategy=strategy,  # type: ignore[arg-type]
+    )
+
+
+def answer(response: router_pb2.CompletionResponse) -> dict[str, Any]:
+    """The client's JSON of a Complete answer."""
+    body: dict[str, Any] = orjson.loads(response.body)
+    return body
+
+
+def events(chunks: list[router_pb2.CompletionChunk]) -> list[dict[str, Any]]:
+    """The client's chunk JSONs of a CompleteStream answer, in order."""
+    return [orjson.loads(event) for chunk in chunks for event in chunk.events]
+
+
+def streamed_text(chunks: list[router_pb2.CompletionChunk]) -> str:
+    return "".join(
+        choice["delta"].get("content") or ""
+        for event in events(chunks)
+        for choice in event["choices"]
     )
 
 

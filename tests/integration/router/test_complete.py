@@ -12,7 +12,7 @@ import pytest
 from freeway.analytics.v1 import analytics_pb2
 from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2
-from tests.integration.router.conftest import Harness, request
+from tests.integration.router.conftest import Harness, answer, events, request, streamed_text
 
 OK = analytics_pb2.USAGE_STATUS_OK
 ERROR = analytics_pb2.USAGE_STATUS_ERROR
@@ -26,15 +26,31 @@ async def collect(
         into.append(chunk)
 
 
+def trailer(exc: grpc.aio.AioRpcError, key: str) -> str:
+    for name, value in exc.trailing_metadata() or ():
+        if name == key:
+            return str(value)
+    return ""
+
+
 async def test_complete_answers_and_reports_usage(harness: Harness) -> None:
     response = await harness.stub.Complete(request("t/ok", request_id="r-ok", max_tokens=50))
-    assert response.model == "t/ok"
-    assert response.choices[0].message.content == "hello from ok"
-    assert response.choices[0].finish_reason == "stop"
-    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (11, 7)
-    assert response.usage.total_tokens == 18
-    assert response.attempts == 1
-    assert response.route.chosen.model_id == "t/ok"
+    body = answer(response)
+    assert body["model"] == "t/ok"
+    assert body["object"] == "chat.completion"
+    assert body["id"].startswith("chatcmpl-")
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "hello from ok"}
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"] == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    assert body["freeway"]["provider"] == "t"
+    assert body["freeway"]["cost_usd"] == 0.0
+    outcome = response.outcome
+    assert (outcome.model, outcome.provider, outcome.attempts, outcome.id) == (
+        "t/ok", "t", 1, body["id"]
+    )  # fmt: skip
+    assert (outcome.usage.prompt_tokens, outcome.usage.completion_tokens) == (11, 7)
+    assert outcome.cost_usd == 0.0
+    assert outcome.saved_usd == pytest.approx((11 * 0.15 + 7 * 0.60) / 1e6)
     sent = harness.upstream.bodies[-1]
     assert sent["model"] == "ok"  # the upstream id, not the catalogue id
     assert sent["max_tokens"] == 50
@@ -51,14 +67,31 @@ async def test_complete_answers_and_reports_usage(harness: Harness) -> None:
     assert event.latency_ms > 0
     assert event.ttft_ms > 0
     assert event.strategy == common_pb2.STRATEGY_FREE_FIRST
-    assert event.complexity == pytest.approx(response.route.complexity)
+    assert event.complexity == pytest.approx(outcome.complexity)
+
+
+async def test_the_body_goes_to_the_provider_exactly(harness: Harness) -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    await harness.stub.Complete(
+        request("t/tools", temperature=0.3, stop=["END"], tools=tools, tool_choice="auto")
+    )
+    sent = harness.upstream.bodies[-1]
+    assert sent == {
+        "model": "tools",
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "temperature": 0.3,
+        "stop": ["END"],
+        "tools": tools,
+        "tool_choice": "auto",
+        "stream": False,
+    }
 
 
 async def test_fallbacks_in_order_and_retry_after_is_honoured(harness: Harness) -> None:
     allow = ("t/limited", "t/broken", "t/garbage", "t/ok")
     response = await harness.stub.Complete(request(*allow, request_id="r-1"))
-    assert response.model == "t/ok"
-    assert response.attempts == 4
+    assert response.outcome.model == "t/ok"
+    assert response.outcome.attempts == 4
     assert harness.upstream.calls == ["limited", "broken", "garbage", "ok"]
     # the 429 said "Retry-After: 60": the next request does not even try that model
     decision = await harness.stub.Route(request(*allow))
@@ -70,10 +103,22 @@ async def test_fallbacks_in_order_and_retry_after_is_honoured(harness: Harness) 
     assert (first.served_model, first.attempts, first.status) == ("t/ok", 4, OK)
 
 
+async def test_every_candidate_rate_limited_says_when_to_retry(harness: Harness) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await harness.stub.Complete(request("t/limited"))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert trailer(caught.value, "retry-after") == "60"
+    assert trailer(caught.value, "freeway-code") == "rate_limit_exceeded"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await harness.stub.Route(request("t/limited"))  # held: not even tried
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert int(trailer(caught.value, "retry-after")) >= 58
+
+
 async def test_repeated_failures_open_the_breaker(harness: Harness) -> None:
     for _ in range(3):
         response = await harness.stub.Complete(request("t/broken", "t/ok"))
-        assert response.model == "t/ok"
+        assert response.outcome.model == "t/ok"
     assert harness.upstream.count("broken") == 3
     decision = await harness.stub.Route(request("t/broken", "t/ok"))
     assert (decision.chosen.model_id, len(decision.fallbacks)) == ("t/ok", 0)
@@ -85,26 +130,32 @@ async def test_repeated_failures_open_the_breaker(harness: Harness) -> None:
     assert "healthy (breaker closed, not rate-limited): 0 (retry in" in (
         caught.value.details() or ""
     )
+    assert trailer(caught.value, "retry-after")
 
 
-async def test_timeout_moves_on(harness: Harness) -> None:
+async def test_a_slow_model_is_hedged_by_the_next(harness: Harness) -> None:
     response = await harness.stub.Complete(request("t/slow", "t/ok"))
-    assert (response.model, response.attempts) == ("t/ok", 2)
+    assert (response.outcome.model, response.outcome.attempts) == ("t/ok", 2)
     assert harness.upstream.calls == ["slow", "ok"]
 
 
-async def test_provider_rejection_is_invalid_argument_with_its_message(harness: Harness) -> None:
+async def test_a_model_refusing_the_request_moves_on(harness: Harness) -> None:
+    response = await harness.stub.Complete(request("t/reject", "t/ok", request_id="r-bad"))
+    assert response.outcome.model == "t/ok"
+    assert harness.upstream.calls == ["reject", "ok"]
+
+
+async def test_every_candidate_refusing_is_invalid_argument_with_their_message(
+    harness: Harness,
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await harness.stub.Complete(request("t/reject", "t/ok", request_id="r-bad"))
+        await harness.stub.Complete(request("t/reject", request_id="r-bad"))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.details() == (
-        "t/reject rejected the request: messages[0].content is too long"
-    )
-    assert harness.upstream.calls == ["reject"]
+    assert "messages[0].content is too long" in (caught.value.details() or "")
     await harness.analytics.wait_for(1)
     event = harness.analytics.by_request("r-bad")
     assert (event.status, event.served_model, event.attempts) == (ERROR, "", 1)
-    assert event.error.startswith("INVALID_ARGUMENT: t/reject rejected the request")
+    assert event.error.startswith("INVALID_ARGUMENT:")
 
 
 async def test_every_candidate_failing_is_unavailable(harness: Harness) -> None:
@@ -113,85 +164,110 @@ async def test_every_candidate_failing_is_unavailable(harness: Harness) -> None:
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     details = caught.value.details() or ""
     assert details.startswith("all 2 attempts failed: t/broken: HTTP 500 server error: internal")
-    assert "t/garbage: HTTP 200 malformed reply" in details
+    assert "t/garbage: malformed reply" in details
 
 
 async def test_explicit_unknown_model_is_not_found_and_still_recorded(harness: Harness) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await harness.stub.Complete(request(model="t/missing", request_id="r-missing"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert trailer(caught.value, "freeway-param") == "model"
     await harness.analytics.wait_for(1)
     event = harness.analytics.by_request("r-missing")
     assert (event.requested_model, event.status, event.attempts) == ("t/missing", ERROR, 0)
 
 
+async def test_a_paid_model_pinned_while_paid_models_are_off_is_refused(harness: Harness) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await harness.stub.Complete(request(model="t/paid"))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert trailer(caught.value, "freeway-code") == "model_not_allowed"
+    assert harness.upstream.calls == []
+
+
+async def test_an_invalid_body_is_invalid_argument_naming_the_field(harness: Harness) -> None:
+    bad = router_pb2.CompletionRequest(body='{"messages": [{"role": "user", "content": 5}]}')
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await harness.stub.Complete(bad)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert trailer(caught.value, "freeway-param") == "messages[0].content"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await harness.stub.Complete(request("t/ok", stream=True))
+    assert trailer(caught.value, "freeway-param") == "stream"
+
+
 async def test_missing_usage_is_estimated(harness: Harness) -> None:
     response = await harness.stub.Complete(request("t/nousage"))
-    assert response.usage.prompt_tokens > 0
-    assert response.usage.completion_tokens == len("hello from nousage") // 4 + 1
+    usage = answer(response)["usage"]
+    assert usage["prompt_tokens"] > 0
+    assert usage["completion_tokens"] == len("hello from nousage") // 4 + 1
+    assert response.outcome.usage.estimated
+    assert answer(response)["freeway"]["usage_estimated"] is True
 
 
 async def test_stream_chunks_then_usage_on_the_last(harness: Harness) -> None:
-    chunks = [c async for c in harness.stub.CompleteStream(request("t/ok", request_id="r-s"))]
+    chunks = [
+        c
+        async for c in harness.stub.CompleteStream(
+            request("t/ok", request_id="r-s", stream=True, stream_options={"include_usage": True})
+        )
+    ]
     assert harness.upstream.bodies[-1]["stream_options"] == {"include_usage": True}
-    text = "".join(choice.content for c in chunks for choice in c.choices)
-    assert text == "Hello"
-    assert chunks[0].choices[0].role == "assistant"
-    assert all(c.model == "t/ok" for c in chunks)
-    assert [c.HasField("usage") for c in chunks] == [False] * (len(chunks) - 1) + [True]
-    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (11, 7)
+    assert streamed_text(chunks) == "Hello"
+    sent = events(chunks)
+    assert sent[0]["choices"][0]["delta"] == {"role": "assistant", "content": "Hel"}
+    assert all(e["model"] == "t/ok" and e["id"] == sent[0]["id"] for e in sent)
+    assert [e["choices"][0]["finish_reason"] for e in sent[:-1]] == [None, None, "stop"]
+    assert sent[-1]["choices"] == []
+    assert sent[-1]["usage"] == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    assert sent[-1]["freeway"]["provider"] == "t"
+    assert chunks[0].outcome.model == "t/ok"  # who answers, on the first message
+    assert not chunks[0].outcome.HasField("usage")
+    assert chunks[-1].outcome.usage.completion_tokens == 7
     await harness.analytics.wait_for(1)
     event = harness.analytics.by_request("r-s")
     assert (event.stream, event.status, event.completion_tokens) == (True, OK, 7)
     assert 0 < event.ttft_ms <= event.latency_ms
 
 
-async def test_finish_chunk_rides_with_the_usage_chunk(harness: Harness) -> None:
+async def test_without_include_usage_no_usage_chunk_is_sent(harness: Harness) -> None:
     chunks = [c async for c in harness.stub.CompleteStream(request("t/ok"))]
-    deltas = [[(ch.role, ch.content, ch.finish_reason) for ch in c.choices] for c in chunks]
-    assert deltas == [
-        [("assistant", "", "")],
-        [("", "Hel", "")],
-        [("", "lo", "")],
-        [("", "", "stop")],
-    ]
-    assert [c.HasField("usage") for c in chunks] == [False, False, False, True]
+    assert all(e["choices"] for e in events(chunks))
+    assert chunks[-1].outcome.usage.completion_tokens == 7  # the router still accounts it
 
 
-async def test_finish_chunk_still_arrives_before_a_failure(harness: Harness) -> None:
-    received: list[router_pb2.CompletionChunk] = []
-    call = harness.stub.CompleteStream(request("t/endcut"))
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await collect(call, received)
-    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert [ch.finish_reason for c in received for ch in c.choices] == ["", "", "", "stop"]
-    assert not any(c.HasField("usage") for c in received)
+async def test_a_stream_broken_after_its_answer_ended_is_still_whole(harness: Harness) -> None:
+    chunks = [c async for c in harness.stub.CompleteStream(request("t/endcut"))]
+    assert streamed_text(chunks) == "Hello"
+    assert [e["choices"][0]["finish_reason"] for e in events(chunks)][-1] == "stop"
 
 
 async def test_stream_without_provider_usage_is_estimated(harness: Harness) -> None:
     chunks = [c async for c in harness.stub.CompleteStream(request("t/nousage"))]
-    assert chunks[-1].usage.completion_tokens == 2  # "Hello": 5 characters
-    assert chunks[-1].usage.prompt_tokens > 0
+    assert chunks[-1].outcome.usage.completion_tokens == 2  # "Hello": 5 characters
+    assert chunks[-1].outcome.usage.prompt_tokens > 0
+    assert chunks[-1].outcome.usage.estimated
 
 
 async def test_stream_falls_back_before_the_first_byte(harness: Harness) -> None:
     allow = ("t/limited", "t/broken", "t/garbage", "t/ok")
     chunks = [c async for c in harness.stub.CompleteStream(request(*allow, request_id="r-f"))]
-    assert "".join(ch.content for c in chunks for ch in c.choices) == "Hello"
+    assert streamed_text(chunks) == "Hello"
     assert harness.upstream.calls == ["limited", "broken", "garbage", "ok"]
     await harness.analytics.wait_for(1)
     assert harness.analytics.by_request("r-f").attempts == 4
 
 
-async def test_stream_broken_after_the_first_byte_fails_the_call(harness: Harness) -> None:
+async def test_stream_broken_after_the_first_content_fails_the_call(harness: Harness) -> None:
     received: list[router_pb2.CompletionChunk] = []
     call = harness.stub.CompleteStream(request("t/cut", "t/vision", request_id="r-c"))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await collect(call, received)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     assert (caught.value.details() or "").startswith("t/cut failed mid-stream")
-    assert "".join(ch.content for c in received for ch in c.choices) == "Hel"
-    assert harness.upstream.calls == ["cut"]  # no fallback once the caller has bytes
+    assert trailer(caught.value, "freeway-code") == "stream_interrupted"
+    assert streamed_text(received) == "Hel"
+    assert harness.upstream.calls == ["cut"]  # no fallback once the caller has content
     await harness.analytics.wait_for(1)
     event = harness.analytics.by_request("r-c")
     assert (event.status, event.served_model) == (ERROR, "t/cut")
@@ -201,7 +277,7 @@ async def test_stream_broken_after_the_first_byte_fails_the_call(harness: Harnes
 async def test_client_cancel_cancels_the_upstream_request(harness: Harness) -> None:
     call = harness.stub.CompleteStream(request("t/hang", request_id="r-cancel"))
     first = await call.read()
-    assert first.model == "t/hang"
+    assert first.outcome.model == "t/hang"
     call.cancel()
     await asyncio.wait_for(harness.upstream.disconnected.wait(), 10)
     await harness.analytics.wait_for(1)

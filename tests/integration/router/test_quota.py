@@ -42,7 +42,7 @@ class Router:
 
     async def served(self, *allow: str) -> str:
         response = await self.stub.Complete(request(*allow))
-        return str(response.model)
+        return str(response.outcome.model)
 
 
 def pinned_clock() -> Callable[[], float]:

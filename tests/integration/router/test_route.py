@@ -53,19 +53,25 @@ async def test_explicit_model_and_unknown_model(harness: Harness) -> None:
     assert caught.value.details() == "model: no model 't/nope' in the catalogue"
 
 
-async def test_no_candidate_is_failed_precondition_with_reasons(harness: Harness) -> None:
+async def test_no_capable_candidate_is_invalid_argument_with_the_nearest(
+    harness: Harness,
+) -> None:
     impossible = request()
-    impossible.constraints.capabilities.extend([common_pb2.CAPABILITY_TOOLS])
+    impossible.constraints.capabilities.extend(
+        [common_pb2.CAPABILITY_TOOLS, common_pb2.CAPABILITY_VISION]
+    )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await harness.stub.Route(impossible)
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "no free model fits" in (caught.value.details() or "")
-    assert "with tools: 0" in (caught.value.details() or "")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = caught.value.details() or ""
+    assert "offers tools and vision together" in details
+    assert "t/tools (lacks vision)" in details
+    assert ("freeway-code", "model_not_capable") in list(caught.value.trailing_metadata() or ())
 
 
 async def test_invalid_request_names_the_field(harness: Harness) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await harness.stub.Route(router_pb2.CompletionRequest(model="auto"))
+        await harness.stub.Route(router_pb2.CompletionRequest(body='{"model": "auto"}'))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (caught.value.details() or "").startswith("messages:")
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 
+import orjson
 import pytest
 
-from services.router.breaker import OPEN, BreakerPolicy, HealthBoard
+from services.router.breaker import HALF_OPEN, OPEN, BreakerPolicy, HealthBoard
 from services.router.catalogue import ModelInfo
-from services.router.chat import ChatParams, Choice, Completion, Delta, Message, StreamEvent
 from services.router.execution import ExecutionPolicy, Executor, Trace
-from services.router.failures import Kind, UpstreamFailure
+from services.router.failures import Kind, UpstreamFailure, from_status
+from services.router.request import read_body
+from services.router.upstream import StreamItem
 from services.shared.errors import (
     DeadlineExceeded,
     InvalidArgument,
@@ -18,7 +21,7 @@ from services.shared.errors import (
     Unavailable,
 )
 
-PARAMS = ChatParams(messages=(Message("user", "hi"),))
+CHAT = read_body({"messages": [{"role": "user", "content": "hi"}]})
 NOW = 1000.0
 
 
@@ -31,8 +34,38 @@ FAILURES = {
     "broken": UpstreamFailure(Kind.SERVER, "boom", status=500),
     "garbage": UpstreamFailure(Kind.MALFORMED, "not json"),
     "slow": UpstreamFailure(Kind.TIMEOUT, "no reply"),
-    "reject": UpstreamFailure(Kind.REJECTED, "messages: too long", status=400),
+    "gone": from_status(400, '{"error":{"message":"The model has been decommissioned"}}', None, 0),
+    "unsuitable": from_status(400, '{"error":{"message":"seed is not supported"}}', None, 0),
+    "too-long": from_status(
+        400, '{"error":{"message":"maximum context length exceeded"}}', None, 0
+    ),
+    "reject": from_status(400, '{"error":{"message":"Failed to download image"}}', None, 0),
 }
+
+
+def completion(text: str) -> bytes:
+    return orjson.dumps(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4},
+        }
+    )
+
+
+def chunk(delta: dict[str, object], finish: str | None = None, **extra: object) -> bytes:
+    return orjson.dumps(
+        {"id": "s", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+    )
 
 
 class Scripted:
@@ -41,39 +74,63 @@ class Scripted:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.closed: list[str] = []
+        self.release = asyncio.Event()  # lets "hang" answer
 
-    async def complete(self, model: ModelInfo, params: ChatParams, timeout: float) -> Completion:
-        self.calls.append(model.upstream_id)
-        if model.upstream_id in FAILURES:
-            raise FAILURES[model.upstream_id]
-        return Completion("c1", 1, (Choice(0, "assistant", f"from {model.id}", "stop"),), 3, 4)
-
-    async def stream(
-        self, model: ModelInfo, params: ChatParams, timeout: float
-    ) -> AsyncGenerator[StreamEvent, None]:
+    async def complete(self, model: ModelInfo, chat: object, timeout: float) -> bytes:
         self.calls.append(model.upstream_id)
         try:
             if model.upstream_id in FAILURES:
                 raise FAILURES[model.upstream_id]
-            if model.upstream_id == "empty":
-                return
-            yield StreamEvent("s1", 1, (Delta(0, "assistant", "he", ""),))
-            if model.upstream_id == "cut":
-                raise UpstreamFailure(Kind.CONNECT, "stream broke")
-            yield StreamEvent("s1", 1, (Delta(0, "", "llo", "stop"),), 5, 2)
+            if model.upstream_id == "hang":
+                await self.release.wait()
+            if model.upstream_id == "junk":
+                return b'{"choices": []}'
+            if model.upstream_id == "error200":
+                return b'{"error": {"message": "Provider returned error"}}'
+            return completion(f"from {model.id}")
         finally:
             self.closed.append(model.upstream_id)
 
+    async def stream(
+        self, model: ModelInfo, chat: object, timeout: float
+    ) -> AsyncGenerator[StreamItem, None]:
+        name = model.upstream_id
+        self.calls.append(name)
+        try:
+            if name in FAILURES:
+                raise FAILURES[name]
+            if name == "hang":
+                await self.release.wait()
+            if name == "empty":
+                return
+            if name == "whole":  # ignored stream: true, answered JSON
+                yield completion("whole answer")
+                return
+            yield [chunk({"role": "assistant", "content": ""})]  # no content yet
+            if name == "early":  # breaks before any content
+                raise UpstreamFailure(Kind.CONNECT, "stream broke")
+            if name == "error-first":
+                yield [b'{"error": {"code": 400, "message": "Provider returned error"}}']
+            yield [chunk({"content": "he"})]
+            if name == "cut":
+                raise UpstreamFailure(Kind.CONNECT, "stream broke")
+            if name == "truncated":  # ends cleanly mid-answer: no finish reason, no [DONE]
+                return
+            if name == "error-later":
+                yield [b'{"error": {"message": "Context size has been exceeded."}}']
+            yield [chunk({"content": "llo"}), chunk({}, "stop", usage={"prompt_tokens": 5})]
+            yield [b"[DONE]"]
+        finally:
+            self.closed.append(name)
 
-async def collect(events: AsyncGenerator[StreamEvent, None], into: list[StreamEvent]) -> None:
-    async for event in events:
-        into.append(event)
 
-
-def executor(upstream: Scripted, failures: int = 3) -> tuple[Executor, HealthBoard]:
+def executor(
+    upstream: Scripted, failures: int = 3, hedge_s: float = 30.0
+) -> tuple[Executor, HealthBoard]:
     """An executor and its board on a clock that stands still (holds and cooldowns exact)."""
     board = HealthBoard(BreakerPolicy(failures=failures, cooldown_s=30.0), still)
-    return Executor(upstream, board, ExecutionPolicy(attempt_timeout_s=5.0), still), board
+    policy = ExecutionPolicy(attempt_timeout_s=5.0, hedge_floor_s=hedge_s, hedge_cold_s=hedge_s)
+    return Executor(upstream, board, policy, still), board
 
 
 def still() -> float:
@@ -84,19 +141,46 @@ def candidates(*names: str) -> list[ModelInfo]:
     return [model(n) for n in names]
 
 
+def text_of(events: list[bytes]) -> str:
+    out = []
+    for raw in events:
+        for choice in orjson.loads(raw)["choices"]:
+            out.append(choice["delta"].get("content") or "")
+    return "".join(out)
+
+
+async def collect_into(parts: AsyncGenerator[list[bytes], None], into: list[bytes]) -> None:
+    async for part in parts:
+        into += part
+
+
+async def stream_all(run: Executor, names: list[str], trace: Trace) -> list[bytes]:
+    received: list[bytes] = []
+    async for part in run.stream(candidates(*names), CHAT, None, trace, "sid", 1):
+        received += part
+    return received
+
+
 async def test_falls_back_in_order_until_one_answers() -> None:
     upstream = Scripted()
     run, board = executor(upstream)
     trace = Trace(started=0.0)
-    completion = await run.complete(
-        candidates("limited", "broken", "garbage", "ok"), PARAMS, None, trace
+    answer = await run.complete(
+        candidates("limited", "broken", "garbage", "junk", "error200", "ok"),
+        CHAT,
+        None,
+        trace,
+        "c1",
     )
-    assert completion.text == "from p/ok"
-    assert upstream.calls == ["limited", "broken", "garbage", "ok"]
-    assert trace.attempts == 4
+    assert answer.body["choices"][0]["message"]["content"] == "from p/ok"
+    assert answer.body["model"] == "p/ok"
+    assert answer.body["id"] == "c1"
+    assert upstream.calls == ["limited", "broken", "garbage", "junk", "error200", "ok"]
+    assert trace.attempts == 6
     assert trace.served is not None
     assert trace.served.id == "p/ok"
-    assert [model_id for model_id, _ in trace.failures] == ["p/limited", "p/broken", "p/garbage"]
+    failed = [model_id for model_id, _ in trace.failures]
+    assert failed == ["p/limited", "p/broken", "p/garbage", "p/junk", "p/error200"]
     assert board.state("p/limited") == OPEN  # held for its Retry-After
     assert board.retry_in("p/limited") == 42.0
 
@@ -104,70 +188,168 @@ async def test_falls_back_in_order_until_one_answers() -> None:
 async def test_held_and_open_models_are_skipped() -> None:
     upstream = Scripted()
     run, board = executor(upstream, failures=1)
-    await run.complete(candidates("broken", "ok"), PARAMS, None, Trace(started=0.0))
+    await run.complete(candidates("broken", "ok"), CHAT, None, Trace(started=0.0), "c")
     assert board.state("p/broken") == OPEN
     upstream.calls.clear()
     trace = Trace(started=0.0)
-    await run.complete(candidates("broken", "ok"), PARAMS, None, trace)
+    await run.complete(candidates("broken", "ok"), CHAT, None, trace, "c")
     assert upstream.calls == ["ok"]
     assert trace.skipped == ["p/broken"]
 
 
-async def test_a_rejected_request_is_not_retried_elsewhere() -> None:
+async def test_a_request_fault_goes_back_at_once_but_a_model_refusal_moves_on() -> None:
     upstream = Scripted()
-    run, _ = executor(upstream)
-    with pytest.raises(InvalidArgument, match="p/reject rejected the request: messages: too long"):
-        await run.complete(candidates("reject", "ok"), PARAMS, None, Trace(started=0.0))
+    run, board = executor(upstream, failures=1)
+    with pytest.raises(InvalidArgument, match="p/reject rejected the request: Failed to download"):
+        await run.complete(candidates("reject", "ok"), CHAT, None, Trace(started=0.0), "c")
     assert upstream.calls == ["reject"]
+    upstream.calls.clear()
+    answer = await run.complete(
+        candidates("gone", "unsuitable", "ok"), CHAT, None, Trace(started=0.0), "c"
+    )
+    assert answer.body["model"] == "p/ok"
+    assert upstream.calls == ["gone", "unsuitable", "ok"]
+    assert board.state("p/gone") == OPEN  # a decommissioned model counts against its health
+    assert board.state("p/unsuitable") != OPEN  # one that lacks a parameter does not
 
 
-async def test_all_rate_limited_is_resource_exhausted_otherwise_unavailable() -> None:
+async def test_every_candidate_refusing_the_request_is_the_callers_400() -> None:
     run, _ = executor(Scripted())
-    with pytest.raises(ResourceExhausted, match="rate-limited"):
-        await run.complete(candidates("limited"), PARAMS, None, Trace(started=0.0))
+    with pytest.raises(InvalidArgument, match="every candidate rejected the request") as caught:
+        await run.complete(
+            candidates("unsuitable", "too-long"), CHAT, None, Trace(started=0.0), "c"
+        )
+    assert caught.value.code == "invalid_request"
+
+
+async def test_all_rate_limited_is_resource_exhausted_with_retry_after() -> None:
+    run, _ = executor(Scripted())
+    with pytest.raises(ResourceExhausted, match="rate-limited") as caught:
+        await run.complete(candidates("limited"), CHAT, None, Trace(started=0.0), "c")
+    assert caught.value.retry_after_s == 42.0
     with pytest.raises(
         Unavailable, match=r"all 2 attempts failed: p/broken: HTTP 500 server error"
     ):
-        await run.complete(candidates("broken", "slow"), PARAMS, None, Trace(started=0.0))
+        await run.complete(candidates("broken", "slow"), CHAT, None, Trace(started=0.0), "c")
+
+
+async def test_all_cooling_down_says_when_to_retry() -> None:
+    upstream = Scripted()
+    run, _ = executor(upstream, failures=1)
+    await run.complete(candidates("broken", "limited", "ok"), CHAT, None, Trace(started=0.0), "c")
+    with pytest.raises(Unavailable, match="cooling down") as caught:
+        await run.complete(candidates("broken", "limited"), CHAT, None, Trace(started=0.0), "c")
+    assert caught.value.retry_after_s == 30.0  # the breaker's cooldown, the sooner of the two
 
 
 async def test_passed_deadline_is_deadline_exceeded() -> None:
     run, _ = executor(Scripted())
     with pytest.raises(DeadlineExceeded):
-        await run.complete(candidates("ok"), PARAMS, deadline=NOW, trace=Trace(started=0.0))
+        await run.complete(candidates("ok"), CHAT, NOW, Trace(started=0.0), "c")
 
 
-async def test_stream_falls_back_before_the_first_event() -> None:
+async def test_a_slow_attempt_is_hedged_and_the_first_answer_wins() -> None:
+    upstream = Scripted()
+    run, board = executor(upstream, hedge_s=0.01)
+    trace = Trace(started=0.0)
+    answer = await run.complete(candidates("hang", "ok"), CHAT, None, trace, "c")
+    assert answer.body["model"] == "p/ok"
+    assert trace.hedged == 1
+    assert trace.failures == []  # the slow one did not fail: it lost, and was cancelled
+    await asyncio.sleep(0)
+    assert "hang" in upstream.closed
+    assert board.inflight == {}
+
+
+async def test_a_slow_attempt_that_answers_first_still_wins() -> None:
+    upstream = Scripted()
+    run, _ = executor(upstream, hedge_s=0.01)
+    upstream.release.set()
+    answer = await run.complete(candidates("hang", "ok"), CHAT, None, Trace(started=0.0), "c")
+    assert answer.body["model"] == "p/hang"
+
+
+async def test_a_half_open_model_takes_one_probe_at_a_time() -> None:
+    upstream = Scripted()
+    run, board = executor(upstream, failures=1, hedge_s=30.0)
+    board.failed("p/hang")
+    board._breakers["p/hang"].opened_until = NOW  # cooldown over: half-open
+    assert board.state("p/hang") == HALF_OPEN
+    first = asyncio.ensure_future(
+        run.complete(candidates("hang", "ok"), CHAT, None, Trace(started=0.0), "c")
+    )
+    await asyncio.sleep(0.01)
+    trace = Trace(started=0.0)
+    answer = await run.complete(candidates("hang", "ok"), CHAT, None, trace, "c")
+    assert answer.body["model"] == "p/ok"
+    assert trace.skipped == ["p/hang"]  # the first request holds the probe
+    upstream.release.set()
+    assert (await first).body["model"] == "p/hang"
+
+
+async def test_stream_falls_back_before_the_first_content() -> None:
     upstream = Scripted()
     run, _ = executor(upstream)
     trace = Trace(started=0.0)
-    events = [e async for e in run.stream(candidates("broken", "empty", "ok"), PARAMS, None, trace)]
-    assert upstream.calls == ["broken", "empty", "ok"]
-    assert "".join(d.content for e in events for d in e.deltas) == "hello"
-    assert events[-1].completion_tokens == 2
-    assert trace.attempts == 3
-    assert trace.first_token is not None
-    assert upstream.closed == ["broken", "empty", "ok"]
+    names = ["broken", "empty", "early", "error-first", "ok"]
+    events = await stream_all(run, names, trace)
+    assert upstream.calls == names
+    assert text_of(events) == "hello"
+    first = orjson.loads(events[0])
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": "he"}
+    assert first["model"] == "p/ok"
+    assert first["id"] == "sid"
+    assert orjson.loads(events[-1])["choices"][0]["finish_reason"] == "stop"
+    assert trace.attempts == 5
+    assert trace.reader is not None
+    assert trace.reader.usage is not None
+    assert trace.reader.usage.prompt_tokens == 5
+    assert sorted(upstream.closed) == sorted(names)
 
 
-async def test_stream_failure_after_the_first_event_ends_the_request() -> None:
+@pytest.mark.parametrize("name", ["cut", "truncated", "error-later"])
+async def test_a_stream_broken_after_its_first_content_is_an_error_never_a_short_answer(
+    name: str,
+) -> None:
     upstream = Scripted()
     run, _ = executor(upstream)
     trace = Trace(started=0.0)
-    received: list[StreamEvent] = []
-    events = run.stream(candidates("cut", "ok"), PARAMS, None, trace)
-    with pytest.raises(Unavailable, match="p/cut failed mid-stream"):
-        await collect(events, received)
-    assert len(received) == 1
-    assert upstream.calls == ["cut"]
+    received: list[bytes] = []
+    parts = run.stream(candidates(name, "ok"), CHAT, None, trace, "sid", 1)
+    with pytest.raises(Unavailable, match=f"p/{name} failed mid-stream") as caught:
+        await collect_into(parts, received)
+    assert caught.value.code == "stream_interrupted"
+    assert text_of(received) == "he"
+    assert upstream.calls == [name]
     assert trace.served is not None
-    assert trace.served.id == "p/cut"
+    assert trace.served.id == f"p/{name}"
+
+
+async def test_a_stream_answered_as_one_json_body_is_one_chunk() -> None:
+    run, _ = executor(Scripted())
+    events = await stream_all(run, ["whole"], Trace(started=0.0))
+    assert len(events) == 1
+    choice = orjson.loads(events[0])["choices"][0]
+    assert choice["delta"]["content"] == "whole answer"
+    assert choice["finish_reason"] == "stop"
+
+
+async def test_a_slow_stream_is_hedged_before_its_first_content() -> None:
+    upstream = Scripted()
+    run, _ = executor(upstream, hedge_s=0.01)
+    trace = Trace(started=0.0)
+    events = await stream_all(run, ["hang", "ok"], trace)
+    assert text_of(events) == "hello"
+    assert trace.served is not None
+    assert trace.served.id == "p/ok"
+    await asyncio.sleep(0)
+    assert "hang" in upstream.closed
 
 
 async def test_closing_the_stream_early_closes_the_upstream() -> None:
     upstream = Scripted()
     run, board = executor(upstream)
-    events = run.stream(candidates("ok"), PARAMS, None, Trace(started=0.0))
+    events = run.stream(candidates("ok"), CHAT, None, Trace(started=0.0), "sid", 1)
     await anext(events)
     await events.aclose()
     assert upstream.closed == ["ok"]

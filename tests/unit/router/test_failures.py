@@ -22,9 +22,9 @@ NOW = 1_700_000_000.0
         (401, Kind.REFUSED, True, True),
         (403, Kind.REFUSED, True, True),
         (404, Kind.REFUSED, True, True),
-        (400, Kind.REJECTED, False, False),
-        (422, Kind.REJECTED, False, False),
-        (413, Kind.REJECTED, False, False),
+        (400, Kind.UNSUITABLE, True, False),
+        (422, Kind.UNSUITABLE, True, False),
+        (413, Kind.UNSUITABLE, True, False),
         (302, Kind.REFUSED, True, True),
     ],
 )
@@ -32,6 +32,25 @@ def test_status_classification(status: int, kind: Kind, retryable: bool, unhealt
     failure = from_status(status, "", None, NOW)
     assert (failure.kind, failure.retryable, failure.unhealthy) == (kind, retryable, unhealthy)
     assert failure.status == status
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (400, '{"error": {"message": "The model `x` has been decommissioned"}}', Kind.GONE),
+        (404, '{"error": {"message": "No endpoints found for qwen/x:free."}}', Kind.GONE),
+        (400, '{"error": {"message": "model_not_found: The model does not exist"}}', Kind.GONE),
+        (400, '{"error": {"message": "`seed` is not supported with this model"}}', Kind.UNSUITABLE),
+        (400, '{"error": {"message": "maximum context length is 8192 tokens"}}', Kind.UNSUITABLE),
+        (400, '{"error": {"message": "Failed to download image from https://x"}}', Kind.REJECTED),
+        (400, '{"error": {"message": "Invalid base64 image data"}}', Kind.REJECTED),
+    ],
+)
+def test_4xx_bodies_say_whose_fault_it_is(status: int, body: str, kind: Kind) -> None:
+    failure = from_status(status, body, None, NOW)
+    assert failure.kind is kind
+    assert failure.retryable is (kind is not Kind.REJECTED)
+    assert failure.unhealthy is (kind is Kind.GONE)
 
 
 def test_429_carries_retry_after_seconds() -> None:

@@ -17,10 +17,10 @@ from services.router.catalogue import (
     ModelInfo,
     QuotaLimits,
 )
-from services.router.chat import ChatParams, Choice, Completion, Message
 from services.router.execution import ExecutionPolicy, Executor, Trace
 from services.router.failures import Kind, UpstreamFailure
 from services.router.quota import Cell, QuotaLedger, quota_key
+from services.router.request import ChatRequest, read_body
 from services.router.routing import Router, RouteRequest
 from services.shared.errors import ResourceExhausted
 
@@ -229,13 +229,13 @@ class Upstream:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    async def complete(self, model: ModelInfo, params: ChatParams, timeout: float) -> Completion:
+    async def complete(self, model: ModelInfo, chat: ChatRequest, timeout: float) -> bytes:
         self.calls.append(model.id)
         if model.upstream_id == "limited":
             raise UpstreamFailure(Kind.RATE_LIMITED, "slow down", status=429)
-        return Completion("c1", 1, (Choice(0, "assistant", "hi", "stop"),), 3, 4)
+        return b'{"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]}'
 
-    def stream(self, model: ModelInfo, params: ChatParams, timeout: float) -> object:
+    def stream(self, model: ModelInfo, chat: ChatRequest, timeout: float) -> object:
         raise NotImplementedError
 
 
@@ -248,11 +248,12 @@ async def test_execution_counts_attempts_and_holds_the_key_after_a_429() -> None
     limited = model("p/limited", rpm=10, scope=SCOPE_PER_PROVIDER)
     sibling = model("p/sibling", rpm=10, scope=SCOPE_PER_PROVIDER)
     other = model("q/other", rpm=10)
-    params = ChatParams(messages=(Message("user", "hi"),))
-    await executor.complete([limited, sibling, other], params, None, Trace(started=clock.now))
+    chat = read_body({"messages": [{"role": "user", "content": "hi"}]})
+    trace = Trace(started=clock.now)
+    await executor.complete([limited, sibling, other], chat, None, trace, "c")
     assert upstream.calls == ["p/limited", "q/other"]  # the sibling shares the used-up quota
     assert book.used("q/other")[:2] == (1, 1)
     assert book.remaining(sibling) == 0.0
     assert board.retry_in("p/limited") == pytest.approx(20)  # to the end of the minute
-    await executor.complete([sibling, other], params, None, Trace(started=clock.now))
+    await executor.complete([sibling, other], chat, None, Trace(started=clock.now), "c")
     assert upstream.calls[-1] == "q/other"

@@ -12,10 +12,19 @@ from native import kernel
 from services.router import strategies, wire
 from services.router.breaker import BreakerPolicy, HealthBoard
 from services.router.catalogue import ModelInfo
+from services.router.request import read_body
 from services.router.routing import Router, RouteRequest, needs_mask
-from services.shared.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from services.shared.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+from services.shared.vocabulary import Capability
 
 TOOLS, VISION, JSON, REASONING = 1, 2, 3, 4
+JSON_BIT = Capability.JSON.bit
 HELLO = (("user", "hello there"),)
 
 
@@ -68,44 +77,49 @@ def ids(models: tuple[ModelInfo, ...]) -> list[str]:
     return [m.id for m in models]
 
 
-def test_needs_from_capabilities_and_json_mode() -> None:
-    assert needs_mask([TOOLS, VISION], json_mode=False) == kernel.CAP_TOOLS | kernel.CAP_VISION
-    assert needs_mask([], json_mode=True) == kernel.CAP_JSON
-    assert needs_mask([REASONING], json_mode=False) == kernel.CAP_REASONING
+def test_needs_from_capabilities_and_the_requests_own_needs() -> None:
+    assert needs_mask([TOOLS, VISION]) == kernel.CAP_TOOLS | kernel.CAP_VISION
+    assert needs_mask([], kernel.CAP_JSON) == kernel.CAP_JSON
+    assert needs_mask([REASONING]) == kernel.CAP_REASONING
     with pytest.raises(InvalidArgument, match=r"constraints\.capabilities"):
-        needs_mask([9], json_mode=False)
+        needs_mask([99])
 
 
 def test_proto_request_translates_every_constraint() -> None:
     request = router_pb2.CompletionRequest(
-        model="auto",
-        messages=[common_pb2.ChatMessage(role="user", content="hi")],
-        max_tokens=256,
+        body='{"model": "auto", "messages": [{"role": "user", "content": "hi"}], '
+        '"max_tokens": 256, "response_format": {"type": "json_object"}}',
         strategy=common_pb2.STRATEGY_QUALITY,
-        json_mode=True,
         constraints=router_pb2.Constraints(
             capabilities=[common_pb2.CAPABILITY_TOOLS],
             min_context=9000,
             allow=["alpha"],
             deny=["alpha/small"],
             max_price_per_mtok=0.5,
+            free_only=True,
         ),
     )
-    route = wire.route_request(request)
+    route = wire.route_request(request, wire.chat_request(request))
     assert route == RouteRequest(
         messages=(("user", "hi"),),
         model="auto",
         max_tokens=256,
         capabilities=(TOOLS,),
-        json_mode=True,
+        needs=JSON_BIT,
+        need_fields=((JSON_BIT, "response_format"),),
         min_context=9000,
         allow=("alpha",),
         deny=("alpha/small",),
         max_price=0.5,
+        free_only=True,
         strategy=strategies.QUALITY,
     )
-    unset = wire.route_request(router_pb2.CompletionRequest(messages=request.messages))
-    assert (unset.max_tokens, unset.max_price, unset.strategy) == (None, None, 0)
+    unset = router_pb2.CompletionRequest(body='{"messages": [{"role": "user", "content": "x"}]}')
+    route = wire.route_request(unset, wire.chat_request(unset))
+    assert (route.max_tokens, route.max_price, route.strategy) == (None, None, 0)
+    in_body = router_pb2.CompletionRequest(body='{"messages": [], "strategy": "cost"}')
+    with pytest.raises(InvalidArgument, match="messages"):
+        wire.chat_request(in_body)
 
 
 def test_free_first_ranks_free_models_and_never_pays_by_default() -> None:
@@ -122,7 +136,7 @@ def test_free_first_ranks_free_models_and_never_pays_by_default() -> None:
 def test_capabilities_and_json_mode_filter() -> None:
     decision = router().decide(RouteRequest(messages=HELLO, capabilities=(TOOLS,)))
     assert ids(decision.candidates) == ["alpha/tools"]
-    decision = router().decide(RouteRequest(messages=HELLO, json_mode=True))
+    decision = router().decide(RouteRequest(messages=HELLO, needs=JSON_BIT))
     assert ids(decision.candidates) == ["alpha/tools"]
 
 
@@ -172,9 +186,14 @@ def test_explicit_model() -> None:
     assert decision.reason == "beta/big requested explicitly"
     with pytest.raises(NotFound, match="model: no model 'nope/x'"):
         router().decide(RouteRequest(messages=HELLO, model="nope/x"))
-    with pytest.raises(FailedPrecondition, match="not free"):
+    with pytest.raises(PermissionDenied, match="not free and paid models are off") as caught:
         router().decide(RouteRequest(messages=HELLO, model="gamma/pro"))
-    with pytest.raises(FailedPrecondition, match="excluded"):
+    assert (caught.value.field, caught.value.code) == ("model", "model_not_allowed")
+    with pytest.raises(PermissionDenied, match="free models only"):
+        router(allow_paid=True).decide(
+            RouteRequest(messages=HELLO, model="gamma/pro", free_only=True)
+        )
+    with pytest.raises(PermissionDenied, match="excluded"):
         router().decide(RouteRequest(messages=HELLO, model="beta/big", deny=("beta",)))
 
 
@@ -207,11 +226,69 @@ def test_empty_catalogue_says_to_configure_a_provider() -> None:
     )
 
 
-def test_nothing_fits_names_the_filter_that_emptied_the_list() -> None:
-    with pytest.raises(FailedPrecondition) as caught:
-        router().decide(RouteRequest(messages=HELLO, capabilities=(TOOLS, VISION)))
-    assert "5 models in catalogue" in str(caught.value)
-    assert "with tools,vision: 0" in str(caught.value)
+def test_a_need_no_model_meets_is_a_400_naming_the_field_and_the_nearest_models() -> None:
+    chat = read_body(
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "what is this?"},
+                        {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+                    ],
+                }
+            ],
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+        }
+    )
+    request = RouteRequest(messages=chat.messages, needs=chat.needs, need_fields=chat.need_fields)
+    with pytest.raises(InvalidArgument) as caught:
+        router().decide(request)
+    error = caught.value
+    assert error.code == "model_not_capable"
+    assert error.field == "tools"  # tools and vision exist apart, never together
+    assert "tools and vision together" in error.message
+    assert "alpha/tools (lacks vision)" in error.message
+    assert "beta/vision (lacks tools)" in error.message
+    seed = read_body({"messages": [{"role": "user", "content": "x"}], "seed": 1})
+    with pytest.raises(InvalidArgument, match="offers seed") as caught:
+        router().decide(
+            RouteRequest(messages=HELLO, needs=seed.needs, need_fields=seed.need_fields)
+        )
+    assert caught.value.field == "seed"
+
+
+def test_a_prompt_larger_than_every_context_is_a_400() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        router().decide(RouteRequest(messages=HELLO, min_context=2_000_000))
+    assert caught.value.code == "context_length_exceeded"
+    assert caught.value.field == "messages"
+    assert "1000000 (beta/big)" in caught.value.message
+
+
+def test_a_zero_per_token_model_that_is_not_free_is_never_taken_for_free() -> None:
+    # billed per song or per image: $0 per token, but not free
+    music = ModelInfo(
+        id="omega/lyria",
+        provider="omega",
+        upstream_id="lyria",
+        context_window=10_000_000,
+        input_price=0.0,
+        output_price=0.0,
+        quality=1.0,
+    )
+    routed = Router(HealthBoard(BreakerPolicy()))
+    routed.install([*CATALOGUE, music], 1)
+    big = RouteRequest(messages=HELLO, min_context=2_000_000)
+    with pytest.raises(InvalidArgument, match="context"):
+        routed.decide(big)
+    assert "omega/lyria" not in ids(routed.decide(RouteRequest(messages=HELLO)).candidates)
+    paid_on = Router(
+        HealthBoard(BreakerPolicy()), allow_paid=True, default_strategy=strategies.COST
+    )
+    paid_on.install([*CATALOGUE, music], 1)
+    ranked = ids(paid_on.decide(RouteRequest(messages=HELLO)).candidates)
+    assert "omega/lyria" not in ranked[:-1]  # its price is unknown: never ranked as cheapest
 
 
 def test_nothing_callable_says_which_providers_lack_a_key_and_what_else_is_out() -> None:
@@ -267,7 +344,7 @@ def test_unknown_context_is_assumed_not_zero() -> None:
     routed = Router(HealthBoard(BreakerPolicy()), unknown_context=8192)
     routed.install([unknown], 1)
     assert routed.decide(RouteRequest(messages=HELLO)).chosen.id == "z/unknown"
-    with pytest.raises(FailedPrecondition, match="context >= 9000"):
+    with pytest.raises(InvalidArgument, match=r"could serve it is 8192 \(z/unknown, assumed"):
         routed.decide(RouteRequest(messages=HELLO, min_context=9000))
 
 
@@ -277,6 +354,13 @@ def test_decision_message_carries_candidates_and_features() -> None:
     assert message.chosen.model_id == "alpha/small"
     assert message.chosen.is_free
     assert (message.chosen.input_price_per_mtok, message.chosen.output_price_per_mtok) == (0, 0)
+    assert message.chosen.HasField("input_price_per_mtok")
+    assert message.prompt_tokens == decision.prompt_tokens
+    unknown = dataclasses.replace(CATALOGUE[0], input_price=None, output_price=None)
+    routed = Router(HealthBoard(BreakerPolicy()))
+    routed.install([unknown], 1)
+    chosen = wire.decision_message(routed.decide(RouteRequest(messages=HELLO))).chosen
+    assert not chosen.HasField("input_price_per_mtok")  # unknown stays unknown, never 0
     assert [c.model_id for c in message.fallbacks] == ids(decision.fallbacks)
     assert [f.name for f in message.features] == list(kernel.FEATURE_NAMES)
     assert message.catalog_version == 7

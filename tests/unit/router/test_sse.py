@@ -17,23 +17,23 @@ STREAM = (
 
 def test_whole_stream_yields_each_event_payload() -> None:
     decoder = SseDecoder()
-    assert decoder.feed(STREAM) == ['{"a": 1}', '{"b":\n2}', "[DONE]"]
+    assert decoder.feed(STREAM) == [b'{"a": 1}', b'{"b":\n2}', b"[DONE]"]
     assert decoder.close() == []
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 64])
 def test_split_anywhere_gives_the_same_events(size: int) -> None:
     decoder = SseDecoder()
-    events: list[str] = []
+    events: list[bytes] = []
     for start in range(0, len(STREAM), size):
         events += decoder.feed(STREAM[start : start + size])
-    assert events == ['{"a": 1}', '{"b":\n2}', "[DONE]"]
+    assert events == [b'{"a": 1}', b'{"b":\n2}', b"[DONE]"]
 
 
 def test_final_event_without_blank_line_is_flushed_on_close() -> None:
     decoder = SseDecoder()
     assert decoder.feed(b'data: {"last": true}') == []
-    assert decoder.close() == ['{"last": true}']
+    assert decoder.close() == [b'{"last": true}']
 
 
 def test_data_without_space_and_utf8_split_across_chunks() -> None:
@@ -41,7 +41,7 @@ def test_data_without_space_and_utf8_split_across_chunks() -> None:
     raw = 'data:{"t": "héllo"}\n\n'.encode()
     cut = raw.index(b"\xc3") + 1
     assert decoder.feed(raw[:cut]) == []
-    assert decoder.feed(raw[cut:]) == ['{"t": "héllo"}']
+    assert decoder.feed(raw[cut:]) == ['{"t": "héllo"}'.encode()]
 
 
 def test_oversized_event_is_an_error() -> None:

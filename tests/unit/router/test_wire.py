@@ -9,8 +9,9 @@ from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2
 from services.router import wire
 from services.router.breaker import BreakerPolicy, HealthBoard
-from services.router.chat import Delta
-from services.router.pipeline import Chunk
+from services.router.catalogue import ModelInfo
+from services.router.pipeline import Outcome, StreamPart
+from services.router.reply import Usage
 from services.router.routing import FEATURE_NAMES, Router, RouteRequest
 from services.router.usage import Status, UsageRecord
 
@@ -68,17 +69,31 @@ def test_feature_encoder_handles_special_values() -> None:
     ]
 
 
-def test_chunk_message_has_usage_only_when_given() -> None:
-    delta = Delta(0, "assistant", "Hi", "")
-    plain = wire.chunk_message(Chunk("c", 1, "p/m", (delta,)))
-    assert not plain.HasField("usage")
-    assert plain.choices[0].content == "Hi"
-    last = wire.chunk_message(Chunk("c", 1, "p/m", (), 5, 0))
-    assert (last.usage.prompt_tokens, last.usage.completion_tokens, last.usage.total_tokens) == (
-        5,
-        0,
-        5,
+def test_chunk_messages_carry_the_events_and_the_outcome_only_when_given() -> None:
+    plain = wire.chunk_message(StreamPart([b'{"a":1}', b'{"b":2}']))
+    assert list(plain.events) == ['{"a":1}', '{"b":2}']
+    assert not plain.HasField("outcome")
+    free = ModelInfo(id="p/m", provider="p", upstream_id="m", is_free=True)
+    usage = Usage(5, 0, 2, 0, stated=True)
+    last = wire.chunk_message(StreamPart([], Outcome("sid", free, None, 1, usage, 0.0, 0.1)))
+    outcome = last.outcome
+    assert (outcome.model, outcome.provider, outcome.attempts, outcome.free) == (
+        "p/m",
+        "p",
+        1,
+        True,
     )
+    assert (outcome.usage.prompt_tokens, outcome.usage.total_tokens) == (5, 5)
+    assert (outcome.usage.cached_tokens, outcome.usage.estimated) == (2, False)
+    assert (outcome.cost_usd, outcome.saved_usd) == (0.0, 0.1)
+
+
+def test_an_unknown_cost_stays_unset() -> None:
+    paid = ModelInfo(id="p/m", provider="p", upstream_id="m")
+    outcome = wire.outcome_message(Outcome("c", paid, None, 1, Usage(1, 1), None, None))
+    assert not outcome.HasField("cost_usd")
+    assert not outcome.HasField("saved_usd")
+    assert outcome.usage.estimated
 
 
 def test_usage_event_carries_every_field() -> None:

@@ -17,6 +17,13 @@ class Capability(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CAPABILITY_VISION: _ClassVar[Capability]
     CAPABILITY_JSON: _ClassVar[Capability]
     CAPABILITY_REASONING: _ClassVar[Capability]
+    CAPABILITY_AUDIO: _ClassVar[Capability]
+    CAPABILITY_JSON_SCHEMA: _ClassVar[Capability]
+    CAPABILITY_LOGPROBS: _ClassVar[Capability]
+    CAPABILITY_SEED: _ClassVar[Capability]
+    CAPABILITY_PENALTIES: _ClassVar[Capability]
+    CAPABILITY_LOGIT_BIAS: _ClassVar[Capability]
+    CAPABILITY_MULTIPLE_CHOICES: _ClassVar[Capability]
 
 class FreeReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,6 +55,13 @@ CAPABILITY_TOOLS: Capability
 CAPABILITY_VISION: Capability
 CAPABILITY_JSON: Capability
 CAPABILITY_REASONING: Capability
+CAPABILITY_AUDIO: Capability
+CAPABILITY_JSON_SCHEMA: Capability
+CAPABILITY_LOGPROBS: Capability
+CAPABILITY_SEED: Capability
+CAPABILITY_PENALTIES: Capability
+CAPABILITY_LOGIT_BIAS: Capability
+CAPABILITY_MULTIPLE_CHOICES: Capability
 FREE_REASON_UNSPECIFIED: FreeReason
 FREE_REASON_ZERO_PRICE: FreeReason
 FREE_REASON_FREE_VARIANT: FreeReason
@@ -135,22 +149,18 @@ class Model(_message.Message):
     extra: _containers.ScalarMap[str, str]
     def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_id: _Optional[str] = ..., display_name: _Optional[str] = ..., context_window: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., input_price_per_mtok: _Optional[float] = ..., output_price_per_mtok: _Optional[float] = ..., request_price: _Optional[float] = ..., price_source: _Optional[str] = ..., is_free: _Optional[bool] = ..., free_reason: _Optional[_Union[FreeReason, str]] = ..., input_modalities: _Optional[_Iterable[str]] = ..., output_modalities: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[_Union[Capability, str]]] = ..., quality: _Optional[float] = ..., quality_source: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., free_tier: _Optional[_Union[QuotaLimits, _Mapping]] = ..., extra: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
-class ChatMessage(_message.Message):
-    __slots__ = ("role", "content", "name")
-    ROLE_FIELD_NUMBER: _ClassVar[int]
-    CONTENT_FIELD_NUMBER: _ClassVar[int]
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    role: str
-    content: str
-    name: str
-    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
-
 class Usage(_message.Message):
-    __slots__ = ("prompt_tokens", "completion_tokens", "total_tokens")
+    __slots__ = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens", "estimated")
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    REASONING_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_FIELD_NUMBER: _ClassVar[int]
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-    def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ...) -> None: ...
+    cached_tokens: int
+    reasoning_tokens: int
+    estimated: bool
+    def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., estimated: _Optional[bool] = ...) -> None: ...

@@ -62,13 +62,15 @@ class RouterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Complete(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A whole chat completion (the body must not ask for `stream: true`).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CompleteStream(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A streamed chat completion (the body's `stream` is true or absent).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
