@@ -37,7 +37,7 @@ native-aarch64: $(STAMP)  ## cross-compile the kernel for aarch64 and run its ve
 run: $(STAMP)  ## start the whole suite locally behind Envoy (Ctrl-C stops it)
 	$(BIN)/freeway run
 
-demo: $(STAMP)  ## the suite against the provider stand-in: a routed completion with no API key
+demo: $(STAMP)  ## the suite against the provider simulator: a routed completion with no API key
 	$(BIN)/freeway demo
 
 test: $(STAMP)  ## every tier: unit, native, integration, e2e

@@ -1,7 +1,7 @@
 """`freeway`: one command for the suite and its tools.
 
 freeway run                 the whole suite behind Envoy (Ctrl-C stops it)
-freeway demo                the same against the provider stand-in, plus one routed completion
+freeway demo                the same against the provider simulator, plus one routed completion
 freeway catalog parse|diff  how provider model lists are understood
 freeway router fit          refit the complexity scorer's weights
 freeway score               score JSON-line prompts from stdin
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start the whole suite").set_defaults(func=_run)
-    demo = sub.add_parser("demo", help="the suite against the provider stand-in")
+    demo = sub.add_parser("demo", help="the suite against the provider simulator")
     demo.add_argument("--prompt", default="In one sentence, what is an LLM gateway?")
     demo.set_defaults(func=_demo)
     for name, (_, help_text) in DELEGATES.items():

@@ -16,9 +16,10 @@ from services.local.supervisor import (
     run_until_interrupted,
 )
 from services.shared.settings import SuiteSettings, suite_settings
+from services.simulator.providers import demo_providers_toml
 
 DEMO_KEY = "freeway-demo-key"
-DEMO_STANDIN_ADDR = "127.0.0.1:8090"
+DEMO_SIMULATOR_ADDR = "127.0.0.1:8090"
 
 
 def banner(settings: SuiteSettings, key_hint: str) -> str:
@@ -56,23 +57,20 @@ async def run_suite() -> int:
     return await run_until_interrupted(suite, banner(settings, _key_hint(env)))
 
 
-DEMO_PROVIDERS = Path("config/demo-providers.toml")
-
-
 def demo_environment() -> dict[str, str]:
     """Demo defaults, each still overridable from the environment. Unless a providers file
-    is given, the demo's own points at wherever the stand-in listens."""
+    is given, the demo's own points at wherever the provider simulator listens."""
     defaults = {
         "FREEWAY_DATA_DIR": "var/demo",
         "FREEWAY_ADMIN_KEY": DEMO_KEY,
-        "FREEWAY_STANDIN_ADDR": DEMO_STANDIN_ADDR,
+        "FREEWAY_SIMULATOR_ADDR": DEMO_SIMULATOR_ADDR,
     }
     env = {**defaults, **{k: v for k, v in os.environ.items() if v}}
     if "FREEWAY_PROVIDERS_FILE" not in env:
         providers = Path(env["FREEWAY_DATA_DIR"]) / "providers.toml"
         providers.parent.mkdir(parents=True, exist_ok=True)
-        text = DEMO_PROVIDERS.read_text(encoding="utf-8")
-        providers.write_text(text.replace(DEMO_STANDIN_ADDR, env["FREEWAY_STANDIN_ADDR"]))
+        url = f"http://{env['FREEWAY_SIMULATOR_ADDR']}"
+        providers.write_text(demo_providers_toml(url), encoding="utf-8")
         env["FREEWAY_PROVIDERS_FILE"] = str(providers)
     return env
 
@@ -80,13 +78,13 @@ def demo_environment() -> dict[str, str]:
 async def run_demo(prompt: str) -> int:
     env = demo_environment()
     settings = suite_settings(env)
-    standin_addr = env["FREEWAY_STANDIN_ADDR"]
-    standin = ProcessSpec(
-        "standin",
-        [sys.executable, "-m", "tests.standin", "--addr", standin_addr],
-        ("http", f"http://{standin_addr}/_standin/health"),
+    simulator_addr = env["FREEWAY_SIMULATOR_ADDR"]
+    simulator = ProcessSpec(
+        "simulator",
+        [sys.executable, "-m", "services.simulator", "--addr", simulator_addr],
+        ("http", f"http://{simulator_addr}/_simulator/health"),
     )
-    suite = Suite(settings, child_env(settings, env), before=[standin])
+    suite = Suite(settings, child_env(settings, env), before=[simulator])
     key = env["FREEWAY_ADMIN_KEY"]
     return await run_until_interrupted(
         suite, banner(settings, f"{key} (demo)"), lambda: demo_completion(settings, key, prompt)

@@ -56,7 +56,7 @@ class Suite:
     settings: SuiteSettings
     env: Mapping[str, str]
     log_dir: Path | None = None  # None: children share this process's stdout/stderr
-    before: Sequence[ProcessSpec] = ()  # e.g. the provider stand-in for the demo
+    before: Sequence[ProcessSpec] = ()  # e.g. the provider simulator for the demo
     running: list[Running] = field(default_factory=list)
 
     def specs(self) -> list[ProcessSpec]:

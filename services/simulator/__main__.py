@@ -1,6 +1,6 @@
-"""`python -m tests.standin [--addr 127.0.0.1[:8090]] [--port 8090] [--no-record]`: serve until
-SIGTERM. Script it over HTTP: POST /_standin/script, PUT /_standin/models/<provider>,
-GET /_standin/requests, GET /_standin/health (see tests/standin/server.py)."""
+"""`python -m services.simulator [--addr 127.0.0.1[:8090]] [--port 8090] [--no-record]`: serve until
+SIGTERM. Script it over HTTP: POST /_simulator/script, PUT /_simulator/models/<provider>,
+GET /_simulator/requests, GET /_simulator/health (see services/simulator/server.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import asyncio
 import signal
 import sys
 
-from tests.standin.server import StandIn
+from services.simulator.server import Simulator
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.standin", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m services.simulator", description=__doc__)
     parser.add_argument("--addr", default="127.0.0.1", help="host or host:port to bind (loopback)")
     parser.add_argument("--port", type=int, default=8090, help="port, unless --addr names one")
     parser.add_argument(
@@ -31,9 +31,9 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with StandIn(args.addr, args.port, record=not args.no_record) as standin:
-        names = ", ".join(f"{n} {standin.base_url(n)}" for n in standin.providers)
-        print(f"stand-in listening on {standin.url} ({names})", flush=True)
+    async with Simulator(args.addr, args.port, record=not args.no_record) as sim:
+        names = ", ".join(f"{n} {sim.base_url(n)}" for n in sim.providers)
+        print(f"simulator listening on {sim.url} ({names})", flush=True)
         await stop.wait()
 
 

@@ -43,7 +43,7 @@ class BadRequest(ValueError):
 
 @dataclass(frozen=True)
 class ChatCall:
-    """What the stand-in needs from a chat request body."""
+    """What the simulator needs from a chat request body."""
 
     model: str
     messages: Sequence[Mapping[str, Any]]
@@ -80,7 +80,7 @@ def reply_text(call: ChatCall) -> str:
     last = next((m for m in reversed(call.messages) if m.get("role") == "user"), None)
     words = content_text(last.get("content")).split() if last else []
     summary = " ".join(words[:SUMMARY_WORDS]) + (" …" if len(words) > SUMMARY_WORDS else "")
-    return f"Stand-in reply from {call.model}: {summary or '(no user message)'}"
+    return f"Simulated reply from {call.model}: {summary or '(no user message)'}"
 
 
 def prompt_tokens(call: ChatCall) -> int:
@@ -108,7 +108,7 @@ def answer(call: ChatCall, text: str | None = None) -> Answer:
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
-    return Answer(f"chatcmpl-standin-{next(_ids)}", int(time.time()), text, finish, usage)
+    return Answer(f"chatcmpl-sim-{next(_ids)}", int(time.time()), text, finish, usage)
 
 
 def completion_body(call: ChatCall, ans: Answer) -> bytes:

@@ -1,4 +1,4 @@
-"""The providers the stand-in imitates: URL prefix and recorded model-list body of each."""
+"""The providers the simulator imitates: URL prefix and recorded model-list body of each."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers"
+HERE = Path(__file__).resolve().parent
+RECORDINGS = HERE / "recordings" / "models"
+DEMO_PROVIDERS = HERE / "demo-providers.toml"  # every provider at the simulator on DEMO_URL
+DEMO_URL = "http://127.0.0.1:8090"
 
 
 @dataclass(frozen=True)
 class ProviderSpec:
     name: str
     prefix: str  # what replaces the provider's real base URL, e.g. /groq/openai/v1
-    fixture: str  # recorded body, relative to tests/fixtures/providers
+    recording: str  # recorded body, relative to recordings/models
 
     @property
     def models_path(self) -> str:
@@ -60,5 +63,10 @@ class ModelList:
         return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
-def recorded_models(spec: ProviderSpec, fixtures: Path = FIXTURES) -> ModelList:
-    return ModelList.of((fixtures / spec.fixture).read_bytes())
+def recorded_models(spec: ProviderSpec, recordings: Path = RECORDINGS) -> ModelList:
+    return ModelList.of((recordings / spec.recording).read_bytes())
+
+
+def demo_providers_toml(url: str = DEMO_URL) -> str:
+    """The demo's providers file, every provider pointed at the simulator serving at `url`."""
+    return DEMO_PROVIDERS.read_text(encoding="utf-8").replace(DEMO_URL, url.rstrip("/"))

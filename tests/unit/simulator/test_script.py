@@ -1,4 +1,4 @@
-"""The stand-in's rule book: which rule applies to a request, and the admin JSON format."""
+"""The simulator's rule book: which rule applies to a request, and the admin JSON format."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.standin.script import (
+from services.simulator.script import (
     Drop,
     Error,
     Latency,

@@ -1,4 +1,4 @@
-"""What the stand-in should do wrong, and for which requests: faults grouped into rules.
+"""What the simulator should do wrong, and for which requests: faults grouped into rules.
 
 A rule targets one provider (or "*"), optionally one model, one endpoint ("chat" or
 "models"), and may expire after `times` matching requests. The most specific, most recent

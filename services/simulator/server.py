@@ -1,10 +1,10 @@
-"""The provider stand-in: an aiohttp server on loopback imitating LLM providers' HTTP APIs.
+"""The provider simulator: an aiohttp server on loopback imitating LLM providers' HTTP APIs.
 
 Per provider prefix (see `providers.PROVIDERS`): `GET <prefix>/models` serves a recorded
 real model-list body (with ETag / If-None-Match → 304) and `POST <prefix>/chat/completions`
 answers OpenAI-shaped completions, streaming or not. Faults are scripted per provider and
-model (see `script`), in-process through `StandIn.script(...)` or, for a separate process,
-through the admin API under `/_standin/`.
+model (see `script`), in-process through `Simulator.script(...)` or, for a separate process,
+through the admin API under `/_simulator/`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,15 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.standin import chat
-from tests.standin.providers import FIXTURES, PROVIDERS, ModelList, ProviderSpec, recorded_models
-from tests.standin.script import Error, Fault, Plan, Rule, Script, rule_from_json
+from services.simulator import chat
+from services.simulator.providers import (
+    PROVIDERS,
+    RECORDINGS,
+    ModelList,
+    ProviderSpec,
+    recorded_models,
+)
+from services.simulator.script import Error, Fault, Plan, Rule, Script, rule_from_json
 
 JSON = "application/json"
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -32,7 +38,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as the stand-in saw it (Authorization included: this is test equipment)."""
+    """One request as the simulator saw it (Authorization included: this is test equipment)."""
 
     at: float
     provider: str
@@ -58,9 +64,11 @@ class State:
     log: deque[RecordedRequest] = field(default_factory=lambda: deque(maxlen=10_000))
 
     @classmethod
-    def load(cls, specs: Iterable[ProviderSpec] = PROVIDERS, fixtures: Path = FIXTURES) -> State:
+    def load(
+        cls, specs: Iterable[ProviderSpec] = PROVIDERS, recordings: Path = RECORDINGS
+    ) -> State:
         by_name = {s.name: s for s in specs}
-        recorded = {name: recorded_models(spec, fixtures) for name, spec in by_name.items()}
+        recorded = {name: recorded_models(spec, recordings) for name, spec in by_name.items()}
         return cls(by_name, recorded, dict(recorded))
 
     def remember(self, provider: str, endpoint: str, request: web.Request, body: Any) -> None:
@@ -96,21 +104,21 @@ class State:
 
 
 def build_app(state: State) -> web.Application:
-    """The stand-in's aiohttp application over `state`."""
+    """The simulator's aiohttp application over `state`."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
     for spec in state.specs.values():
         app.router.add_get(spec.models_path, _models_handler(state, spec.name))
         app.router.add_post(spec.chat_path, _chat_handler(state, spec.name))
     admin = Admin(state)
-    app.router.add_get("/_standin/health", admin.health)
-    app.router.add_get("/_standin/providers", admin.providers)
-    app.router.add_post("/_standin/script", admin.add_rule)
-    app.router.add_get("/_standin/script", admin.rules)
-    app.router.add_delete("/_standin/script", admin.clear_rules)
-    app.router.add_put("/_standin/models/{provider}", admin.replace_models)
-    app.router.add_delete("/_standin/models/{provider}", admin.restore_models)
-    app.router.add_get("/_standin/requests", admin.requests)
-    app.router.add_delete("/_standin/requests", admin.clear_requests)
+    app.router.add_get("/_simulator/health", admin.health)
+    app.router.add_get("/_simulator/providers", admin.providers)
+    app.router.add_post("/_simulator/script", admin.add_rule)
+    app.router.add_get("/_simulator/script", admin.rules)
+    app.router.add_delete("/_simulator/script", admin.clear_rules)
+    app.router.add_put("/_simulator/models/{provider}", admin.replace_models)
+    app.router.add_delete("/_simulator/models/{provider}", admin.restore_models)
+    app.router.add_get("/_simulator/requests", admin.requests)
+    app.router.add_delete("/_simulator/requests", admin.clear_requests)
     return app
 
 
@@ -215,7 +223,7 @@ def _error(error: Error) -> web.Response:
         return web.Response(
             status=error.status, text=error.body, content_type=JSON, headers=headers
         )
-    message = f"stand-in scripted error {error.status}"
+    message = f"simulator scripted error {error.status}"
     body = chat.error_body(error.status, message)
     return web.Response(status=error.status, body=body, content_type=JSON, headers=headers)
 
@@ -224,7 +232,7 @@ def _bad_request(param: str, message: str) -> web.Response:
     return web.Response(status=400, body=chat.error_body(400, message, param), content_type=JSON)
 
 
-# --- admin API (scripting a stand-in that runs as a separate process) ----------------
+# --- admin API (scripting a simulator that runs as a separate process) ----------------
 
 
 class Admin:
@@ -294,10 +302,10 @@ async def _json(request: web.Request) -> Any:
 # --- in-process use from tests -------------------------------------------------------
 
 
-class StandIn:
-    """The stand-in on a real loopback port, for tests.
+class Simulator:
+    """The simulator on a real loopback port, for tests.
 
-    async with StandIn(port=0) as s:
+    async with Simulator(port=0) as s:
         s.script("openrouter", Error(429, retry_after=1), times=1)
         url = s.base_url("openrouter")   # http://127.0.0.1:PORT/openrouter/api/v1
     """
@@ -322,7 +330,7 @@ class StandIn:
     def providers(self) -> tuple[str, ...]:
         return tuple(self.state.specs)
 
-    async def start(self) -> StandIn:
+    async def start(self) -> Simulator:
         runner = web.AppRunner(build_app(self.state), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
@@ -336,7 +344,7 @@ class StandIn:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> StandIn:
+    async def __aenter__(self) -> Simulator:
         return await self.start()
 
     async def __aexit__(
