@@ -66,3 +66,29 @@ def test_list_models_over_grpcurl(suite: RunningSuite) -> None:
     )
     assert reply["models"]
     assert all(m["is_free"] for m in reply["models"])
+
+
+def test_a_chat_with_a_tool_and_an_image_over_grpcurl(suite: RunningSuite) -> None:
+    chat = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this picture?"},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+                ],
+            }
+        ],
+        "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {}}}],
+    }
+    request = json.dumps({"body": json.dumps(chat), "key_id": "ops"})
+    address = suite.settings.router_addr
+    decision = json.loads(grpcurl("-d", request, address, "freeway.router.v1.RouterService/Route"))
+    assert decision["needs"] == ["CAPABILITY_TOOLS", "CAPABILITY_VISION"]
+    reply = json.loads(grpcurl("-d", request, address, "freeway.router.v1.RouterService/Complete"))
+    body = json.loads(reply["body"])
+    assert body["object"] == "chat.completion"
+    assert body["model"] == reply["outcome"]["model"]
+    able = [decision["chosen"], *decision.get("fallbacks", [])]
+    assert len(able) > 1  # near-equal candidates: any of them may answer (load is spread)
+    assert body["choices"][0]["message"]["role"] == "assistant"
