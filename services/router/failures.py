@@ -30,6 +30,7 @@ class Kind(enum.StrEnum):
     GONE = "model gone"  # a 4xx saying the model is decommissioned or unknown
     UNSUITABLE = "model cannot serve this request"  # other 4xx: parameter, content, context
     REJECTED = "request rejected"  # a 4xx naming the request itself: no model would take it
+    POOR_ANSWER = "poor answer"  # answered, but failed the cascade's check: ask the next
 
 
 _UNHEALTHY = frozenset(
@@ -64,6 +65,11 @@ class UpstreamFailure(Exception):
     @property
     def retryable(self) -> bool:
         return self.kind is not Kind.REJECTED
+
+    @property
+    def escalation(self) -> bool:
+        """The model answered, but the answer failed a check (cascade)."""
+        return self.kind is Kind.POOR_ANSWER
 
     @property
     def rejection(self) -> bool:

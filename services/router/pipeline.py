@@ -19,11 +19,13 @@ from dataclasses import dataclass
 
 import orjson
 
+from services.router import strategies
 from services.router.catalogue import ModelInfo
-from services.router.execution import Executor, Trace
+from services.router.checks import answer_check
+from services.router.execution import Check, Executor, Trace
 from services.router.quota import QuotaLedger
 from services.router.reply import Usage, new_id
-from services.router.request import ChatRequest
+from services.router.request import JSON_OBJECT, ChatRequest
 from services.router.routing import Decision, Router, RouteRequest
 from services.router.usage import (
     Prices,
@@ -119,7 +121,12 @@ class Pipeline:
         try:
             decision = self.router.decide(call.route)
             answer = await self.executor.complete(
-                decision.candidates, call.chat, deadline, trace, completion_id
+                decision.candidates,
+                call.chat,
+                deadline,
+                trace,
+                completion_id,
+                _check(decision, call),
             )
         except BaseException as exc:
             self._record(call, trace, decision, None, exc, stream=False)
@@ -146,7 +153,13 @@ class Pipeline:
         try:
             decision = self.router.decide(call.route)
             chunks = self.executor.stream(
-                decision.candidates, call.chat, deadline, trace, stream_id, created
+                decision.candidates,
+                call.chat,
+                deadline,
+                trace,
+                stream_id,
+                created,
+                _check(decision, call),
             )
             async with contextlib.aclosing(chunks):
                 first = True
@@ -232,8 +245,19 @@ class Pipeline:
                 cached_tokens=usage.cached_tokens if usage and served else 0,
                 reasoning_tokens=usage.reasoning_tokens if usage and served else 0,
                 capabilities=call.chat.needs,
+                escalations=len([r for r in trace.escalations if r != "none better"]),
+                escalation_reason=",".join(trace.escalations),
             )
         )
+
+
+def _check(decision: Decision, call: CompletionCall) -> Check | None:
+    """The cascade's check of each answer; None for the other strategies."""
+    if decision.strategy != strategies.CASCADE or len(decision.candidates) < 2:
+        return None
+    chat = call.chat
+    tools = chat.body.get("tools")
+    return answer_check(bool(chat.needs & JSON_OBJECT), chat.json_schema, tools)
 
 
 def _status(failure: BaseException | None) -> tuple[Status, str]:

@@ -288,6 +288,9 @@ class _ChoiceState:
     role_sent: bool = False
     finish: str | None = None
     calls: dict[int, _Call] = field(default_factory=dict)
+    text: list[str] = field(default_factory=list)  # kept only when the reader assembles
+    refusal: list[str] = field(default_factory=list)
+    arguments: dict[int, list[str]] = field(default_factory=dict)
 
 
 class StreamReader:
@@ -295,11 +298,14 @@ class StreamReader:
     JSON texts out. `committed` turns true at the first content (text, a tool call, a
     refusal, reasoning or a finish): until then a failure may still fall back."""
 
-    def __init__(self, model_id: str, stream_id: str, created: int, n: int) -> None:
+    def __init__(
+        self, model_id: str, stream_id: str, created: int, n: int, *, assemble: bool = False
+    ) -> None:
         self.model_id = model_id
         self.stream_id = stream_id
         self.created = created
         self.n = n
+        self.assemble = assemble  # keep what was said, to check the whole answer
         self.choices: dict[int, _ChoiceState] = {}
         self.usage: Usage | None = None
         self.committed = False
@@ -330,7 +336,7 @@ class StreamReader:
                 continue
             if not isinstance(choices, list):
                 raise MalformedReply("chunk choices: expected a list")
-            encoded = self._plain(choices)
+            encoded = None if self.assemble else self._plain(choices)
             if encoded is not None:
                 out.append(encoded)
                 continue
@@ -393,6 +399,8 @@ class StreamReader:
                 delta["tool_calls"] = [{"index": i, **c} for i, c in enumerate(delta["tool_calls"])]
             state = self.choices.setdefault(choice["index"], _ChoiceState())
             state.role_sent, state.finish = True, choice["finish_reason"]
+            if self.assemble:
+                _keep(state, choice["message"])
             item: dict[str, Json] = {"index": choice["index"], "delta": delta}
             if choice["logprobs"] is not None:
                 item["logprobs"] = choice["logprobs"]
@@ -426,10 +434,14 @@ class StreamReader:
         if content:
             out["content"] = content
             self.chars += len(content)
+            if self.assemble:
+                state.text.append(content)
         refusal = delta.get("refusal")
         if isinstance(refusal, str) and refusal:
             out["refusal"] = refusal
             self.chars += len(refusal)
+            if self.assemble:
+                state.refusal.append(refusal)
         reasoning = _reasoning(delta)
         if reasoning:
             out["reasoning_content"] = reasoning
@@ -488,14 +500,50 @@ class StreamReader:
             else:
                 continue  # a repeat of the id or name with nothing new
             self.chars += len(arguments)
+            if self.assemble:
+                state.arguments.setdefault(index, []).append(arguments)
             fragments.append(fragment)
         return fragments
+
+    def messages(self) -> list[tuple[dict[str, Json], str]]:
+        """The whole answer of each choice, as a message and its finish reason (for a
+        reader that assembles)."""
+        out = []
+        for index in range(self.n):
+            state = self.choices.get(index, _ChoiceState())
+            message: dict[str, Json] = {"role": "assistant", "content": "".join(state.text)}
+            if state.refusal:
+                message["refusal"] = "".join(state.refusal)
+            if state.calls:
+                message["tool_calls"] = [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {
+                            "name": call.name,
+                            "arguments": "".join(state.arguments.get(i, [])),
+                        },
+                    }
+                    for i, call in sorted(state.calls.items())
+                ]
+            out.append((message, state.finish or ""))
+        return out
 
 
 # A text-only delta of an OpenAI-compatible chunk (some providers add these fields).
 _PLAIN_DELTA = frozenset({"content", "role", "reasoning_content", "reasoning"})
 _REASONING_KEYS = frozenset({"reasoning_content", "reasoning"})
 _PLAIN = {i: f',"choices":[{{"index":{i},"delta":{{"content":'.encode() for i in range(128)}
+
+
+def _keep(state: _ChoiceState, message: dict[str, Json]) -> None:
+    """Note a whole message in an assembling reader's choice state."""
+    state.text = [message.get("content") or ""]
+    if message.get("refusal"):
+        state.refusal = [message["refusal"]]
+    for i, call in enumerate(message.get("tool_calls") or ()):
+        state.calls[i] = _Call(call["id"], call["function"]["name"])
+        state.arguments[i] = [call["function"]["arguments"]]
 
 
 def _fragment(value: Json) -> str:

@@ -81,6 +81,8 @@ class UsageRecord:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     capabilities: int = 0  # the capability bits the request needed
+    escalations: int = 0  # cascade: answers that failed their check before this one
+    escalation_reason: str = ""  # why, in order ("invalid_json,none better")
 
 
 class UsageSink(Protocol):
