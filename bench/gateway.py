@@ -8,7 +8,8 @@ provider): it answers in microseconds, so it cannot be the bottleneck. Load come
 p50/p99 against the direct path, and CPU µs per request summed over every Freeway process
 (Envoy, edge, router, catalog, analytics) — per chunk for the long stream. The `tools`
 and `image` cases send a tool definition and a 16 KB base64 image beside the same prompt:
-what they cost beyond the plain case is what their bytes cost.
+what they cost beyond the plain case is what their bytes cost. The `cached` case repeats a
+deterministic request: the response cache answers it (CPU per hit against a miss).
 
     python -m bench.gateway [--duration 8] [--quick]
 """
@@ -208,6 +209,8 @@ def body_of(case: str, model: str = "auto") -> dict[str, Any]:
     body["messages"] = [{"role": "user", "content": content}]
     if case == "tools":
         body["tools"] = TOOLS
+    if case == "cached":  # deterministic: after its first answer, the response cache answers
+        body["temperature"] = 0
     return body
 
 
@@ -322,6 +325,7 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
         cases = [(c, False, "plain", "auto") for c in connections]
         cases += [(c, True, "plain", "auto") for c in connections]
         cases += [(16, False, "tools", "auto"), (16, False, "image", "auto")]
+        cases += [(16, False, "cached", "auto")]
         cases += [(16, True, "long", f"benchlong/{MODEL}")]
         for conns, stream, case, model in cases:
             kind = "long" if case == "long" else case
@@ -368,6 +372,9 @@ def table(results: dict[str, Any]) -> str:
         if plain and name in cases:
             extra = cases[name]["cpu_us_per_request"] / plain
             rows.append(f"{name}: {extra:.2f}x the CPU of a plain request (same prompt)")
+    if plain and "cached" in cases:
+        hit = cases["cached"]["cpu_us_per_request"]
+        rows.append(f"cache hit: {hit:.0f} CPU µs, {hit / plain:.2f}x a miss ({plain:.0f} µs)")
     if "long" in cases:
         rows.append(
             f"long stream ({LONG_CHUNKS} chunks): {cases['long']['cpu_us_per_chunk']:.1f} "

@@ -36,10 +36,13 @@ def json_response(body: bytes, status: int = 200) -> web.Response:
 
 
 def completion_request(request: web.Request, raw: bytes) -> router_pb2.CompletionRequest:
-    """The router's request: the body as sent, and who sends it."""
+    """The router's request: the body as sent, who sends it, and its say on the cache."""
     caller = request[CALLER]
     return router_pb2.CompletionRequest(
-        body=convert.request_text(raw), key_id=caller.key_id, request_id=request_id.get()
+        body=convert.request_text(raw),
+        key_id=caller.key_id,
+        request_id=request_id.get(),
+        cache=convert.cache_mode(request.headers.get(convert.CACHE_HEADER)),
     )
 
 

@@ -19,6 +19,7 @@ import grpc
 from freeway.router.v1 import router_pb2_grpc
 from services.router import strategies
 from services.router.breaker import BreakerPolicy, HealthBoard
+from services.router.cache import MemoryStore, RedisStore, ResponseCache, Store
 from services.router.config import RouterSettings, load_settings
 from services.router.execution import ExecutionPolicy, Executor
 from services.router.pipeline import Pipeline
@@ -58,6 +59,7 @@ class App:
     reporter: UsageReporter
     quota: QuotaLedger | None = None
     quota_sync: RedisQuotaSync | None = None
+    cache: ResponseCache | None = None
     server: RunningServer | None = field(default=None)
 
     async def start(self, address: str | None = None) -> RunningServer:
@@ -89,6 +91,8 @@ class App:
         await self.reporter.close(grace)
         if self.quota_sync is not None:
             await self.quota_sync.close()
+        if self.cache is not None:
+            await self.cache.close()
         await self.http.close()
         await self.catalog_channel.close()
         await self.analytics_channel.close()
@@ -149,7 +153,8 @@ def build(
         ),
     )
     baseline = Prices(settings.baseline_input_per_mtok, settings.baseline_output_per_mtok)
-    pipeline = Pipeline(router, executor, reporter, baseline, clock, quota)
+    cache = _cache(settings, suite)
+    pipeline = Pipeline(router, executor, reporter, baseline, clock, quota, cache)
     catalog_channel = channel(suite.catalog_addr)
     return App(
         settings=settings,
@@ -166,7 +171,20 @@ def build(
         reporter=reporter,
         quota=quota,
         quota_sync=quota_sync,
+        cache=cache,
     )
+
+
+def _cache(settings: RouterSettings, suite: SuiteSettings) -> ResponseCache | None:
+    """The response cache: in Redis when configured (every replica shares it), else here."""
+    if not settings.cache:
+        return None
+    store: Store = (
+        RedisStore.from_url(suite.redis_url)
+        if suite.redis_url
+        else MemoryStore(max_entries=settings.cache_max_entries)
+    )
+    return ResponseCache(store, settings.cache_ttl_s, settings.cache_prefix)
 
 
 def _quota_sync(

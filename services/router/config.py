@@ -73,6 +73,16 @@ class RouterSettings:
         doc="how often replicas read each other's quota use from Redis (with REDIS_URL)",
     )
     quota_prefix: str = setting("FREEWAY_ROUTER_QUOTA_PREFIX", "freeway:quota:")
+    cache: bool = setting(
+        "FREEWAY_ROUTER_CACHE",
+        True,
+        doc="answer repeated deterministic requests from the response cache",
+    )
+    cache_ttl_s: float = setting("FREEWAY_ROUTER_CACHE_TTL_S", 3600.0, doc="cache entry lifetime")
+    cache_max_entries: int = setting(
+        "FREEWAY_ROUTER_CACHE_MAX_ENTRIES", 10_000, doc="in-process cache size (without Redis)"
+    )
+    cache_prefix: str = setting("FREEWAY_ROUTER_CACHE_PREFIX", "freeway:cache:")
 
     def __post_init__(self) -> None:
         if self.strategy not in strategies.BY_NAME:
@@ -104,6 +114,8 @@ class RouterSettings:
             "FREEWAY_ROUTER_USAGE_QUEUE_MAX": self.usage_queue_max,
             "FREEWAY_ROUTER_SHUTDOWN_GRACE_S": self.shutdown_grace_s,
             "FREEWAY_ROUTER_QUOTA_SYNC_S": self.quota_sync_s,
+            "FREEWAY_ROUTER_CACHE_TTL_S": self.cache_ttl_s,
+            "FREEWAY_ROUTER_CACHE_MAX_ENTRIES": self.cache_max_entries,
         }
 
     def _not_negative(self) -> dict[str, float]:

@@ -187,13 +187,15 @@ class Executor:
         stream_id: str,
         created: int,
         check: Check | None = None,
+        keep: bool = False,
     ) -> AsyncGenerator[list[bytes], None]:
         """Client chunks (JSON texts) of the first candidate whose stream commits, a list
         per provider read; falls back only before the commit (which, with `check`, is when
-        the whole answer has arrived and passed it)."""
+        the whole answer has arrived and passed it). `keep`: the reader assembles the
+        answer (`trace.reader.messages()`), for the response cache."""
 
         async def attempt(model: ModelInfo, timeout: float) -> _Opened:
-            return await self._open(model, chat, timeout, stream_id, created, check)
+            return await self._open(model, chat, timeout, stream_id, created, check, keep)
 
         won, opened = await self._race(
             candidates, deadline, trace, _FIRST_CONTENT, attempt, _close_opened
@@ -233,10 +235,12 @@ class Executor:
         stream_id: str,
         created: int,
         check: Check | None = None,
+        keep: bool = False,
     ) -> _Opened:
         """Read a stream up to its first content (holding what came before) — or, with
         `check`, to its end, and check the whole answer."""
-        reader = StreamReader(model.id, stream_id, created, chat.n, assemble=check is not None)
+        assemble = keep or check is not None
+        reader = StreamReader(model.id, stream_id, created, chat.n, assemble=assemble)
         events = self.upstream.stream(model, chat, timeout)
         held: list[bytes] = []
         try:
