@@ -32,6 +32,7 @@ from services.router.snapshot import CatalogWatcher, WatchPolicy
 from services.router.spool import Spool
 from services.router.upstream import HttpUpstream, ProviderDirectory, http_session
 from services.router.usage import Prices
+from services.router.weights import WeightsWatcher
 from services.shared.channels import channel
 from services.shared.logs import configure
 from services.shared.providers import load_providers
@@ -60,12 +61,15 @@ class App:
     quota: QuotaLedger | None = None
     quota_sync: RedisQuotaSync | None = None
     cache: ResponseCache | None = None
+    weights: WeightsWatcher | None = None
     server: RunningServer | None = field(default=None)
 
     async def start(self, address: str | None = None) -> RunningServer:
         """Watch the catalog, start reporting, and serve on `address` (default: the suite's)."""
         self.watcher.start()
         self.reporter.start()
+        if self.weights is not None:
+            self.weights.start()
         if self.quota_sync is not None:
             self.quota_sync.start()
         registration = Registration(
@@ -88,6 +92,8 @@ class App:
         if self.server is not None:
             await self.server.stop(grace)
         await self.watcher.stop()
+        if self.weights is not None:
+            await self.weights.stop()
         await self.reporter.close(grace)
         if self.quota_sync is not None:
             await self.quota_sync.close()
@@ -154,7 +160,9 @@ def build(
     )
     baseline = Prices(settings.baseline_input_per_mtok, settings.baseline_output_per_mtok)
     cache = _cache(settings, suite)
-    pipeline = Pipeline(router, executor, reporter, baseline, clock, quota, cache)
+    pipeline = Pipeline(
+        router, executor, reporter, baseline, clock, quota, cache, settings.keep_features
+    )
     catalog_channel = channel(suite.catalog_addr)
     return App(
         settings=settings,
@@ -172,6 +180,7 @@ def build(
         quota=quota,
         quota_sync=quota_sync,
         cache=cache,
+        weights=WeightsWatcher(router, settings.weights_check_s),
     )
 
 

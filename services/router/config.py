@@ -56,7 +56,19 @@ class RouterSettings:
     baseline_model: str = setting("FREEWAY_ROUTER_BASELINE_MODEL", "openai/gpt-4o-mini")
     baseline_input_per_mtok: float = setting("FREEWAY_ROUTER_BASELINE_INPUT_PER_MTOK", 0.15)
     baseline_output_per_mtok: float = setting("FREEWAY_ROUTER_BASELINE_OUTPUT_PER_MTOK", 0.60)
-    weights_file: Path | None = setting("FREEWAY_ROUTER_WEIGHTS_FILE", None)
+    weights_file: Path | None = setting(
+        "FREEWAY_ROUTER_WEIGHTS_FILE",
+        None,
+        doc="scoring weights (default: the packaged ones); a changed file is taken up live",
+    )
+    weights_check_s: float = setting(
+        "FREEWAY_ROUTER_WEIGHTS_CHECK_S", 5.0, doc="how often the weights file is looked at"
+    )
+    keep_features: bool = setting(
+        "FREEWAY_ROUTER_KEEP_FEATURES",
+        False,
+        doc="keep each prompt's feature vector (never its text) in usage, to refit the scorer",
+    )
     usage_batch_size: int = setting("FREEWAY_ROUTER_USAGE_BATCH_SIZE", 200)
     usage_flush_interval_s: float = setting("FREEWAY_ROUTER_USAGE_FLUSH_INTERVAL_S", 0.25)
     usage_queue_max: int = setting("FREEWAY_ROUTER_USAGE_QUEUE_MAX", 10_000)
@@ -115,6 +127,7 @@ class RouterSettings:
             "FREEWAY_ROUTER_SHUTDOWN_GRACE_S": self.shutdown_grace_s,
             "FREEWAY_ROUTER_QUOTA_SYNC_S": self.quota_sync_s,
             "FREEWAY_ROUTER_CACHE_TTL_S": self.cache_ttl_s,
+            "FREEWAY_ROUTER_WEIGHTS_CHECK_S": self.weights_check_s,
             "FREEWAY_ROUTER_CACHE_MAX_ENTRIES": self.cache_max_entries,
         }
 

@@ -106,6 +106,7 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
         quota: QuotaLedger | None = None,
         cache: ResponseCache | None = None,
+        keep_features: bool = False,
     ) -> None:
         self.router = router
         self.executor = executor
@@ -114,6 +115,7 @@ class Pipeline:
         self.clock = clock
         self.quota = quota
         self.cache = cache
+        self.keep_features = keep_features  # the operator's opt-in: vectors, never text
 
     def route(self, request: RouteRequest) -> Decision:
         """The decision only: no provider is called and no usage is recorded."""
@@ -339,8 +341,13 @@ class Pipeline:
                 escalations=len([r for r in trace.escalations if r != "none better"]),
                 escalation_reason=",".join(trace.escalations),
                 cache_hit=cache_hit,
+                features=_features(decision) if self.keep_features else b"",
             )
         )
+
+
+def _features(decision: Decision | None) -> bytes:
+    return b"" if decision is None else decision.feature_values.astype("<f8").tobytes()
 
 
 def _check(decision: Decision, call: CompletionCall) -> Check | None:

@@ -83,6 +83,7 @@ class UsageRecord:
     capabilities: int = 0  # the capability bits the request needed
     escalations: int = 0  # cascade: answers that failed their check before this one
     escalation_reason: str = ""  # why, in order ("invalid_json,none better")
+    features: bytes = b""  # the kernel's feature vector (little-endian float64), if kept
 
 
 class UsageSink(Protocol):
