@@ -98,6 +98,46 @@ def usage_like(template: Mapping[str, Any], usage: Usage, completion: int | None
     return out
 
 
+SLOT = re.compile(r'"\\u0000(\w+)\\u0000"')  # a slot's sentinel, as json.dumps writes it
+
+
+def slot(name: str) -> str:
+    return f"\x00{name}\x00"
+
+
+class Raw(str):
+    """A slot value that is already JSON text."""
+
+
+class Frame:
+    """A chunk encoded once with named slots: each event is its literal text with the slots'
+    values encoded in between (a 200-chunk stream costs one encoding per kind of chunk)."""
+
+    def __init__(self, payload: Any, separators: tuple[str, str]) -> None:
+        self.encode = json.JSONEncoder(separators=separators, ensure_ascii=False).encode
+        parts = SLOT.split(self.encode(payload))
+        self.literals = parts[0::2]
+        self.names = parts[1::2]
+
+    def render(self, values: Mapping[str, Any]) -> str:
+        out = [self.literals[0]]
+        encode = self.encode
+        for name, literal in zip(self.names, self.literals[1:], strict=True):
+            value = values[name]
+            out.append(value if isinstance(value, Raw) else encode(value))
+            out.append(literal)
+        return "".join(out)
+
+
+NOISE = "".join(random.Random(0).choices(string.ascii_letters + string.digits, k=4096))
+
+
+def noise(rng: random.Random, longest: int = 15) -> str:
+    """A random-looking string of random length (OpenAI's `obfuscation` padding)."""
+    start = rng.randrange(len(NOISE) - longest)
+    return NOISE[start : start + rng.randint(0, longest)]
+
+
 @dataclass
 class Context:
     """What one response shares across its body or chunks."""
@@ -145,10 +185,7 @@ def _stamp(template: Mapping[str, Any], ctx: Context, recorded_id: str, recorded
     if "model" in out and out["model"] == recorded_model:
         out["model"] = ctx.model
     if isinstance(out.get("obfuscation"), str):  # OpenAI: random padding of random length
-        out["obfuscation"] = "".join(
-            ctx.rng.choice(string.ascii_letters + string.digits)
-            for _ in range(ctx.rng.randint(0, 15))
-        )
+        out["obfuscation"] = noise(ctx.rng)
     if isinstance(out.get("p"), str):  # Mistral: an alphabet prefix of varying length
         out["p"] = ALPHABET[: ctx.rng.randint(1, len(ALPHABET))]
     groq = out.get("x_groq")
@@ -292,6 +329,17 @@ class _StreamWriter:
         self.emitted = 0  # completion tokens streamed so far (for running totals)
         self.sep = shape.newline * 2
         self.spaced = shape.spaced
+        self.separators = (", ", ": ") if shape.spaced else (",", ":")
+        self.frames: dict[tuple[int, int, str], Frame] = {}
+        self.usage_frame: Frame | None = None
+        self.usage_template: Mapping[str, Any] = next(
+            (
+                c["usage"]
+                for c in (*shape.first.values(), *shape.rest.values())
+                if isinstance(c.get("usage"), dict)
+            ),
+            {},
+        )
 
     def _event(self, payload: Any) -> bytes:
         separators = (", ", ": ") if self.spaced else (",", ":")
@@ -300,6 +348,74 @@ class _StreamWriter:
 
     def _raw(self, line: str) -> bytes:
         return f"{line}{self.sep}".encode()
+
+    def _frame(self, template: Mapping[str, Any], index: int, kind: str) -> Frame:
+        """The compiled chunk of `kind` ("reasoning", "content", "tool") made from
+        `template`: the per-chunk values (the piece, OpenAI's obfuscation, Mistral's p,
+        running usage, logprobs …) are slots."""
+        key = (id(template), index, kind)
+        frame = self.frames.get(key)
+        if frame is not None:
+            return frame
+        chunk, choice, delta = self._with_choice(template, index)
+        if isinstance(chunk.get("obfuscation"), str):
+            chunk["obfuscation"] = slot("obfuscation")
+        if isinstance(chunk.get("p"), str):
+            chunk["p"] = slot("p")
+        if isinstance(chunk.get("usage"), dict):
+            chunk["usage"] = slot("usage")
+        if kind == "reasoning":
+            _set_reasoning(delta, slot("piece"))
+        elif kind == "content":
+            delta["content"] = slot("piece")
+            if "text" in choice:  # Together repeats the piece beside the delta
+                choice["text"] = slot("piece")
+            if isinstance(choice.get("message"), dict):  # Perplexity: the text so far
+                choice["message"]["content"] = slot("so_far")
+            if self.ctx.call.logprobs:
+                choice["logprobs"] = slot("logprobs")
+        else:
+            if self.shape.template("tool", False) is None:  # a content chunk stands in
+                delta["content"] = None
+            delta["tool_calls"] = slot("tool_calls")
+        frame = self.frames[key] = Frame(chunk, self.separators)
+        return frame
+
+    def _emit(self, frame: Frame, values: dict[str, Any]) -> bytes:
+        """One event of a compiled chunk, the chunk-wide slots filled here."""
+        self.emitted += 1
+        if "obfuscation" in frame.names:
+            values["obfuscation"] = noise(self.ctx.rng)
+        if "p" in frame.names:
+            values["p"] = ALPHABET[: self.ctx.rng.randint(1, len(ALPHABET))]
+        if "usage" in frame.names:
+            values["usage"] = self._running_usage()
+        return f"data: {frame.render(values)}{self.sep}".encode()
+
+    def _running_usage(self) -> Raw:
+        """The usage so far (Baseten, Perplexity, Hugging Face count on every chunk)."""
+        if self.usage_frame is None:
+            probe = usage_like(self.usage_template, self.ctx.answer.usage, -1)
+            for key, name in (("completion_tokens", "done"), ("total_tokens", "total")):
+                if key in probe:
+                    probe[key] = slot(name)
+            details = probe.get("completion_tokens_details")
+            if isinstance(details, dict):
+                for key in ("reasoning_tokens", "text_tokens"):
+                    if key in details:
+                        details[key] = slot(key)
+            if "reasoning_tokens" in probe:
+                probe["reasoning_tokens"] = slot("reasoning_tokens")
+            self.usage_frame = Frame(probe, self.separators)
+        usage, done = self.ctx.answer.usage, self.emitted
+        reasoning = min(usage.reasoning, done)
+        values = {
+            "done": done,
+            "total": usage.prompt + done,
+            "reasoning_tokens": reasoning,
+            "text_tokens": done - reasoning,
+        }
+        return Raw(self.usage_frame.render(values))
 
     def events(self) -> Iterator[bytes]:
         for event in self.shape.prelude:
@@ -358,10 +474,7 @@ class _StreamWriter:
             for i, piece in enumerate(pieces(reasoning)):
                 template = shape.template("reasoning", later or i > 0)
                 assert template is not None
-                self.emitted += 1
-                chunk, _, delta = self._with_choice(template, index)
-                _set_reasoning(delta, piece)
-                yield self._event(chunk)
+                yield self._emit(self._frame(template, index, "reasoning"), {"piece": piece})
             later = True
         elif reasoning:
             self.emitted += len(pieces(reasoning))  # counted, not shown (OpenAI)
@@ -383,18 +496,14 @@ class _StreamWriter:
             template = self.shape.template("content", later or i > 0)
             if template is None:
                 return
-            self.emitted += 1
             so_far += piece
-            chunk, out_choice, delta = self._with_choice(template, choice.index)
-            delta["content"] = piece
-            if "text" in out_choice:  # Together repeats the piece beside the delta
-                out_choice["text"] = piece
-            if isinstance(out_choice.get("message"), dict):  # Perplexity: the text so far
-                out_choice["message"]["content"] = so_far
-            if self.ctx.call.logprobs:
-                entry = logprobs[i : i + 1]
-                out_choice["logprobs"] = {"content": entry, "refusal": None}
-            yield self._event(chunk)
+            frame = self._frame(template, choice.index, "content")
+            values: dict[str, Any] = {"piece": piece}
+            if "so_far" in frame.names:
+                values["so_far"] = so_far
+            if "logprobs" in frame.names:
+                values["logprobs"] = {"content": logprobs[i : i + 1], "refusal": None}
+            yield self._emit(frame, values)
 
     def _calls_in_finish(self) -> bool:
         return any(first_delta(c).get("tool_calls") for c in self.shape.finish)
@@ -411,19 +520,13 @@ class _StreamWriter:
         return deltas
 
     def _tool_chunks(self, index: int, deltas: list[Any], later: bool) -> Iterator[bytes]:
-        stand_in = self.shape.template("tool", False) is None  # no tool call recorded here
         chunk_first = self.shape.template("tool", False) or self.shape.template("content", later)
         chunk_rest = self.shape.template("tool", True) or chunk_first
         if chunk_first is None or chunk_rest is None:
             return
         for j, fragment in enumerate(deltas):
-            self.emitted += 1
             template = chunk_first if j == 0 and not later else chunk_rest
-            chunk, _, delta = self._with_choice(template, index)
-            if stand_in:
-                delta["content"] = None
-            delta["tool_calls"] = [fragment]
-            yield self._event(chunk)
+            yield self._emit(self._frame(template, index, "tool"), {"tool_calls": [fragment]})
 
     def _fragments(
         self, call: ToolCall, first: Mapping[str, Any], rest: Mapping[str, Any] | None

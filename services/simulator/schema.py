@@ -11,6 +11,7 @@ user's question land in a calculator tool's arguments).
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -123,16 +124,30 @@ class _Builder:
         return items[:count]
 
     def _number(self, schema: Mapping[str, Any], kind: str) -> int | float:
-        low = _bound(schema, "minimum", "exclusiveMinimum", +1)
-        high = _bound(schema, "maximum", "exclusiveMaximum", -1)
+        low, low_open = _bound(schema, "minimum", "exclusiveMinimum")
+        high, high_open = _bound(schema, "maximum", "exclusiveMaximum")
         hint = self.hints.number()
         value = hint if hint is not None else float(self.rng.randint(1, 100))
-        if low is not None and value < low:
-            value = low
-        if high is not None and value > high:
-            value = high
         if kind == "integer":
-            return int(value)
+            lowest = None if low is None else math.floor(low) + 1 if low_open else math.ceil(low)
+            highest = (
+                None if high is None else math.ceil(high) - 1 if high_open else math.floor(high)
+            )
+            whole = int(value)
+            if lowest is not None and whole < lowest:
+                whole = lowest
+            if highest is not None and whole > highest:
+                whole = highest
+            return whole
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            if low is not None and high is not None:
+                value = (low + high) / 2
+            elif low is not None:
+                value = low + 1 if low_open else low
+            elif high is not None:
+                value = high - 1 if high_open else high
         return int(value) if float(value).is_integer() else value
 
     def _string(self, schema: Mapping[str, Any]) -> str:
@@ -180,12 +195,13 @@ def _is_null(schema: Mapping[str, Any]) -> bool:
     return schema.get("type") == "null"
 
 
-def _bound(schema: Mapping[str, Any], inclusive: str, exclusive: str, step: int) -> float | None:
-    if isinstance(schema.get(inclusive), int | float):
-        return float(schema[inclusive])
-    if isinstance(schema.get(exclusive), int | float):
-        return float(schema[exclusive]) + step
-    return None
+def _bound(schema: Mapping[str, Any], inclusive: str, exclusive: str) -> tuple[float | None, bool]:
+    """(the bound, whether it is exclusive)."""
+    if isinstance(schema.get(exclusive), int | float) and not isinstance(schema[exclusive], bool):
+        return float(schema[exclusive]), True
+    if isinstance(schema.get(inclusive), int | float) and not isinstance(schema[inclusive], bool):
+        return float(schema[inclusive]), False
+    return None, False
 
 
 def _merge(parts: list[Any], resolve: Any) -> dict[str, Any]:

@@ -19,6 +19,11 @@ from typing import Any
 ENDPOINTS = ("chat", "models")
 
 
+def _check_status(status: int, low: int) -> None:
+    if not low <= status <= 599:
+        raise ValueError(f"status: expected an HTTP status from {low} to 599, got {status}")
+
+
 @dataclass(frozen=True)
 class Latency:
     """Wait this long before sending the response headers (a slow first byte)."""
@@ -56,12 +61,18 @@ class Error:
     retry_after: float | None = None
     content_type: str = "application/json"
 
+    def __post_init__(self) -> None:
+        _check_status(self.status, 400)
+
 
 @dataclass(frozen=True)
 class HtmlPage:
     """Answer with an HTML error page (a proxy's, as Hugging Face's 502 was recorded)."""
 
     status: int = 503
+
+    def __post_init__(self) -> None:
+        _check_status(self.status, 400)
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,9 @@ class EchoKey:
     """An error whose body repeats the API key the request carried (for redaction tests)."""
 
     status: int = 401
+
+    def __post_init__(self) -> None:
+        _check_status(self.status, 400)
 
 
 @dataclass(frozen=True)
@@ -331,8 +345,11 @@ def fault_from_json(raw: Any, where: str) -> Fault:
             raise ValueError(f"{where}.{name}: expected {_describe(hints[name])}, got {value!r}")
     try:
         fault: Fault = cls(**args)
-    except TypeError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        text = str(exc)
+        raise ValueError(
+            f"{where}.{text}" if text.startswith("status") else f"{where}: {text}"
+        ) from None
     return fault
 
 
