@@ -1,6 +1,6 @@
-"""`python -m services.simulator [--addr 127.0.0.1[:8090]] [--port 8090] [--no-record]`: serve until
-SIGTERM. Script it over HTTP: POST /_simulator/script, PUT /_simulator/models/<provider>,
-GET /_simulator/requests, GET /_simulator/health (see services/simulator/server.py)."""
+"""`python -m services.simulator [--addr 127.0.0.1[:8090]] [--port 8090] [--no-record]`: serve
+every simulated provider on one port until SIGTERM. Script it and read what it received over
+HTTP under /_simulator/ (see services/simulator/admin.py)."""
 
 from __future__ import annotations
 

@@ -1,77 +1,104 @@
 """The provider simulator: an aiohttp server on loopback imitating LLM providers' HTTP APIs.
 
-Per provider prefix (see `providers.PROVIDERS`): `GET <prefix>/models` serves a recorded
-real model-list body (with ETag / If-None-Match → 304) and `POST <prefix>/chat/completions`
-answers OpenAI-shaped completions, streaming or not. Faults are scripted per provider and
-model (see `script`), in-process through `Simulator.script(...)` or, for a separate process,
-through the admin API under `/_simulator/`.
+Per provider prefix (see `providers.PROVIDERS`): `GET <prefix>/models` serves its recorded
+model-list body (with ETag / If-None-Match → 304) and `POST <prefix>/chat/completions`
+answers as that provider answered in its recorded exchanges (see `profiles`, `render`),
+streaming or not. Every request is recorded, exactly as received. Faults are scripted per
+provider and model (see `script`), in process through `Simulator.script(...)` or, for a
+separate process, through the admin API under `/_simulator/` (see `admin`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
+import threading
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-from services.simulator import chat
-from services.simulator.providers import (
-    PROVIDERS,
-    RECORDINGS,
-    ModelList,
-    ProviderSpec,
-    recorded_models,
-)
-from services.simulator.script import Error, Fault, Plan, Rule, Script, rule_from_json
+from services.simulator import chat, errors
+from services.simulator.chat import BadRequest, ChatCall
+from services.simulator.profiles import Book, Profile, features, load_books
+from services.simulator.providers import PROVIDERS, ModelList, ProviderSpec, recorded_models
+from services.simulator.recordings import Exchange, load
+from services.simulator.render import Context, completion, situation_of, stream_events
+from services.simulator.script import Fault, Plan, Rule, Script
 
 JSON = "application/json"
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+CACHE_BLOCK = 64  # prompt-cache hits are counted in blocks of tokens (Baseten: 64)
+CACHE_ENTRIES = 10_000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as the simulator saw it (Authorization included: this is test equipment)."""
+    """One request as the simulator received it (Authorization included: it is test
+    equipment, and redaction tests need to see what was sent)."""
 
     at: float
     provider: str
-    endpoint: str
+    endpoint: str  # "chat" | "models"
     method: str
-    path: str
-    headers: dict[str, str]
-    body: Any  # decoded JSON, or the raw text when it was not JSON, None when empty
+    path: str  # with the query string
+    headers: Mapping[str, str]
+    body: Any  # the decoded JSON; the raw text when it was not JSON; None when empty
+    raw: bytes  # the body's bytes exactly
+
+    @property
+    def model(self) -> str | None:
+        return self.body.get("model") if isinstance(self.body, dict) else None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "at": self.at,
+            "provider": self.provider,
+            "endpoint": self.endpoint,
+            "method": self.method,
+            "path": self.path,
+            "headers": dict(self.headers),
+            "model": self.model,
+            "body": self.body,
+            "raw": self.raw.decode("utf-8", errors="replace"),
+        }
 
 
 @dataclass
 class State:
-    """Everything the handlers read: model lists, the rule book, the request log."""
+    """Everything the handlers read: model lists, recorded books, rules, the request log."""
 
     specs: dict[str, ProviderSpec]
     recorded: dict[str, ModelList]
     models: dict[str, ModelList]
+    books: Mapping[str, Book]
     script: Script = field(default_factory=Script)
     record: bool = True
     log: deque[RecordedRequest] = field(default_factory=lambda: deque(maxlen=10_000))
+    prompt_cache: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
-    def load(
-        cls, specs: Iterable[ProviderSpec] = PROVIDERS, recordings: Path = RECORDINGS
-    ) -> State:
+    def load(cls, specs: Iterable[ProviderSpec] = PROVIDERS) -> State:
         by_name = {s.name: s for s in specs}
-        recorded = {name: recorded_models(spec, recordings) for name, spec in by_name.items()}
-        return cls(by_name, recorded, dict(recorded))
+        recorded = {}
+        for name, spec in by_name.items():
+            models = recorded_models(spec)
+            if models is not None:
+                recorded[name] = models
+        books = load_books(tuple(by_name.values()))
+        return cls(by_name, recorded, dict(recorded), books)
 
-    def remember(self, provider: str, endpoint: str, request: web.Request, body: Any) -> None:
+    def remember(
+        self, provider: str, endpoint: str, request: web.Request, raw: bytes, body: Any
+    ) -> None:
         if self.record:
             entry = RecordedRequest(
                 time.time(),
@@ -81,6 +108,7 @@ class State:
                 request.path_qs,
                 dict(request.headers),
                 body,
+                raw,
             )
             self.log.append(entry)
 
@@ -95,30 +123,46 @@ class State:
         return self.models[provider]
 
     def requests(
-        self, provider: str | None = None, endpoint: str | None = None
+        self, provider: str | None = None, endpoint: str | None = None, model: str | None = None
     ) -> list[RecordedRequest]:
         """The request log, oldest first, optionally filtered."""
         return [
-            r for r in self.log if provider in (None, r.provider) and endpoint in (None, r.endpoint)
+            r
+            for r in self.log
+            if provider in (None, r.provider)
+            and endpoint in (None, r.endpoint)
+            and model in (None, r.model)
         ]
+
+    def cached_tokens(self, provider: str, call: ChatCall) -> int:
+        """Prompt-cache hits: the tokens of this conversation's earlier turn (or of the same
+        prompt) when it was sent before, in whole blocks; then this prompt is remembered."""
+        messages = list(call.messages)
+        seen = [
+            self.prompt_cache.get(_fingerprint(provider, call.model, messages[:k]), 0)
+            for k in (len(messages), len(messages) - 1)
+        ]
+        self.prompt_cache[_fingerprint(provider, call.model, messages)] = chat.prompt_tokens(call)
+        while len(self.prompt_cache) > CACHE_ENTRIES:
+            self.prompt_cache.popitem(last=False)
+        return max(seen) // CACHE_BLOCK * CACHE_BLOCK
+
+
+def _fingerprint(provider: str, model: str, messages: list[Any]) -> str:
+    raw = json.dumps([provider, model, messages], sort_keys=True, default=str).encode()
+    return hashlib.sha256(raw).hexdigest()
 
 
 def build_app(state: State) -> web.Application:
     """The simulator's aiohttp application over `state`."""
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+    from services.simulator.admin import add_admin_routes
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
     for spec in state.specs.values():
-        app.router.add_get(spec.models_path, _models_handler(state, spec.name))
+        if spec.name in state.recorded:
+            app.router.add_get(spec.models_path, _models_handler(state, spec.name))
         app.router.add_post(spec.chat_path, _chat_handler(state, spec.name))
-    admin = Admin(state)
-    app.router.add_get("/_simulator/health", admin.health)
-    app.router.add_get("/_simulator/providers", admin.providers)
-    app.router.add_post("/_simulator/script", admin.add_rule)
-    app.router.add_get("/_simulator/script", admin.rules)
-    app.router.add_delete("/_simulator/script", admin.clear_rules)
-    app.router.add_put("/_simulator/models/{provider}", admin.replace_models)
-    app.router.add_delete("/_simulator/models/{provider}", admin.restore_models)
-    app.router.add_get("/_simulator/requests", admin.requests)
-    app.router.add_delete("/_simulator/requests", admin.clear_requests)
+    add_admin_routes(app, state)
     return app
 
 
@@ -127,12 +171,14 @@ def build_app(state: State) -> web.Application:
 
 def _models_handler(state: State, provider: str) -> Handler:
     async def models(request: web.Request) -> web.StreamResponse:
-        state.remember(provider, "models", request, None)
+        state.remember(provider, "models", request, b"", None)
         plan = state.script.plan(provider, "models", None)
         if plan.latency:
             await asyncio.sleep(plan.latency)
-        if plan.error is not None:
-            return _error(plan.error)
+        if plan.hang:
+            return await _hang(state)
+        if plan.rejects:
+            return _rejection(state, provider, request, plan, None)
         current = state.models[provider]
         if request.headers.get("If-None-Match") == current.etag:
             return web.Response(status=304, headers={"ETag": current.etag})
@@ -140,58 +186,207 @@ def _models_handler(state: State, provider: str) -> Handler:
             return web.Response(body=current.body[: len(current.body) // 2], content_type=JSON)
         if plan.drop_after is not None:
             return await _drop_mid_body(request, current.body)
+        if plan.truncate_after is not None:
+            return web.Response(body=current.body[: len(current.body) // 2], content_type=JSON)
         return web.Response(body=current.body, content_type=JSON, headers={"ETag": current.etag})
 
     return models
 
 
 def _chat_handler(state: State, provider: str) -> Handler:
+    book = state.books[provider]
+
     async def chat_completions(request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
-            state.remember(provider, "chat", request, raw.decode(errors="replace"))
-            return _bad_request("body", "the body is not valid JSON")
-        state.remember(provider, "chat", request, body)
-        try:
-            call = chat.parse_call(body)
-        except chat.BadRequest as exc:
-            return _bad_request(exc.param, str(exc))
-        plan = state.script.plan(provider, "chat", call.model)
+            state.remember(provider, "chat", request, raw, raw.decode(errors="replace"))
+            return _canned(errors.shaped(book, 400, "We could not parse the JSON body.", "body"))
+        state.remember(provider, "chat", request, raw, body)
+        model = body.get("model") if isinstance(body, dict) else None
+        plan = state.script.plan(provider, "chat", model if isinstance(model, str) else None)
         if plan.latency:
             await asyncio.sleep(plan.latency)
-        if plan.error is not None:
-            return _error(plan.error)
-        ans = chat.answer(call, plan.reply)
-        if call.stream:
-            return await _stream(request, chat.stream_events(call, ans), plan)
-        return await _complete(request, chat.completion_body(call, ans), plan)
+        if plan.hang:
+            return await _hang(state)
+        if plan.rejects:
+            return _rejection(state, provider, request, plan, model)
+        recorded = book.replay(body) if isinstance(body, dict) and plan.reply is None else None
+        if recorded is not None:
+            return await _replay(request, recorded, plan, book)
+        if isinstance(body, dict):  # what the model refused, it refuses before anything else
+            refusal = book.profile(body).refusal(features(body), body.get("stream") is True)
+            if refusal is not None:
+                return await _replay(request, refusal.exchange, plan, book)
+        try:
+            call = chat.parse_call(body, book.default.model if book.model_optional else None)
+        except BadRequest as exc:
+            return _canned(errors.shaped(book, 400, str(exc), exc.param))
+        profile = book.profile(call.body)
+        validation = book.validation(call.body)
+        if validation is not None:
+            return _canned(errors.replay(validation))
+        try:
+            return await _answer(request, state, book, profile, call, plan)
+        except BadRequest as exc:  # a tool's or response format's schema was unusable
+            return _canned(errors.shaped(book, 400, str(exc), exc.param))
 
     return chat_completions
 
 
-async def _complete(request: web.Request, body: bytes, plan: Plan) -> web.StreamResponse:
+async def _answer(
+    request: web.Request,
+    state: State,
+    book: Book,
+    profile: Profile,
+    call: ChatCall,
+    plan: Plan,
+) -> web.StreamResponse:
+    cached = state.cached_tokens(book.spec.name, call)
+    answer = chat.answer(call, reasons=profile.reasons, reply=plan.reply, cached=cached)
+    situation = situation_of(call, answer)
+    if call.stream:
+        shape = profile.stream(situation)
+        ctx = Context.of(call, profile, answer, situation, shape.recorded_id)
+        events = stream_events(ctx)
+        return await _stream(request, events, plan, book, shape.content_type, ctx)
+    sync = profile.sync(situation)
+    ctx = Context.of(call, profile, answer, situation, str(sync.template.get("id", "")))
+    body, content_type = completion(ctx)
+    return await _complete(request, body, content_type, plan, book)
+
+
+def _canned(reply: errors.Canned, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=reply.status,
+        body=reply.body,
+        headers={"Content-Type": reply.content_type, **(headers or {})},
+    )
+
+
+def _rejection(
+    state: State, provider: str, request: web.Request, plan: Plan, model: Any
+) -> web.Response:
+    book = state.books[provider]
+    if plan.html_page is not None:
+        return _canned(errors.html_page(state.books, plan.html_page))
+    if plan.decommissioned:
+        text = (
+            f"The model `{model}` has been decommissioned and is no longer supported. Please "
+            "refer to the provider's documentation for a recommendation on which model to use "
+            "instead."
+        )
+        return _canned(errors.shaped(book, 400, text, "model", "model_decommissioned"))
+    if plan.invalid_request is not None:
+        fault = plan.invalid_request
+        return _canned(errors.shaped(book, 400, fault.message, fault.param, "invalid_value"))
+    if plan.echo_key is not None:
+        text = errors.echo_key_message(_api_key(request))
+        return _canned(errors.shaped(book, plan.echo_key, text, None, "invalid_api_key"))
+    error = plan.error
+    assert error is not None
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = f"{error.retry_after:g}"
+    if error.body is not None:
+        reply = errors.Canned(error.status, error.body.encode(), error.content_type)
+        return _canned(reply, headers)
+    return _canned(errors.shaped(book, error.status, None), headers)
+
+
+def _api_key(request: web.Request) -> str:
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-key") or request.headers.get("api-key") or auth
+
+
+async def _hang(state: State) -> web.StreamResponse:
+    """Never answer: wait until the simulator stops (the handler is cancelled when the
+    client goes away first)."""
+    await state.stopping.wait()
+    raise web.HTTPServiceUnavailable(text="the simulator is stopping")
+
+
+async def _replay(
+    request: web.Request, exchange: Exchange, plan: Plan, book: Book
+) -> web.StreamResponse:
+    """A recorded response, byte for byte (faults still apply to its delivery)."""
+    if not exchange.is_sse:
+        body = exchange.body.encode()
+        return await _complete(request, body, exchange.content_type, plan, book, exchange.status)
+    newline = "\r\n" if "\r\n" in exchange.body else "\n"
+    parts = exchange.body.split(newline * 2)
+    events = [(p + newline * 2).encode() for p in parts[:-1]]
+    if parts[-1]:
+        events.append(parts[-1].encode())
+    return await _stream(request, events, plan, book, exchange.content_type, None)
+
+
+async def _complete(
+    request: web.Request,
+    body: bytes,
+    content_type: str,
+    plan: Plan,
+    book: Book,
+    status: int = 200,
+) -> web.StreamResponse:
+    headers = {"Content-Type": content_type}
+    if plan.stream_error is not None and status == 200:
+        return _canned(errors.shaped(book, 500, plan.stream_error.message), None)
     if plan.malformed:
-        return web.Response(body=body[: len(body) // 2], content_type=JSON)
+        return web.Response(status=status, body=body[: len(body) // 2], headers=headers)
     if plan.drop_after is not None:
         return await _drop_mid_body(request, body)
-    return web.Response(body=body, content_type=JSON)
+    if plan.truncate_after is not None:  # a clean end: the length announced is what is sent
+        return web.Response(status=status, body=body[: len(body) // 2], headers=headers)
+    if plan.first_token_delay:
+        await asyncio.sleep(plan.first_token_delay)
+    return web.Response(status=status, body=body, headers=headers)
 
 
-async def _stream(request: web.Request, events: list[bytes], plan: Plan) -> web.StreamResponse:
+def _finish_at(events: list[bytes]) -> int:
+    """Index of the first event carrying a finish reason (the answer's end), else the end."""
+    for i, event in enumerate(events):
+        if b'"finish_reason":"' in event or b'"finish_reason": "' in event:
+            return i
+    return len(events)
+
+
+async def _stream(
+    request: web.Request,
+    events: list[bytes],
+    plan: Plan,
+    book: Book,
+    content_type: str,
+    ctx: Context | None,
+) -> web.StreamResponse:
+    headers = {**SSE_HEADERS, "Content-Type": content_type}
     if plan.malformed:
         events = [events[0], b'data: {"id": "chatcmpl-broken", "choices": [\n\n', *events[1:]]
-    if not plan.chunk_delay and plan.drop_after is None:
+    end = None
+    if plan.truncate_after is not None:
+        events = events[: min(plan.truncate_after, _finish_at(events))]
+    if plan.stream_error is not None:
+        cut = min(plan.stream_error.after_chunks, _finish_at(events))
+        newline = "\r\n" if events and events[0].endswith(b"\r\n\r\n") else "\n"
+        ids = {"id": ctx.id, "model": ctx.model, "created": ctx.created} if ctx else {}
+        end = errors.stream_error_event(book, plan.stream_error.message, newline, ids)
+        events = [*events[:cut], end]
+    paced = plan.chunk_delay or plan.first_token_delay or plan.drop_after is not None
+    if not paced:
         # The whole stream in one write: the benchmarks' upstream stays cheap.
-        return web.Response(body=b"".join(events), headers=SSE_HEADERS)
-    resp = web.StreamResponse(headers=SSE_HEADERS)
+        return web.Response(body=b"".join(events), headers=headers)
+    resp = web.StreamResponse(headers=headers)
     try:
         await resp.prepare(request)
         for sent, event in enumerate(events):
             if plan.drop_after is not None and sent >= plan.drop_after:
                 _abort(request)
                 return resp
+            if sent == 0 and plan.first_token_delay:
+                await asyncio.sleep(plan.first_token_delay)
             if plan.chunk_delay:
                 await asyncio.sleep(plan.chunk_delay)
             await resp.write(event)
@@ -215,99 +410,17 @@ def _abort(request: web.Request) -> None:
         request.transport.abort()
 
 
-def _error(error: Error) -> web.Response:
-    headers = {}
-    if error.retry_after is not None:
-        headers["Retry-After"] = f"{error.retry_after:g}"
-    if error.body is not None:
-        return web.Response(
-            status=error.status, text=error.body, content_type=JSON, headers=headers
-        )
-    message = f"simulator scripted error {error.status}"
-    body = chat.error_body(error.status, message)
-    return web.Response(status=error.status, body=body, content_type=JSON, headers=headers)
-
-
-def _bad_request(param: str, message: str) -> web.Response:
-    return web.Response(status=400, body=chat.error_body(400, message, param), content_type=JSON)
-
-
-# --- admin API (scripting a simulator that runs as a separate process) ----------------
-
-
-class Admin:
-    def __init__(self, state: State) -> None:
-        self.state = state
-
-    async def health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def providers(self, request: web.Request) -> web.Response:
-        base = f"{request.scheme}://{request.host}"
-        listing = [
-            {"name": s.name, "base_url": base + s.prefix, "models_path": s.models_path}
-            for s in self.state.specs.values()
-        ]
-        return web.json_response({"providers": listing})
-
-    async def add_rule(self, request: web.Request) -> web.Response:
-        try:
-            rule = rule_from_json(await _json(request))
-        except ValueError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        if rule.provider != "*" and rule.provider not in self.state.specs:
-            return web.json_response({"error": f"provider: unknown {rule.provider!r}"}, status=400)
-        self.state.script.add(rule)
-        return web.json_response(rule.to_json(), status=201)
-
-    async def rules(self, request: web.Request) -> web.Response:
-        return web.json_response({"rules": [r.to_json() for r in self.state.script.rules]})
-
-    async def clear_rules(self, request: web.Request) -> web.Response:
-        self.state.script.clear(request.query.get("provider"))
-        return web.json_response({"rules": []})
-
-    async def replace_models(self, request: web.Request) -> web.Response:
-        provider = self._provider(request)
-        served = self.state.replace_models(provider, await request.read())
-        return web.json_response({"provider": provider, "etag": served.etag})
-
-    async def restore_models(self, request: web.Request) -> web.Response:
-        provider = self._provider(request)
-        served = self.state.restore_models(provider)
-        return web.json_response({"provider": provider, "etag": served.etag})
-
-    async def requests(self, request: web.Request) -> web.Response:
-        logged = self.state.requests(request.query.get("provider"))
-        return web.json_response([r.to_json() for r in logged])
-
-    async def clear_requests(self, request: web.Request) -> web.Response:
-        self.state.log.clear()
-        return web.json_response([])
-
-    def _provider(self, request: web.Request) -> str:
-        provider = request.match_info["provider"]
-        if provider not in self.state.specs:
-            raise web.HTTPNotFound(text=f"provider: unknown {provider!r}")
-        return provider
-
-
-async def _json(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError as exc:
-        raise ValueError(f"body: not valid JSON ({exc})") from None
-
-
 # --- in-process use from tests -------------------------------------------------------
 
 
 class Simulator:
-    """The simulator on a real loopback port, for tests.
+    """The simulator on a real loopback port, for tests, the demo and load tests.
 
-    async with Simulator(port=0) as s:
-        s.script("openrouter", Error(429, retry_after=1), times=1)
-        url = s.base_url("openrouter")   # http://127.0.0.1:PORT/openrouter/api/v1
+    async with Simulator(port=0) as sim:
+        sim.script("openrouter", Error(429, retry_after=1), times=1)
+        url = sim.base_url("openrouter")   # http://127.0.0.1:PORT/openrouter/api/v1
+        ...
+        [sent] = sim.chat_requests("openrouter")   # the exact JSON body it received
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, record: bool = True) -> None:
@@ -326,12 +439,19 @@ class Simulator:
         """What a providers file puts in `base_url` for `provider`."""
         return self.url + self.state.specs[provider].prefix
 
+    def chat_url(self, provider: str) -> str:
+        """The full chat-completions URL of `provider`."""
+        return self.url + self.state.specs[provider].chat_path
+
     @property
     def providers(self) -> tuple[str, ...]:
         return tuple(self.state.specs)
 
     async def start(self) -> Simulator:
-        runner = web.AppRunner(build_app(self.state), access_log=None, handle_signals=False)
+        self.state.stopping = asyncio.Event()
+        runner = web.AppRunner(
+            build_app(self.state), access_log=None, handle_signals=False, handler_cancellation=True
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
@@ -340,8 +460,10 @@ class Simulator:
         return self
 
     async def stop(self) -> None:
+        self.state.stopping.set()
         if self._runner is not None:
-            await self._runner.cleanup()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner.cleanup()
             self._runner = None
 
     async def __aenter__(self) -> Simulator:
@@ -355,6 +477,8 @@ class Simulator:
     ) -> None:
         await self.stop()
 
+    # scripting
+
     def script(
         self,
         provider: str,
@@ -362,11 +486,13 @@ class Simulator:
         model: str | None = None,
         endpoint: str = "chat",
         times: int | None = None,
+        fraction: float | None = None,
     ) -> Rule:
-        """Apply `faults` to matching requests (`provider` may be "*"), `times` times or forever."""
+        """Apply `faults` to matching requests (`provider` may be "*"): every one, the first
+        `times`, or an evenly spread `fraction` of them."""
         if provider != "*" and provider not in self.state.specs:
             raise KeyError(f"unknown provider {provider!r}; known: {', '.join(self.state.specs)}")
-        return self.state.script.add(Rule(provider, model, endpoint, faults, times))
+        return self.state.script.add(Rule(provider, model, endpoint, faults, times, fraction))
 
     def clear_script(self, provider: str | None = None) -> None:
         self.state.script.clear(provider)
@@ -383,11 +509,82 @@ class Simulator:
         decoded: dict[str, Any] = json.loads(self.state.recorded[provider].body)
         return decoded
 
+    # what it received
+
     def requests(
-        self, provider: str | None = None, endpoint: str | None = None
+        self, provider: str | None = None, endpoint: str | None = None, model: str | None = None
     ) -> list[RecordedRequest]:
-        """The request log, oldest first, optionally filtered."""
-        return self.state.requests(provider, endpoint)
+        """Every request received, oldest first, optionally filtered."""
+        return self.state.requests(provider, endpoint, model)
+
+    def chat_requests(self, provider: str | None = None, model: str | None = None) -> list[Any]:
+        """The JSON bodies of the chat requests received, oldest first."""
+        return [r.body for r in self.state.requests(provider, "chat", model)]
+
+    def last_request(self, provider: str | None = None, endpoint: str = "chat") -> RecordedRequest:
+        """The latest request received (LookupError when there is none)."""
+        found = self.state.requests(provider, endpoint)
+        if not found:
+            raise LookupError(f"the simulator received no {endpoint} request for {provider}")
+        return found[-1]
 
     def clear_requests(self) -> None:
         self.state.log.clear()
+
+    # what it answers from
+
+    def recordings(self, provider: str | None = None) -> list[Exchange]:
+        """The recorded exchanges it answers from (see recordings/INDEX.md)."""
+        return [e for e in load() if provider in (None, e.provider)]
+
+    def recording(self, key: str) -> Exchange:
+        """One recorded exchange by "provider/folder/cassette"; sending its `request` gets
+        its recorded response back byte for byte."""
+        for exchange in load():
+            if exchange.key == key:
+                return exchange
+        raise KeyError(f"no recorded exchange {key!r}")
+
+
+class BackgroundSimulator:
+    """A Simulator serving from its own thread and event loop, for synchronous callers
+    (pytest fixtures of any scope, load generators, notebooks):
+
+        with BackgroundSimulator() as sim:
+            httpx.post(sim.chat_url("groq"), json=...)
+            sim.script("groq", Error(503), times=1)
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, record: bool = True) -> None:
+        self.simulator = Simulator(host, port, record=record)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Simulator:
+        ready = threading.Event()
+        loop = asyncio.new_event_loop()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self.simulator.start())
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.simulator.stop())
+            loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=serve, name="simulator", daemon=True)
+        self._thread.start()
+        if not ready.wait(60):
+            raise RuntimeError("the simulator did not start within 60 s")
+        return self.simulator
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
