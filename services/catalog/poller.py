@@ -99,8 +99,16 @@ class Poller:
         stored = await self.store.providers()
         for provider in self.providers.values():
             previous = stored.get(provider.name, ProviderState(provider.name))
-            # The providers file may have changed the format or URL since it was stored.
-            state = replace(previous, format=provider.format, base_url=provider.base_url)
+            # The providers file may have changed the format or URL since it was stored, and
+            # this process may read a list differently (an upgrade; a provider's stated
+            # capabilities): its first poll re-reads every list whole, never "not modified".
+            state = replace(
+                previous,
+                format=provider.format,
+                base_url=provider.base_url,
+                etag="",
+                last_modified="",
+            )
             reason = unpollable_reason(provider, self.env)
             if reason:
                 state = replace(state, healthy=False, last_error=reason, next_poll=None)
