@@ -98,6 +98,7 @@ class Pipeline:
 
     async def complete(self, call: CompletionCall, deadline: float | None) -> CompletionResult:
         """A full completion from the first candidate that answers."""
+        self.sink.admit()
         trace = Trace(started=self.clock())
         tally = _Tally()
         try:
@@ -125,9 +126,11 @@ class Pipeline:
         self, call: CompletionCall, deadline: float | None
     ) -> AsyncGenerator[Chunk, None]:
         """Chunks of the first candidate whose stream starts, then a final chunk with usage."""
+        self.sink.admit()
         trace = Trace(started=self.clock())
         tally = _Tally()
         failure: BaseException | None = None
+        recorded = False
         # one id and time for the whole stream, whatever the provider's chunks say
         stream_id, created = _chunk_id(), int(time.time())
         # A chunk that only says how choices finished carries no text: it is held back and
@@ -161,15 +164,24 @@ class Pipeline:
                         yield Chunk(stream_id, created, _served(trace), held)
                     raise
             _count(tally, None, None)
-            served = _served(trace)
-            yield Chunk(
-                stream_id, created, served, held, tally.prompt_tokens, tally.completion_tokens
+            final = Chunk(
+                stream_id,
+                created,
+                _served(trace),
+                held,
+                tally.prompt_tokens,
+                tally.completion_tokens,
             )
+            # Recorded before the final chunk leaves: an answered stream is never unrecorded.
+            self._record(call, trace, tally, None, stream=True)
+            recorded = True
+            yield final
         except BaseException as exc:
             failure = exc
             raise
         finally:
-            self._record(call, trace, tally, failure, stream=True)
+            if not recorded:
+                self._record(call, trace, tally, failure, stream=True)
 
     def _record(
         self,

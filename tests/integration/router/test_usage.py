@@ -1,5 +1,6 @@
-"""Usage reporting when analytics is away: spooled to disk, replayed once it is back,
-nothing lost and nothing stored twice; shutdown spools what could not be sent."""
+"""Usage reporting: every event is spooled to disk before its answer leaves and shipped from
+there; while analytics is away it waits on disk and is replayed once it is back, nothing
+lost and nothing stored twice; what shutdown could not send, the next start sends."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from freeway.analytics.v1 import analytics_pb2
 from services.router.app import App
-from services.router.spool import Spool
+from services.router.spool import read_records
 from tests.conftest import free_port
 from tests.integration.router.conftest import MODELS, request, router_stub, start_router
 from tests.integration.router.fakes import FakeAnalytics, FakeCatalog, FakeUpstream
@@ -37,8 +38,9 @@ async def upstream() -> AsyncIterator[str]:
 
 
 def spooled(tmp_path: Path) -> list[bytes]:
-    spool = Spool(tmp_path / "var" / "spool" / "router")
-    return [record for path in spool.segments() for record in spool.read(path)]
+    """Every event in the spool's segments (what analytics has not acknowledged)."""
+    segments = sorted((tmp_path / "var" / "spool" / "router").glob("*.wal"))
+    return [record for path in segments for record in read_records(path)]
 
 
 async def eventually(condition: object, timeout: float = 20.0) -> None:
@@ -74,7 +76,7 @@ async def test_analytics_down_spools_then_replays_everything_once(
         stored = {event.request_id for event in analytics.events.values()}
         assert stored == ids
         assert len(analytics.events) == COUNT
-        assert app.reporter.pending == 0
+        assert app.reporter.pending_bytes == 0
     finally:
         await app.stop()
         await analytics.stop()
@@ -135,7 +137,7 @@ async def test_a_batch_analytics_refuses_is_set_aside_not_resent_forever(
         await analytics.wait_for(1)
         assert [e.request_id for e in analytics.events.values()] == ["fine"]
         (kept,) = spool_dir.glob("*.rejected")
-        events = [analytics_pb2.UsageEvent.FromString(r) for r in Spool(spool_dir).read(kept)]
+        events = [analytics_pb2.UsageEvent.FromString(r) for r in read_records(kept)]
         assert [e.request_id for e in events] == ["poison"]
         assert spooled(tmp_path) == []
     finally:
