@@ -29,7 +29,7 @@ from services.shared import logs
 from services.shared.db import Database, open_database
 from services.shared.providers import ProviderConfig, load_providers
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
-from services.shared.settings import SuiteSettings, suite_settings
+from services.shared.settings import SuiteSettings, service_settings
 
 log = logging.getLogger("freeway.catalog")
 
@@ -70,7 +70,9 @@ class App:
         registration = Registration(
             catalog_pb2_grpc.add_CatalogServiceServicer_to_server, self.servicer, SERVICE_NAME
         )
-        self.server = await start_server(NAME, address or self.suite.catalog_addr, [registration])
+        self.server = await start_server(
+            NAME, address or self.suite.catalog_addr, [registration], token=self.suite.service_token
+        )
         return self.server
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -200,7 +202,7 @@ def _timing(settings: CatalogSettings) -> Timing:
 async def main() -> None:
     """`python -m services.catalog`: serve until SIGTERM/SIGINT."""
     logs.configure(NAME)
-    app = await build(catalog_settings(), suite_settings())
+    app = await build(catalog_settings(), service_settings())
     try:
         await app.start()
         await wait_for_signal()

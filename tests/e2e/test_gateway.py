@@ -7,12 +7,12 @@ import asyncio
 import json
 import time
 
-import grpc
 import httpx
 import openai
 import pytest
 
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from services.shared.channels import channel
 from tests.e2e.conftest import RunningSuite
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +26,7 @@ def _free_models(suite: RunningSuite) -> dict[str, str]:
     """The catalog's free models (id → provider), asked over gRPC directly."""
 
     async def ask() -> dict[str, str]:
-        async with grpc.aio.insecure_channel(suite.settings.catalog_addr) as ch:
+        async with channel(suite.settings.catalog_addr, suite.token) as ch:
             reply = await catalog_pb2_grpc.CatalogServiceStub(ch).ListModels(
                 catalog_pb2.ListModelsRequest(free_only=True), timeout=5
             )
