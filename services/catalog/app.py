@@ -28,6 +28,7 @@ from services.catalog.webhooks import WebhookNotifier
 from services.shared import logs
 from services.shared.db import Database, open_database
 from services.shared.providers import ProviderConfig, load_providers
+from services.shared.redact import protect_providers
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
 from services.shared.settings import SuiteSettings, service_settings
 
@@ -97,6 +98,7 @@ async def build(
     """Build (not start) the catalog: opens and migrates the store."""
     env = os.environ if env is None else env
     providers = list(_providers(suite) if providers is None else providers)
+    protect_providers(providers, env)  # a provider echoing its key never gets it logged
     prices = _price_catalogue(settings.price_files)
     db = await open_database(suite.database_url, suite.data_dir / "catalog.sqlite3")
     try:

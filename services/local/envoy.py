@@ -141,7 +141,34 @@ EDGE_RETRY = {
             },
         }
     ],
-    "host_selection_retry_max_attempts": 3,
+    "host_selection_retry_max_attempts": 5,
+}
+
+
+# With several edges: one that refuses a connection is ejected at once (its 5xx answers do
+# not count: they say a provider failed, not the edge), and an active health check keeps a
+# dead one out.
+EDGE_CHECKS: dict[str, Any] = {
+    "outlier_detection": {
+        "split_external_local_origin_errors": True,
+        "consecutive_local_origin_failure": 1,
+        "enforcing_consecutive_local_origin_failure": 100,
+        "enforcing_consecutive_5xx": 0,
+        "enforcing_consecutive_gateway_failure": 0,
+        "enforcing_success_rate": 0,
+        "interval": "1s",
+        "base_ejection_time": "5s",
+        "max_ejection_percent": 50,
+    },
+    "health_checks": [
+        {
+            "timeout": "1s",
+            "interval": "1s",
+            "unhealthy_threshold": 1,
+            "healthy_threshold": 1,
+            "http_health_check": {"path": "/healthz"},
+        }
+    ],
 }
 
 
@@ -175,7 +202,9 @@ def gateway_config(
                     "name": "edge",
                     "type": "STATIC",
                     "connect_timeout": "1s",
-                    "lb_policy": "LEAST_REQUEST",
+                    # Round robin: least-request would prefer a dead edge (nothing in flight
+                    # there), so its retries would keep choosing it.
+                    "lb_policy": "ROUND_ROBIN",
                     "load_assignment": {
                         "cluster_name": "edge",
                         "endpoints": [
@@ -188,9 +217,13 @@ def gateway_config(
                                 "max_connections": 4096,
                                 "max_pending_requests": 4096,
                                 "max_requests": 4096,
+                                # Envoy allows 3 concurrent retries by default: too few
+                                # when an edge dies under load.
+                                "max_retries": 1024,
                             }
                         ]
                     },
+                    **(EDGE_CHECKS if len(edges) > 1 else {}),
                 }
             ],
         },

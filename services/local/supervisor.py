@@ -204,7 +204,7 @@ class Suite:
                 raise SuiteError(
                     f"{proc.spec.name} exited with code {proc.popen.returncode}" + self._tail(proc)
                 )
-            if await _healthy(kind, target):
+            if await healthy(kind, target):
                 return
             await asyncio.sleep(0.1)
         raise SuiteError(f"{proc.spec.name} not healthy after {timeout:.0f}s" + self._tail(proc))
@@ -309,7 +309,7 @@ def ensure_token(env: MutableMapping[str, str], data_dir: Path) -> str:
     return token
 
 
-async def _healthy(kind: str, target: str) -> bool:
+async def healthy(kind: str, target: str) -> bool:
     """One probe, the same the containers use (services/shared/healthcheck.py)."""
     if kind == "grpc":
         return await asyncio.to_thread(grpc_status, target, "", 1.0) == "SERVING"
@@ -332,7 +332,8 @@ def loopback_settings(data_dir: Path, providers_file: Path, **overrides: Any) ->
         for name in ("catalog_addr", "router_addr", "analytics_addr", "edge_addr",
                      "envoy_addr", "envoy_admin_addr")
     }  # fmt: skip
-    return SuiteSettings(**addresses, data_dir=data_dir, providers_file=providers_file, **overrides)
+    values = {**addresses, **overrides}
+    return SuiteSettings(data_dir=data_dir, providers_file=providers_file, **values)
 
 
 def child_env(

@@ -34,6 +34,7 @@ from services.router.usage import Prices
 from services.shared.channels import channel
 from services.shared.logs import configure
 from services.shared.providers import load_providers
+from services.shared.redact import protect_providers
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
 from services.shared.settings import SuiteSettings, service_settings
 
@@ -183,6 +184,7 @@ def _directory(suite: SuiteSettings, env: Mapping[str, str]) -> ProviderDirector
     providers, errors = load_providers(suite.providers_file)
     for error in errors:
         log.warning("providers file: %s", error)
+    protect_providers(providers, env)  # a provider echoing its key never gets it out
     directory = ProviderDirectory(providers, env)
     if directory.unusable:
         log.info(

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,7 @@ from services.router import wire
 from services.router.spool import Chunk, Spool, sync_and_close
 from services.router.usage import UsageRecord
 from services.shared.errors import Unavailable
+from services.shared.redact import redact
 
 log = logging.getLogger("freeway.router.usage")
 
@@ -46,6 +49,7 @@ class ReporterPolicy:
     backoff_initial_s: float = 0.25
     backoff_max_s: float = 10.0
     fsync_interval_s: float = 1.0  # 0: never fsync (the page cache still survives kill -9)
+    adopt_interval_s: float = 5.0  # how often to look for segments a dead router left
 
 
 class SessionEnded(Exception):
@@ -86,6 +90,8 @@ class UsageReporter:
         """Write the record to the spool; once this returns it survives the process dying.
         Never blocks; raises Unavailable when the record cannot be written, so the answer
         it belongs to is not given."""
+        if record.error:  # stored for good: no provider key may be in it
+            record = dataclasses.replace(record, error=redact(record.error))
         try:
             self.spool.append(wire.usage_event(record).SerializeToString())
         except OSError as exc:
@@ -96,9 +102,7 @@ class UsageReporter:
             self._wake.set()
 
     def start(self) -> None:
-        adopted = self.spool.adopt()
-        if adopted:
-            log.info("replaying usage events of %d spool segment(s) left by a router", adopted)
+        self._adopt()
         self._task = asyncio.create_task(self._run(), name="usage-reporter")
         if self.policy.fsync_interval_s > 0:
             self._syncer = asyncio.create_task(self._sync_forever(), name="usage-fsync")
@@ -129,7 +133,7 @@ class UsageReporter:
     async def _run(self) -> None:
         backoff = self.policy.backoff_initial_s
         while True:
-            self.spool.adopt()  # a router sharing this directory may have died since
+            self._adopt()
             if self._closing and self._idle():
                 return
             if await self._ready():
@@ -150,6 +154,12 @@ class UsageReporter:
                 return
             await self._pause(backoff)
             backoff = min(backoff * 2, self.policy.backoff_max_s)
+
+    def _adopt(self) -> None:
+        """Take over the segments of a router sharing this directory that died."""
+        adopted = self.spool.adopt()
+        if adopted:
+            log.info("replaying usage events of %d spool segment(s) a router left", adopted)
 
     def _idle(self) -> bool:
         return not self._inflight and self.spool.unacknowledged_bytes() == 0
@@ -182,7 +192,11 @@ class UsageReporter:
             call.cancel()
 
     async def _write(self, call: Any) -> None:
+        looked = time.monotonic()
         while True:
+            if time.monotonic() - looked >= self.policy.adopt_interval_s:
+                looked = time.monotonic()
+                self._adopt()
             self._unsent = 0
             while len(self._inflight) < self.policy.max_inflight:
                 chunk = self.spool.take(self.policy.batch_size)
