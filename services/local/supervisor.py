@@ -95,10 +95,13 @@ class Suite:
     env: Mapping[str, str]
     log_dir: Path | None = None  # None: children share this process's stdout/stderr
     before: Sequence[ProcessSpec] = ()  # e.g. the provider stand-in for the demo
+    with_services: bool = True  # False: only `before` (tests of the supervisor itself)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     running: list[Running] = field(default_factory=list)
 
     def specs(self) -> list[ProcessSpec]:
+        if not self.with_services:
+            return list(self.before)
         s = self.settings
         tls = _tls(s.envoy_tls_cert, s.envoy_tls_key)
         envoy_json = write_config(
