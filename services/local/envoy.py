@@ -12,6 +12,7 @@ Envoy reads JSON as readily as YAML, so the config is built as a dict and writte
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -126,6 +127,20 @@ def tls_socket(cert: Path, key: Path) -> dict[str, Any]:
             },
         },
     }
+
+
+# Where the Envoy image finds a mounted certificate (deploy/envoy/envoy-tls.yaml).
+IMAGE_TLS = (Path("/etc/envoy/tls/tls.crt"), Path("/etc/envoy/tls/tls.key"))
+
+
+def tls_variant(config: dict[str, Any], tls: tuple[Path, Path] = IMAGE_TLS) -> dict[str, Any]:
+    """`config` with TLS terminated on every listener: deploy/envoy/envoy-tls.yaml is this
+    of deploy/envoy/envoy.yaml (scripts/envoy_tls.py writes it; a test keeps them in step)."""
+    variant = copy.deepcopy(config)
+    for item in variant["static_resources"]["listeners"]:
+        for chain in item["filter_chains"]:
+            chain["transport_socket"] = tls_socket(*tls)
+    return variant
 
 
 # Safe to retry: the request never reached an edge (a POST must not run twice).

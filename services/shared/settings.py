@@ -7,6 +7,7 @@ on one machine, called round-robin); the address a process *binds* is a single o
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import string
 from dataclasses import dataclass
@@ -37,6 +38,12 @@ class SuiteSettings:
         doc="shared secret of the suite's gRPC calls (authorization: Bearer …); required by"
         " every service process",
         secret=True,
+    )
+    service_token_file: Path | None = setting(
+        "FREEWAY_SERVICE_TOKEN_FILE",
+        None,
+        doc="a file holding the service token (a compose or Kubernetes secret), when"
+        " FREEWAY_SERVICE_TOKEN is not set",
     )
 
     def __post_init__(self) -> None:
@@ -87,6 +94,8 @@ def suite_settings(env: dict[str, str] | None = None) -> SuiteSettings:
 def service_settings(env: dict[str, str] | None = None) -> SuiteSettings:
     """The suite settings of a service process, which must have its service token."""
     suite = suite_settings(env)
+    if not suite.service_token and suite.service_token_file is not None:
+        suite = dataclasses.replace(suite, service_token=_read_token(suite.service_token_file))
     if not suite.service_token:
         raise ConfigError(
             "FREEWAY_SERVICE_TOKEN: required: every gRPC call between Freeway services carries"
@@ -94,3 +103,12 @@ def service_settings(env: dict[str, str] | None = None) -> SuiteSettings:
             " Secret; `freeway token` prints a new one)"
         )
     return suite
+
+
+def _read_token(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise ConfigError(
+            f"FREEWAY_SERVICE_TOKEN_FILE: cannot read {path}: {exc.strerror}"
+        ) from None
