@@ -34,11 +34,11 @@ native-tuned: $(STAMP)  ## rebuild the kernel tuned for the host (or FREEWAY_CPU
 native-aarch64: $(STAMP)  ## cross-compile the kernel for aarch64 and run its vectors under qemu-user
 	bash scripts/native_aarch64.sh
 
-run: $(STAMP)  ## start the whole suite locally behind Envoy (Ctrl-C stops it)
-	$(BIN)/freeway run
+run: $(STAMP)  ## start the whole suite locally behind Envoy (Ctrl-C stops it); TLS=1 for HTTPS
+	$(BIN)/freeway run $(if $(TLS),--tls)
 
 demo: $(STAMP)  ## the suite against the provider stand-in: a routed completion with no API key
-	$(BIN)/freeway demo
+	$(BIN)/freeway demo $(if $(TLS),--tls)
 
 test: $(STAMP)  ## every tier: unit, native, integration, e2e
 	$(PY) scripts/gen_protos.py --check

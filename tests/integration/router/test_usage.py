@@ -143,3 +143,38 @@ async def test_a_batch_analytics_refuses_is_set_aside_not_resent_forever(
     finally:
         await app.stop()
         await analytics.stop()
+
+
+async def test_at_its_bound_the_spool_refuses_completions_until_analytics_drains_it(
+    tmp_path: Path, catalog: str, upstream: str
+) -> None:
+    analytics_addr = f"127.0.0.1:{free_port()}"
+    app = await start_router(
+        tmp_path, catalog, analytics_addr, upstream, usage_spool_max_bytes=2000
+    )
+    analytics = FakeAnalytics()
+    try:
+        await asyncio.wait_for(app.watcher.ready.wait(), 10)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            stub = router_stub(channel)
+            answered, refused = 0, None
+            for n in range(100):  # ~250 bytes an event: full after a few
+                try:
+                    await stub.Complete(request("t/ok", request_id=f"bound-{n}"))
+                except grpc.aio.AioRpcError as exc:
+                    refused = exc
+                    break
+                answered += 1
+            assert refused is not None
+            assert refused.code() == grpc.StatusCode.UNAVAILABLE
+            assert "usage spool full" in (refused.details() or "")
+            assert 0 < answered < 100
+            assert len(spooled(tmp_path)) == answered  # every answered one is on disk
+            await analytics.start(analytics_addr)
+            await analytics.wait_for(answered, timeout=30)
+            await eventually(lambda: not app.reporter.spool.full)
+            await stub.Complete(request("t/ok", request_id="after"))
+        await analytics.wait_for(answered + 1, timeout=30)
+    finally:
+        await app.stop()
+        await analytics.stop()
