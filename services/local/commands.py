@@ -44,7 +44,8 @@ def banner(settings: SuiteSettings, key_hint: str, token_hint: str = "") -> str:
             f"  api key    {key_hint}",
             *([f"  gRPC token {token_hint}"] if token_hint else []),
             *([tls] if tls else []),
-            f"  try:       curl -s{'k' if tls else ''} {gateway}/v1/models"
+            f"  try:       curl -s{f' --cacert {settings.envoy_tls_cert}' if tls else ''}"
+            f" {gateway}/v1/models"
             ' -H "Authorization: Bearer $FREEWAY_ADMIN_KEY"',
             "Ctrl-C stops every process; one that dies is restarted.",
             "",

@@ -282,7 +282,7 @@ def check_ports(specs: Sequence[ProcessSpec]) -> None:
     setting, address = busy[0]
     port = parse_address(address, setting)[1]
     who = holder(port) or "another process"
-    more = f" (and {len(busy) - 1} more of its ports)" if len(busy) > 1 else ""
+    more = f" (and {len(busy) - 1} more of the suite's ports are taken)" if len(busy) > 1 else ""
     raise PortTaken(
         f"cannot start: {address} ({setting}) is already in use by {who}{more};"
         f" stop it or set {setting} to a free address"
