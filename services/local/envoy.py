@@ -196,9 +196,7 @@ def gateway_config(
 ) -> dict[str, Any]:
     """Envoy in front of the edge(s): every path to the edge, no route timeout (streams)."""
     edges = [a.strip() for a in edge_addr.split(",") if a.strip()]
-    route: dict[str, Any] = {"cluster": "edge", "timeout": "0s"}
-    if len(edges) > 1:
-        route["retry_policy"] = EDGE_RETRY
+    route = {"cluster": "edge", "timeout": "0s", "retry_policy": EDGE_RETRY}
     routes = [{"match": {"prefix": "/"}, "route": route}]
     return {
         "admin": {"address": _socket(admin_addr, "FREEWAY_ENVOY_ADMIN_ADDR")},
