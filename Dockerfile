@@ -83,6 +83,6 @@ FROM ${ENVOY_IMAGE} AS envoy
 RUN apt-get update \
     && apt-get install -y --no-install-recommends curl \
     && rm -rf /var/lib/apt/lists/*
-COPY deploy/envoy/envoy.yaml /etc/envoy/envoy.yaml
+COPY deploy/envoy/envoy.yaml deploy/envoy/envoy-tls.yaml /etc/envoy/
 EXPOSE 8080 9901
 CMD ["envoy", "-c", "/etc/envoy/envoy.yaml"]

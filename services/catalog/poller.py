@@ -28,6 +28,7 @@ from services.catalog.status import ProviderState
 from services.catalog.store import CatalogStore, StaleVersion
 from services.catalog.tracking import Plan, plan_poll, plan_unchanged
 from services.shared.providers import ProviderConfig
+from services.shared.redact import redact
 
 # vLLM speaks the OpenAI format, so only the configured format tells it is a local runtime.
 LOCAL_RUNTIMES = LOCAL_FORMATS | {"vllm"}
@@ -228,6 +229,8 @@ class Poller:
         )
 
     async def _save(self, state: ProviderState) -> None:
+        if state.last_error:  # a provider's own words: its key may be among them
+            state = replace(state, last_error=redact(state.last_error))
         self.states[state.name] = state
         await self.store.save_provider(state)
 

@@ -2,7 +2,7 @@
 
 `build(settings, suite)` returns an `App` whose `start()` begins watching the catalog,
 starts the usage reporter and serves RouterService (with health and reflection); `stop()`
-drains the server, then flushes or spools usage and closes every client.
+drains the server, then sends what usage it can (the rest stays spooled) and closes every client.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from services.router.weights import WeightsWatcher
 from services.shared.channels import channel
 from services.shared.logs import configure
 from services.shared.providers import load_providers
+from services.shared.redact import protect_providers
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
-from services.shared.settings import SuiteSettings, suite_settings
+from services.shared.settings import SuiteSettings, service_settings
 
 log = logging.getLogger("freeway.router")
 
@@ -76,7 +77,10 @@ class App:
             router_pb2_grpc.add_RouterServiceServicer_to_server, self.servicer, SERVICE_NAME
         )
         self.server = await start_server(
-            "router", address or self.suite.router_addr, [registration]
+            "router",
+            address or self.suite.router_addr,
+            [registration],
+            token=self.suite.service_token,
         )
         return self.server
 
@@ -87,7 +91,7 @@ class App:
         return self.server.port
 
     async def stop(self, grace_s: float | None = None) -> None:
-        """Drain calls, stop watching, flush or spool usage, close clients."""
+        """Drain calls, stop watching, send what usage it can (the rest stays spooled), close."""
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         if self.server is not None:
             await self.server.stop(grace)
@@ -148,14 +152,14 @@ def build(
         clock,
         quota,
     )
-    analytics_channel = channel(suite.analytics_addr)
+    analytics_channel = channel(suite.analytics_addr, suite.service_token)
     reporter = UsageReporter(
         analytics_channel,
-        Spool(settings.spool_path(suite)),
+        Spool(settings.spool_path(suite), max_bytes=settings.usage_spool_max_bytes),
         ReporterPolicy(
             batch_size=settings.usage_batch_size,
             flush_interval_s=settings.usage_flush_interval_s,
-            queue_max=settings.usage_queue_max,
+            fsync_interval_s=settings.usage_fsync_s,
         ),
     )
     baseline = Prices(settings.baseline_input_per_mtok, settings.baseline_output_per_mtok)
@@ -163,7 +167,7 @@ def build(
     pipeline = Pipeline(
         router, executor, reporter, baseline, clock, quota, cache, settings.keep_features
     )
-    catalog_channel = channel(suite.catalog_addr)
+    catalog_channel = channel(suite.catalog_addr, suite.service_token)
     return App(
         settings=settings,
         suite=suite,
@@ -211,6 +215,7 @@ def _directory(suite: SuiteSettings, env: Mapping[str, str]) -> ProviderDirector
     providers, errors = load_providers(suite.providers_file)
     for error in errors:
         log.warning("providers file: %s", error)
+    protect_providers(providers, env)  # a provider echoing its key never gets it out
     directory = ProviderDirectory(providers, env)
     if directory.unusable:
         log.info(
@@ -228,7 +233,7 @@ def _quota_mode(app: App) -> str:
 async def main() -> None:
     """Run the router until SIGTERM / SIGINT."""
     configure("router")
-    suite = suite_settings()
+    suite = service_settings()
     settings = load_settings()
     app = build(settings, suite)
     try:

@@ -71,7 +71,16 @@ class RouterSettings:
     )
     usage_batch_size: int = setting("FREEWAY_ROUTER_USAGE_BATCH_SIZE", 200)
     usage_flush_interval_s: float = setting("FREEWAY_ROUTER_USAGE_FLUSH_INTERVAL_S", 0.25)
-    usage_queue_max: int = setting("FREEWAY_ROUTER_USAGE_QUEUE_MAX", 10_000)
+    usage_spool_max_bytes: int = setting(
+        "FREEWAY_ROUTER_USAGE_SPOOL_MAX_BYTES",
+        1 << 30,
+        doc="bound of unacknowledged usage on disk; at it, completions are refused",
+    )
+    usage_fsync_s: float = setting(
+        "FREEWAY_ROUTER_USAGE_FSYNC_S",
+        1.0,
+        doc="how often spooled usage is fsync'd (0: never; a write already survives kill -9)",
+    )
     spool_dir: Path | None = setting(
         "FREEWAY_ROUTER_SPOOL_DIR", None, doc="default: <data_dir>/spool/router"
     )
@@ -123,7 +132,7 @@ class RouterSettings:
             "FREEWAY_ROUTER_RETRY_AFTER_MAX_S": self.retry_after_max_s,
             "FREEWAY_ROUTER_USAGE_BATCH_SIZE": self.usage_batch_size,
             "FREEWAY_ROUTER_USAGE_FLUSH_INTERVAL_S": self.usage_flush_interval_s,
-            "FREEWAY_ROUTER_USAGE_QUEUE_MAX": self.usage_queue_max,
+            "FREEWAY_ROUTER_USAGE_SPOOL_MAX_BYTES": self.usage_spool_max_bytes,
             "FREEWAY_ROUTER_SHUTDOWN_GRACE_S": self.shutdown_grace_s,
             "FREEWAY_ROUTER_QUOTA_SYNC_S": self.quota_sync_s,
             "FREEWAY_ROUTER_CACHE_TTL_S": self.cache_ttl_s,
@@ -136,6 +145,7 @@ class RouterSettings:
             "FREEWAY_ROUTER_RETRY_AFTER_DEFAULT_S": self.retry_after_default_s,
             "FREEWAY_ROUTER_BASELINE_INPUT_PER_MTOK": self.baseline_input_per_mtok,
             "FREEWAY_ROUTER_BASELINE_OUTPUT_PER_MTOK": self.baseline_output_per_mtok,
+            "FREEWAY_ROUTER_USAGE_FSYNC_S": self.usage_fsync_s,
         }
 
     @property
@@ -143,7 +153,7 @@ class RouterSettings:
         return strategies.BY_NAME[self.strategy]
 
     def spool_path(self, suite: SuiteSettings) -> Path:
-        """Where unsent usage events wait while analytics is unreachable."""
+        """Where every usage event is written before its answer leaves, until analytics has it."""
         return self.spool_dir or suite.data_dir / "spool" / "router"
 
 

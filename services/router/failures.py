@@ -19,6 +19,8 @@ import math
 import re
 from email.utils import parsedate_to_datetime
 
+from services.shared.redact import redact
+
 
 class Kind(enum.StrEnum):
     CONNECT = "connect error"
@@ -56,6 +58,7 @@ class UpstreamFailure(Exception):
     def __init__(
         self, kind: Kind, message: str, *, status: int = 0, retry_after: float | None = None
     ) -> None:
+        message = redact(message)  # the provider's words may echo the key it was sent
         super().__init__(message)
         self.kind = kind
         self.message = message

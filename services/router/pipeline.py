@@ -125,6 +125,7 @@ class Pipeline:
         """A whole completion: the client's JSON and its outcome."""
         if call.chat.stream:
             raise InvalidArgument("is true: call CompleteStream for a stream", field="stream")
+        self.sink.admit()  # refused (UNAVAILABLE) while usage could not be recorded
         trace = Trace(started=self.clock())
         completion_id = new_id()
         decision: Decision | None = None
@@ -161,6 +162,7 @@ class Pipeline:
         """The chunks of the first candidate whose stream commits (the first part carries
         who answers), then a last part with usage and cost (and OpenAI's usage chunk when
         the client asked for `stream_options.include_usage`)."""
+        self.sink.admit()  # refused (UNAVAILABLE) while usage could not be recorded
         trace = Trace(started=self.clock())
         stream_id, created = new_id(), int(time.time())
         decision: Decision | None = None

@@ -87,6 +87,14 @@ class UsageRecord:
 
 
 class UsageSink(Protocol):
-    """Where usage records go (the reporter); `submit` never blocks and never drops."""
+    """Where usage records go (the reporter's spool).
+
+    `admit` is called before a completion starts and raises (Unavailable) when the sink
+    could not take its record. `submit` must be called before the answer leaves: once it
+    returns the record is durable (it survives the process dying); it never blocks, and it
+    raises Unavailable when the record cannot be written, so that the answer is withheld.
+    """
+
+    def admit(self) -> None: ...
 
     def submit(self, record: UsageRecord) -> None: ...

@@ -45,6 +45,11 @@ class RunningSuite:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {ADMIN_KEY}"}
 
+    @property
+    def token(self) -> str:
+        """The service token every internal gRPC call carries."""
+        return self.suite.token
+
 
 def _providers_file(tmp: Path, simulator: str) -> Path:
     path = tmp / "providers.toml"

@@ -7,12 +7,12 @@ import asyncio
 import json
 import time
 
-import grpc
 import httpx
 import openai
 import pytest
 
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from services.shared.channels import channel
 from services.shared.vocabulary import is_chat_model
 from tests.e2e.conftest import RunningSuite
 
@@ -28,7 +28,7 @@ def _free_models(suite: RunningSuite, *, chat: bool = True) -> dict[str, str]:
     answer chat (text in, text out), unless `chat` is false."""
 
     async def ask() -> dict[str, str]:
-        async with grpc.aio.insecure_channel(suite.settings.catalog_addr) as ch:
+        async with channel(suite.settings.catalog_addr, suite.token) as ch:
             reply = await catalog_pb2_grpc.CatalogServiceStub(ch).ListModels(
                 catalog_pb2.ListModelsRequest(free_only=True), timeout=5
             )
