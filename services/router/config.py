@@ -35,17 +35,17 @@ class RouterSettings:
     )
     max_attempts: int = setting(
         "FREEWAY_ROUTER_MAX_ATTEMPTS",
-        8,
+        32,
         doc="attempts per request, over its candidates and more decided when they fail",
     )
     hedge_floor_s: float = setting(
         "FREEWAY_ROUTER_HEDGE_FLOOR_S",
-        1.0,
+        0.25,
         doc="never start the next candidate beside a slow attempt sooner than this",
     )
     hedge_cold_s: float = setting(
         "FREEWAY_ROUTER_HEDGE_COLD_S",
-        10.0,
+        2.0,
         doc="how long an attempt may take before any model has shown its speed",
     )
     connect_timeout_s: float = setting("FREEWAY_ROUTER_CONNECT_TIMEOUT_S", 5.0)

@@ -30,6 +30,7 @@ the caller: never a short answer passed off as whole. Every attempt is written t
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -99,9 +100,9 @@ Further = Callable[[frozenset[str]], Sequence[ModelInfo]]
 @dataclass(frozen=True)
 class ExecutionPolicy:
     attempt_timeout_s: float = 30.0  # the most one attempt may wait for its answer / next bytes
-    max_attempts: int = 8  # across a decision's candidates and the ones asked for after them
-    hedge_floor_s: float = 1.0  # never hedge an attempt sooner than this
-    hedge_cold_s: float = 10.0  # the hedge delay before any model has answered
+    max_attempts: int = 32  # across a decision's candidates and the ones asked for after them
+    hedge_floor_s: float = 0.25  # never hedge an attempt sooner than this
+    hedge_cold_s: float = 2.0  # the hedge delay before any model has answered
     retry_after_default_s: float = 5.0
     retry_after_max_s: float = 600.0
 
@@ -308,7 +309,13 @@ class Executor:
                     [a.task for a in running], timeout=wait, return_when=asyncio.FIRST_COMPLETED
                 )
                 if not done:  # the newest attempt is slow: start the next one beside it
-                    running[-1].slow = True
+                    slow = running[-1]
+                    if not slow.slow:
+                        slow.slow = True
+                        # A model this slow may have stopped answering: other requests try
+                        # it last from now on (an answer after all clears it, as any does).
+                        log.info("%s: slow, trying the next candidate beside it", slow.model.id)
+                        self.board.failed(slow.model.id)
                     more = launch()
                     trace.hedged += more
                     continue
@@ -340,11 +347,6 @@ class Executor:
         """Stop a losing attempt; one that won too late is discarded (its stream closed)."""
         task = attempt.task
         self.board.finished(attempt.model.id, probe=attempt.probe)
-        if attempt.slow and not task.done():
-            # It lost to a candidate started beside it because it was slow: a model that
-            # stopped answering must open its breaker too, not only one that fails fast.
-            log.info("%s: too slow, another candidate answered first", attempt.model.id)
-            self.board.failed(attempt.model.id)
         if task.done():
             if discard is not None and not task.cancelled() and task.exception() is None:
                 _background(discard(task.result()))
@@ -372,9 +374,13 @@ class Executor:
         """Candidates whose breaker, Retry-After hold and free-tier quota let them be tried
         (with whether this request holds the model's half-open probe), checked as each
         one's turn comes: a 429 from one model may use up the quota its later siblings
-        share, and concurrent requests may have used it since the decision. When they are
-        used up, `further` names more, so a request finds a healthy model while one exists
-        (up to the policy's attempts).
+        share, and concurrent requests may have used it since the decision.
+
+        When they are used up, `further` names more, so that a request finds a healthy
+        model while one exists (up to the policy's attempts). Two kinds are kept for last:
+        models that failed lately (another request found out), and — once this request is
+        falling back — models another request is trying right now, so that concurrent
+        requests that lost their first choice find out about different models at once.
 
         A single explicit candidate is always tried: the caller asked for it by name.
         """
@@ -382,23 +388,39 @@ class Executor:
             yield candidates[0], False
             return
         seen: set[str] = set()
-        batch: Sequence[ModelInfo] = candidates
-        while batch:
-            for model in batch:
+        fresh = collections.deque(candidates)
+        busy: list[ModelInfo] = []
+        suspects: list[ModelInfo] = []
+        falling_back = exhausted = False
+        while trace.attempts < self.policy.max_attempts:
+            if not fresh and further is not None and not exhausted:
+                found = [m for m in further(frozenset(seen)) if m.id not in seen]
+                exhausted = not found  # nothing new: do not ask again
+                fresh.extend(found)
+            if fresh:
+                model = fresh.popleft()
+                if model.id in seen:
+                    continue
                 seen.add(model.id)
-                if trace.attempts >= self.policy.max_attempts:
-                    return
-                if not self._has_quota(model):
-                    trace.skipped.append(model.id)
+                if self.board.suspect(model.id):
+                    suspects.append(model)
                     continue
-                state = self.board.admit(model.id)
-                if state == OPEN:
-                    trace.skipped.append(model.id)
+                if falling_back and self.board.inflight.get(model.id):
+                    busy.append(model)
                     continue
-                yield model, state == HALF_OPEN
-            if further is None:
+            elif busy or suspects:
+                model = (busy or suspects).pop(0)
+            else:
                 return
-            batch = [m for m in further(frozenset(seen)) if m.id not in seen]
+            if not self._has_quota(model):
+                trace.skipped.append(model.id)
+                continue
+            state = self.board.admit(model.id)
+            if state == OPEN:
+                trace.skipped.append(model.id)
+                continue
+            falling_back = True
+            yield model, state == HALF_OPEN
 
     def _has_quota(self, model: ModelInfo) -> bool:
         return self.quota is None or self.quota.remaining(model) > 0

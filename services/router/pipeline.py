@@ -226,8 +226,8 @@ class Pipeline:
 
         def more(tried: frozenset[str]) -> Sequence[ModelInfo]:
             again = dataclasses.replace(route, deny=(*route.deny, *sorted(tried)))
-            try:
-                return self.router.decide(again).candidates
+            try:  # twice the usual number: falling back, the executor spreads over them
+                return self.router.decide(again, 2 * self.router.candidates).candidates
             except FreewayError:
                 return ()  # nothing else fits: the failures already tried say why
 

@@ -444,13 +444,37 @@ async def test_further_candidates_stop_at_the_attempts_allowed() -> None:
         )
 
 
-async def test_a_model_that_keeps_losing_for_slowness_opens_its_breaker() -> None:
+async def test_a_model_that_lost_for_slowness_is_tried_after_the_others() -> None:
     upstream = Scripted()
     run, board = executor(upstream, failures=2, hedge_s=0.01)
-    for _ in range(2):
-        answer = await run.complete(candidates("hang", "ok"), CHAT, None, Trace(started=0.0), "c")
-        assert answer.body["model"] == "p/ok"
-    assert board.state("p/hang") == OPEN
+    answer = await run.complete(candidates("hang", "ok"), CHAT, None, Trace(started=0.0), "c")
+    assert answer.body["model"] == "p/ok"
+    assert board.suspect("p/hang")  # it failed lately: the next request tries it last
+    upstream.calls.clear()
+    answer = await run.complete(candidates("hang", "ok"), CHAT, None, Trace(started=0.0), "c")
+    assert (answer.body["model"], upstream.calls) == ("p/ok", ["ok"])
+    board.failed("p/hang")
+    assert board.state("p/hang") == OPEN  # and its breaker opens as any other's
+
+
+async def test_a_model_that_failed_lately_goes_last_and_is_tried_if_all_else_fails() -> None:
+    upstream = Scripted()
+    run, board = executor(upstream)
+    board.failed("p/ok")  # one failure: suspect, breaker still closed
     trace = Trace(started=0.0)
-    await run.complete(candidates("hang", "ok"), CHAT, None, trace, "c")
-    assert trace.skipped == ["p/hang"]
+    answer = await run.complete(candidates("ok", "broken"), CHAT, None, trace, "c")
+    assert upstream.calls == ["broken", "ok"]
+    assert answer.body["model"] == "p/ok"
+
+
+async def test_falling_back_prefers_models_no_other_request_is_trying() -> None:
+    upstream = Scripted()
+    run, board = executor(upstream)
+    board.started("p/ok")  # another request is trying it right now
+    answer = await run.complete(candidates("broken", "ok", "json"), CHAT, None, Trace(0.0), "c")
+    assert upstream.calls == ["broken", "json"]
+    assert answer.body["model"] == "p/json"
+    board.started("p/json")
+    upstream.calls.clear()
+    answer = await run.complete(candidates("broken", "ok", "json"), CHAT, None, Trace(0.0), "c")
+    assert upstream.calls == ["ok"]  # all busy: taken in order after all (broken: suspect)
