@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install gen gen-check native native-tuned native-aarch64 run demo test test-unit \
         test-integration test-e2e lint bench bench-gateway bench-kernel bench-catalog \
-        bench-analytics bench-router bench-quality clean
+        bench-analytics bench-router bench-quality bench-quota clean
 
 install: $(STAMP)  ## venv, deps, generated gRPC code, compiled kernel, `freeway` CLI
 
@@ -58,13 +58,16 @@ lint: $(STAMP)  ## ruff + mypy (strict, generated code excluded)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy services native scorer tests bench scripts
 
-bench: bench-kernel bench-quality bench-catalog bench-analytics bench-router bench-gateway  ## every benchmark; tables + bench/results/*.json
+bench: bench-kernel bench-quality bench-quota bench-catalog bench-analytics bench-router bench-gateway  ## every benchmark; tables + bench/results/*.json
 
 bench-kernel: $(STAMP)  ## µs per routing decision, and the speed-up over the Python twin
 	$(PY) -m bench.kernel
 
 bench-quality: $(STAMP)  ## routing quality RouteLLM's way (APGR, CPT) on held-out labelled prompts
-	$(PY) -m scorer.cli eval --cv
+	$(PY) -m scorer.cli eval --cv --ood
+
+bench-quota: $(STAMP)  ## requests a day's free quota serves well, sparing scarce quota or not
+	$(PY) -m bench.quota
 
 bench-catalog: $(STAMP)
 	$(PY) -m bench.catalog
