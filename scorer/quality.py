@@ -125,7 +125,22 @@ def format_table(table: dict[str, Any]) -> str:
                 f"{source if i == 0 else '':<10}{row['n'] if i == 0 else '':>6}  {router:<8}"
                 f"{q['apgr']:>8.3f}{_pct(q['cpt50']):>10}{_pct(q['cpt80']):>10}"
             )
-    return "\n".join(lines)
+    return "\n".join([*lines, *losses(table)])
+
+
+def losses(table: dict[str, Any]) -> list[str]:
+    """One plain line per set where the scorer does not beat a baseline (or "none")."""
+    lines = []
+    for source, row in table.items():
+        mine = row["scorer"]["apgr"]
+        beaten = [
+            f"{router} {row[router]['apgr']:.3f}"
+            for router in ROUTERS[1:]
+            if not mine > row[router]["apgr"]
+        ]
+        if beaten:
+            lines.append(f"LOSES on {source}: scorer {mine:.3f} is not above {', '.join(beaten)}")
+    return lines or ["the scorer beats prompt length and random routing on every set"]
 
 
 def _pct(value: float) -> str:
