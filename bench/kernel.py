@@ -2,12 +2,13 @@
 
 Cells: prompts of 200 B, 2 KB and 20 KB (the labelled prompts vendored in data/prompts, cut
 or concatenated to size) × catalogues of 10, 100, 1,000 and 10,000 models (drawn from a
-recorded OpenRouter model list: real input/output prices and context windows; quality,
-latency, capabilities, free flags and load drawn at random with a fixed seed). A decision is
-``score()`` with the shipped weights then ``select()`` free-first with k = 5, timed one by
-one with ``perf_counter_ns``; the pure-Python twin runs the same decisions, fewer times, in
-the same process. Growth with catalogue and prompt size is reported as ratios (linear:
-10× the models costs at most ~10× the time) and as marginal costs.
+recorded OpenRouter model list (bench/recorded.py): real input/output prices and context
+windows; quality, latency, capabilities, free flags and load drawn at random with a fixed
+seed). A decision is ``score()`` with the shipped weights then ``select()`` free-first with
+k = 5, timed one by one with ``perf_counter_ns``; the pure-Python twin runs the same
+decisions, fewer times, in the same process. Growth with catalogue and prompt size is
+reported as ratios (linear: 10× the models costs at most ~10× the time) and as marginal
+costs.
 
 Aims (issue 4): p99 < 20 µs for 2 KB / 1,000 models; >= 50× the twin. Each cell runs in
 five rounds; p50/p99 are the median round's (``p99 all`` pools every sample), so one burst
@@ -36,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.recorded import newest_listing
 from native._common import (
     CAP_JSON,
     CAP_REASONING,
@@ -48,9 +50,6 @@ from native._common import (
 )
 from scorer.labelled import default_data, load
 
-ROOT = Path(__file__).resolve().parent.parent
-# A recorded OpenRouter /models body: real prices and context windows for hundreds of models.
-PRICES = ROOT / "tests" / "fixtures" / "providers" / "openrouter"
 RESULTS = Path(__file__).resolve().parent / "results" / "kernel.json"
 PROMPT_SIZES = {"200B": 200, "2KB": 2_000, "20KB": 20_000}
 CATALOGUE_SIZES = (10, 100, 1_000, 10_000)
@@ -99,15 +98,15 @@ def _price_row(spec: object) -> tuple[float, float, int, int] | None:
 
 
 def _price_rows() -> list[tuple[float, float, int, int]]:
-    """Every priced model of the recorded OpenRouter list (real prices, contexts, free ones)."""
+    """Every priced model of the newest recorded OpenRouter list (real prices, contexts)."""
     rows = []
-    for path in sorted(PRICES.glob("*.json")):
-        for spec in json.loads(path.read_text(encoding="utf-8")).get("data", []):
+    for body in newest_listing("openrouter"):
+        for spec in json.loads(body).get("data", []):
             row = _price_row(spec)
             if row is not None:
                 rows.append(row)
     if not rows:
-        raise SystemExit(f"bench.kernel: no recorded model prices under {PRICES}")
+        raise SystemExit("bench.kernel: the recorded OpenRouter list prices no model")
     return rows
 
 

@@ -1,6 +1,6 @@
 """How many requests a day's free quota serves: free-first sparing scarce quota, or not.
 
-The catalogue is real: the free models of the recorded model lists (tests/fixtures/providers)
+The catalogue is real: the free models of the newest recorded model list (bench/recorded.py)
 of every provider in config/providers.toml that states a free tier, made free and given
 their quality estimates by the catalog's own parser, free policy and estimator, with that
 provider's free-tier limits (requests and tokens per minute and per day; per model, per
@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.recorded import newest_listing, recorded_providers
 from native import kernel
 from scorer.labelled import default_data, load
 from services.catalog.formats import parse_models
@@ -47,7 +48,6 @@ from services.shared.providers import FreeTier, load_providers
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDERS_FILE = ROOT / "config" / "providers.toml"
-RECORDED = ROOT / "tests" / "fixtures" / "providers"
 RESULTS = ROOT / "bench" / "results" / "quota.json"
 DAY_S = 86_400
 ANSWER_TOKENS = 300  # charged per answer on top of the prompt
@@ -78,16 +78,15 @@ def free_models() -> list[ModelRecord]:
     for provider in providers:
         limits = _limits(provider.free_tier)
         stated = (limits.requests_per_minute, limits.requests_per_day, limits.tokens_per_day)
-        folder = RECORDED / provider.name
-        if not any(stated) or not folder.is_dir():
+        if not any(stated) or provider.name not in recorded_providers():
             continue
         policy = FreePolicy(mode=provider.free_policy, free_tier=limits)
-        for body in sorted(folder.glob("*.json")):
-            parsed = parse_models(body.read_bytes(), provider.name, provider.format)
+        for body in newest_listing(provider.name):
+            parsed = parse_models(body, provider.name)  # a recording's own format
             records = with_qualities([classify(r, policy) for r in parsed.records])
             models += [r for r in records if r.is_free and "text" in r.output_modalities]
     if not models:
-        raise SystemExit(f"bench.quota: no free models recorded under {RECORDED}")
+        raise SystemExit("bench.quota: no recorded model list of a provider with a free tier")
     return models
 
 
