@@ -31,11 +31,11 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from bench.recorded import newest_listing, recorded_providers
 from native import kernel
@@ -97,34 +97,43 @@ def quota_key(model: ModelRecord) -> str:
     return model.id
 
 
-@dataclass
 class Ledger:
-    """Requests and tokens used per quota key, in the current UTC minute and day."""
+    """Requests and tokens used per quota key in the current UTC minute and day, as arrays,
+    and every model's share left of the tightest of its stated limits."""
 
-    minute: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [-1, 0, 0]))
-    day: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    def __init__(self, models: Sequence[ModelRecord]) -> None:
+        keys = [quota_key(m) for m in models]
+        index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+        self.key_of = np.array([index[k] for k in keys], dtype=np.int64)
+        # columns: requests/minute, requests/day, tokens/minute, tokens/day (0 = not stated)
+        self.limits = np.array(
+            [
+                [
+                    m.free_tier.requests_per_minute,
+                    m.free_tier.requests_per_day,
+                    m.free_tier.tokens_per_minute,
+                    m.free_tier.tokens_per_day,
+                ]
+                for m in models
+            ],
+            dtype=np.float64,
+        ).reshape(-1, 4)
+        self.used = np.zeros((len(index), 4))
+        self.minute = -1
 
-    def charge(self, key: str, now: float, tokens: int) -> None:
-        window = self.minute[key]
-        if window[0] != int(now // 60):
-            window[:] = [int(now // 60), 0, 0]
-        window[1] += 1
-        window[2] += tokens
-        self.day[key][0] += 1
-        self.day[key][1] += tokens
+    def charge(self, model: int, tokens: int) -> None:
+        self.used[self.key_of[model]] += (1.0, 1.0, tokens, tokens)
 
-    def left(self, key: str, limits: QuotaLimits, now: float) -> float:
-        """The smallest share left of any stated limit (inf when none is stated)."""
-        window = self.minute[key]
-        minute = window[1:] if window[0] == int(now // 60) else [0, 0]
-        used_limit = (
-            (minute[0], limits.requests_per_minute),
-            (self.day[key][0], limits.requests_per_day),
-            (minute[1], limits.tokens_per_minute),
-            (self.day[key][1], limits.tokens_per_day),
-        )
-        shares = [1.0 - used / limit for used, limit in used_limit if limit > 0]
-        return max(min(shares), 0.0) if shares else math.inf
+    def left(self, now: float) -> npt.NDArray[np.float64]:
+        """Each model's smallest share left of a stated limit (inf when none is stated)."""
+        if int(now // 60) != self.minute:  # a new UTC minute: the minute windows restart
+            self.minute = int(now // 60)
+            self.used[:, [0, 2]] = 0.0
+        used = self.used[self.key_of]
+        stated = self.limits > 0
+        shares = np.where(stated, 1.0 - used / np.where(stated, self.limits, 1.0), np.inf)
+        smallest: npt.NDArray[np.float64] = np.clip(shares.min(axis=1), 0.0, None)
+        return smallest
 
 
 def _catalogue(models: Sequence[ModelRecord]) -> kernel.Catalogue:
@@ -143,23 +152,19 @@ def simulate(
 ) -> dict[str, Any]:
     """One day of ``requests`` (score, tokens) spread evenly; what each policy served."""
     cat = _catalogue(models)
-    keys = [quota_key(m) for m in models]
-    ledger = Ledger()
+    ledger = Ledger(models)
     served = well = 0
     spent_on_easy = 0  # requests the strongest model took that a weaker one could have done
     strongest = float(np.max(cat.quality))
     gap = DAY_S / max(len(requests), 1)
     for n, (score, tokens) in enumerate(requests):
-        now = n * gap
-        left = np.array(
-            [ledger.left(k, m.free_tier, now) for k, m in zip(keys, models, strict=True)]
-        )
+        left = ledger.left(n * gap)
         cat.quota_left[:] = left if spare else np.where(left > 0.0, math.inf, 0.0)
         picked = kernel.select(score, cat, 0, 0, 0.0, kernel.STRATEGY_FREE_FIRST, 1, n)
         if len(picked) == 0:
             continue
         i = int(picked[0])
-        ledger.charge(keys[i], now, tokens)
+        ledger.charge(i, tokens)
         served += 1
         q = float(cat.quality[i])
         if q >= score:
