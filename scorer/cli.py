@@ -1,7 +1,7 @@
 """``freeway router fit|eval``: fit the scorer's weights, or measure them on held-out prompts.
 
     freeway router fit [DATA...] [--out PATH]        # DATA defaults to data/prompts
-    freeway router eval [DATA...] [--weights PATH] [--json PATH] [--cv]
+    freeway router eval [DATA...] [--weights PATH] [--json PATH] [--cv] [--ood]
 
 See ``scorer.labelled`` for the DATA formats and ``scorer.quality`` for what is measured.
 """
