@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install gen gen-check native native-tuned native-aarch64 run demo test test-unit \
         test-integration test-e2e lint bench bench-gateway bench-kernel bench-catalog \
-        bench-analytics bench-router bench-quality bench-usage chaos clean
+        bench-analytics bench-router bench-quality bench-quota bench-usage chaos clean
 
 install: $(STAMP)  ## venv, deps, generated gRPC code, compiled kernel, `freeway` CLI
 
@@ -26,10 +26,10 @@ gen-check: $(STAMP)  ## fail if protos/ and gen/ disagree (generated code is nev
 	$(PY) scripts/gen_protos.py --check
 
 native: $(STAMP)  ## rebuild the Cython kernel in place (portable flags)
-	$(PY) -m native.build
+	$(PY) scripts/build_native.py
 
 native-tuned: $(STAMP)  ## rebuild the kernel tuned for the host (or FREEWAY_CPU, e.g. neoverse-n1)
-	$(PY) -m native.build --tuned
+	$(PY) scripts/build_native.py --tuned
 
 native-aarch64: $(STAMP)  ## cross-compile the kernel for aarch64 and run its vectors under qemu-user
 	bash scripts/native_aarch64.sh
@@ -56,15 +56,18 @@ test-e2e: $(STAMP)
 lint: $(STAMP)  ## ruff + mypy (strict, generated code excluded)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy services native tests bench scripts
+	$(BIN)/mypy services native scorer tests bench scripts
 
-bench: bench-kernel bench-quality bench-catalog bench-analytics bench-router bench-usage bench-gateway  ## every benchmark; tables + bench/results/*.json
+bench: bench-kernel bench-quality bench-quota bench-catalog bench-analytics bench-router bench-usage bench-gateway  ## every benchmark; tables + bench/results/*.json
 
 bench-kernel: $(STAMP)  ## µs per routing decision, and the speed-up over the Python twin
 	$(PY) -m bench.kernel
 
 bench-quality: $(STAMP)  ## routing quality RouteLLM's way (APGR, CPT) on held-out labelled prompts
-	$(PY) -m native.training eval --cv
+	$(PY) -m scorer.cli eval --cv --ood
+
+bench-quota: $(STAMP)  ## requests a day's free quota serves well, sparing scarce quota or not
+	$(PY) -m bench.quota
 
 bench-catalog: $(STAMP)
 	$(PY) -m bench.catalog

@@ -1,13 +1,14 @@
 """The routing kernel, measured: µs per decision (score + select) and the speed-up over the twin.
 
-Cells: prompts of 200 B, 2 KB and 20 KB (real labelled prompts from shared/data/prompts, cut
-or concatenated to size) × catalogues of 10, 100, 1,000 and 10,000 models (drawn from
-LiteLLM's recorded price list: real input/output prices and context windows; quality,
-latency, capabilities, free flags and load drawn at random with a fixed seed). A decision is
-``score()`` with the shipped weights then ``select()`` free-first with k = 5, timed one by
-one with ``perf_counter_ns``; the pure-Python twin runs the same decisions, fewer times, in
-the same process. Growth with catalogue and prompt size is reported as ratios (linear:
-10× the models costs at most ~10× the time) and as marginal costs.
+Cells: prompts of 200 B, 2 KB and 20 KB (the labelled prompts vendored in data/prompts, cut
+or concatenated to size) × catalogues of 10, 100, 1,000 and 10,000 models (drawn from a
+recorded OpenRouter model list (bench/recorded.py): real input/output prices and context
+windows; quality, latency, capabilities, free flags and load drawn at random with a fixed
+seed). A decision is ``score()`` with the shipped weights then ``select()`` free-first with
+k = 5, timed one by one with ``perf_counter_ns``; the pure-Python twin runs the same
+decisions, fewer times, in the same process. Growth with catalogue and prompt size is
+reported as ratios (linear: 10× the models costs at most ~10× the time) and as marginal
+costs.
 
 Aims (issue 4): p99 < 20 µs for 2 KB / 1,000 models; >= 50× the twin. Each cell runs in
 five rounds; p50/p99 are the median round's (``p99 all`` pools every sample), so one burst
@@ -36,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.recorded import newest_listing
 from native._common import (
     CAP_JSON,
     CAP_REASONING,
@@ -46,8 +48,8 @@ from native._common import (
     Weights,
     load_weights,
 )
+from scorer.labelled import default_data, load
 
-DATA = Path("/work/shared/data")
 RESULTS = Path(__file__).resolve().parent / "results" / "kernel.json"
 PROMPT_SIZES = {"200B": 200, "2KB": 2_000, "20KB": 20_000}
 CATALOGUE_SIZES = (10, 100, 1_000, 10_000)
@@ -57,23 +59,9 @@ ROUNDS = 5
 
 
 def _prompt_pool() -> list[str]:
-    """Real prompts: GSM8K questions, MT-Bench and Arena-Hard turns (fallback: synthetic)."""
-    pool: list[str] = []
-    for path in (
-        DATA / "prompts/routellm/mt_bench/question.jsonl",
-        DATA / "prompts/arena-hard-auto/arena-hard-v2.0/question.jsonl",
-        DATA / "prompts/arena-hard-auto/arena-bench-v1/question.jsonl",
-    ):
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                row = json.loads(line)
-                first = (row.get("turns") or [""])[0]  # a string, or a {"content": ...} turn
-                text = first if isinstance(first, str) else first.get("content", "")
-                if text:
-                    pool.append(text)
-    if not pool:
-        pool = [f"Explain step {i} of the algorithm and write code for it." for i in range(64)]
-    return pool
+    """Real prompts: every labelled prompt vendored in data/prompts (no synthetic fallback)."""
+    examples = load(default_data())
+    return ["\n\n".join(text for _, text in e.messages) for e in examples]
 
 
 def prompts_of_size(size: int, pool: Sequence[str], variants: int = VARIANTS) -> list[str]:
@@ -93,28 +81,33 @@ def prompts_of_size(size: int, pool: Sequence[str], variants: int = VARIANTS) ->
 
 
 def _price_row(spec: object) -> tuple[float, float, int, int] | None:
-    """(USD/Mtok in, out, context, max output) of one LiteLLM chat entry, if complete."""
-    if not isinstance(spec, dict) or spec.get("mode") != "chat":
+    """(USD/Mtok in, out, context, max output) of one recorded OpenRouter model, if complete."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("pricing"), dict):
         return None
-    p_in, p_out = spec.get("input_cost_per_token"), spec.get("output_cost_per_token")
-    context = spec.get("max_input_tokens") or spec.get("max_tokens")
-    out = spec.get("max_output_tokens")
-    if not isinstance(p_in, int | float) or not isinstance(p_out, int | float):
+    try:
+        p_in = float(spec["pricing"]["prompt"])
+        p_out = float(spec["pricing"]["completion"])
+    except (KeyError, TypeError, ValueError):
         return None
-    if not isinstance(context, int):
+    context = spec.get("context_length")
+    top = spec.get("top_provider")
+    out = top.get("max_completion_tokens") if isinstance(top, dict) else None
+    if not isinstance(context, int) or p_in < 0 or p_out < 0:
         return None
     return p_in * 1e6, p_out * 1e6, context, out if isinstance(out, int) else 4096
 
 
 def _price_rows() -> list[tuple[float, float, int, int]]:
-    """The chat models of LiteLLM's recorded price list (latest snapshot)."""
+    """Every priced model of the newest recorded OpenRouter list (real prices, contexts)."""
     rows = []
-    for path in sorted((DATA / "pricing/litellm").glob("*.json"))[-1:]:
-        for spec in json.loads(path.read_text(encoding="utf-8")).values():
+    for body in newest_listing("openrouter"):
+        for spec in json.loads(body).get("data", []):
             row = _price_row(spec)
             if row is not None:
                 rows.append(row)
-    return rows or [(0.5, 1.5, 128_000, 4096), (0.0, 0.0, 32_768, 4096), (3.0, 15.0, 200_000, 8192)]
+    if not rows:
+        raise SystemExit("bench.kernel: the recorded OpenRouter list prices no model")
+    return rows
 
 
 def catalogue_of(n: int, rows: Sequence[tuple[float, float, int, int]], seed: int = 7) -> Catalogue:

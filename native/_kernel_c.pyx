@@ -611,6 +611,15 @@ cdef double hybrid_of(Columns* c, Py_ssize_t i, double score, double* hw) noexce
     return hw[0] * cost + hw[1] * ((1.0 - q) * (0.5 + score)) + hw[2] * lat + hw[3] * err
 
 
+cdef inline double spare_of(Columns* c, Py_ssize_t i, double q) noexcept nogil:
+    cdef double f = c.quota_left[i]
+    if not f < 1.0:
+        f = 1.0
+    elif f < 0.0:
+        f = 0.0
+    return -q + (1.0 - f)
+
+
 cdef void make_key(Columns* c, Py_ssize_t i, double score, int strategy, double* hw,
                    Key* key) noexcept nogil:
     cdef double q
@@ -619,14 +628,14 @@ cdef void make_key(Columns* c, Py_ssize_t i, double score, int strategy, double*
     cdef double cost, lat
     cdef int tier
     if strategy == STRATEGY_FREE_FIRST:
-        # tiers 0 free+adequate (-q, latency), 1 paid+adequate (cost, -q), 2 (-q, cost),
+        # tiers 0 free+adequate (spare, latency), 1 paid+adequate (cost, -q), 2 (-q, cost),
         # chosen by selects rather than branches
         q = quality_of(c, i)
         cost = cost_of(c, i)
         lat = latency_of(c, i)
         tier = 2 - (q >= score) * (1 + (c.free[i] == 1))
         key.tier = tier
-        key.metric = cost if tier == 1 else -q
+        key.metric = spare_of(c, i, q) if tier == 0 else (cost if tier == 1 else -q)
         key.tiebreak = lat if tier == 0 else (-q if tier == 1 else cost)
     elif strategy == STRATEGY_COST or strategy == STRATEGY_CASCADE:
         key.metric = cost_of(c, i)

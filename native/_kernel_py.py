@@ -29,9 +29,13 @@ Every candidate gets a key (tier, metric, tiebreak, index); lower sorts first. T
 quality q (NaN → 0); cost c = 0 when free, else (3 * price_in + price_out) / 4 (blended
 3:1 input:output), NaN → inf; latency l (NaN → inf); adequate = q >= score.
 
-* free-first (and UNSPECIFIED): tier 0 free and adequate (metric -q, tiebreak l), tier 1
-  paid and adequate (metric c, tiebreak -q), tier 2 inadequate (metric -q, tiebreak c) —
-  the cheapest model that can do the job, free before paid, then the closest to adequate.
+* free-first (and UNSPECIFIED): tier 0 free and adequate (metric -q + (1 - f), tiebreak
+  l), tier 1 paid and adequate (metric c, tiebreak -q), tier 2 inadequate (metric -q,
+  tiebreak c) — the cheapest model that can do the job, free before paid, then the closest
+  to adequate. f is the share of the model's free quota left, clipped to [0, 1] (inf or
+  NaN, unlimited or unknown, count as 1): a free model that has spent half its quota ranks
+  as if it were 0.5 weaker, so a scarce quota is spared while others can do the job, and
+  the strong models' quota lasts for the prompts that need them.
 * cost: metric c, tiebreak -q. quality: metric -q, tiebreak c. latency: metric l,
   tiebreak c.
 * hybrid (w_cost, w_quality, w_latency, w_error): metric w_cost * c/(c+1)
@@ -451,6 +455,14 @@ def _latency(cat: Catalogue, i: int) -> float:
     return lat if lat >= 0.0 else INF
 
 
+def _spare(cat: Catalogue, i: int, q: float) -> float:
+    """Free-first's metric for an adequate free model: its quality, less the share of its
+    free quota already spent (lower is better)."""
+    f = float(cat.quota_left[i])
+    f = 1.0 if not f < 1.0 else (0.0 if f < 0.0 else f)
+    return -q + (1.0 - f)
+
+
 def _hybrid(cat: Catalogue, i: int, score: float, hw: tuple[float, ...]) -> float:
     c = _cost(cat, i)
     cost = 1.0 if c == INF else c / (c + 1.0)
@@ -471,7 +483,7 @@ def _key(cat: Catalogue, i: int, score: float, strategy: int, hw: tuple[float, .
         q = _quality(cat, i)
         if q >= score:
             if cat.free[i] == 1:
-                return (0, -q, _latency(cat, i), i)
+                return (0, _spare(cat, i, q), _latency(cat, i), i)
             return (1, _cost(cat, i), -q, i)
         return (2, -q, _cost(cat, i), i)
     if strategy in (STRATEGY_COST, STRATEGY_CASCADE):

@@ -79,7 +79,8 @@ stage() {  # stage <variant> <extra flags...>: a native/ package holding an aarc
     local variant="$1"; shift
     local dir="$WORK/$variant"
     rm -rf "$dir" && mkdir -p "$dir/native"
-    cp "$ROOT"/native/{__init__,_common,_kernel_py,kernel,vectors}.py "$dir/native/"
+    cp "$ROOT"/native/{__init__,_common,_kernel_py,kernel}.py "$dir/native/"
+    cp "$ROOT/tests/native/vectors.py" "$dir/vectors.py"
     "$CROSS_CC" "${FLAGS[@]}" "$@" "$WORK/src/_kernel_c.c" \
         -o "$dir/native/_kernel_c.cpython-311-aarch64-linux-gnu.so"
     aarch64-linux-gnu-readelf -h "$dir/native/_kernel_c.cpython-311-aarch64-linux-gnu.so" \
@@ -92,7 +93,7 @@ run_arm() {  # run_arm <variant> <impl>: check the vectors under qemu-aarch64
     (cd "$dir" && QEMU_LD_PREFIX="$SYSROOT" \
         QEMU_SET_ENV="LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu/blas:/usr/lib/aarch64-linux-gnu/lapack,PYTHONPATH=$dir,PYTHONDONTWRITEBYTECODE=1" \
         qemu-aarch64-static "$SYSROOT/usr/bin/python3.11" -c \
-        "import platform, numpy, sys; from native import vectors, kernel
+        "import platform, numpy, sys, vectors; from native import kernel
 print(f'   {platform.machine()} Python {platform.python_version()} numpy {numpy.__version__}; selector picks {kernel.IMPLEMENTATION!r}; checking _kernel_$2')
 sys.exit(vectors.main(['check', '$VECTORS', '--impl', '$2']))")
 }
@@ -108,7 +109,7 @@ main() {
     local -a results=()
     local status=0
     say "x86-64 reference: compiled kernel on this machine"
-    if (cd "$ROOT" && "$PY_HOST" -m native.vectors check "$VECTORS" --impl c); then
+    if (cd "$ROOT" && "$PY_HOST" -m tests.native.vectors check "$VECTORS" --impl c); then
         results+=("PASS x86-64 compiled kernel"); else results+=("FAIL x86-64 compiled kernel"); status=1; fi
     for variant in portable tuned; do
         say "aarch64 $variant build under qemu-user"

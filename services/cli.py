@@ -51,8 +51,8 @@ def _delegate(module: str) -> Callable[[list[str]], int]:
 DELEGATES: dict[str, tuple[str, str]] = {
     "catalog": ("services.catalog.cli", "parse and diff recorded model lists"),
     "providers": ("services.catalog.providers_cli", "import / export the providers file as CSV"),
-    "router": ("native.training", "fit the scorer's weights (fit DATA… --out FILE) or eval them"),
-    "score": ("native.score_lines", "score JSON-line prompts from stdin"),
+    "router": ("scorer.cli", "fit the scorer's weights (fit DATA… --out FILE) or eval them"),
+    "score": ("scorer.score_lines", "score JSON-line prompts from stdin"),
 }
 
 

@@ -92,13 +92,17 @@ def parse_json(text: str | bytes) -> Json:
         raise InvalidArgument(f"the request body is not valid JSON: {exc}") from None
 
 
-def read_body(body: Json) -> ChatRequest:
-    """Validate a decoded chat-completions body."""
+def read_body(body: Json, *, others: bool = False) -> ChatRequest:
+    """Validate a decoded chat-completions body. `others`: fields that are not Chat
+    Completions parameters are passed over (labelled prompt files carry their labels
+    beside the request) instead of refused."""
     if not isinstance(body, dict):
         raise InvalidArgument(f"the request body must be a JSON object, got {kind(body)}")
     reader = _Reader()
     for name, value in body.items():
         check = _FIELDS.get(name)
+        if check is None and others:
+            continue
         if check is None:
             raise InvalidArgument(
                 f"unknown parameter {name!r} (not a Chat Completions parameter)",
@@ -335,7 +339,7 @@ class _Reader:
                 "expected an http(s) URL or a data: URL of the image", field=f"{where}.url"
             )
         detail = value.get("detail", "auto")
-        if detail not in IMAGE_TOKENS:
+        if not isinstance(detail, str) or detail not in IMAGE_TOKENS:
             raise InvalidArgument(
                 f"expected 'auto', 'low' or 'high', got {detail!r}", field=f"{where}.detail"
             )

@@ -204,7 +204,9 @@ class Router:
         strategy = self._strategy(request.strategy)
         needs = needs_mask(request.capabilities, request.needs)
         _validate(request)
-        score = kernel.score(request.messages, request.max_tokens or 0, needs, self.weights)
+        # a JSON schema is JSON output too, for the score (the filter keeps them apart)
+        scored = needs | kernel.CAP_JSON if needs & Capability.JSON_SCHEMA.bit else needs
+        score = kernel.score(request.messages, request.max_tokens or 0, scored, self.weights)
         prompt_tokens = _prompt_tokens(request.messages, score.features) + request.extra_tokens
         table = self._current()
         min_context = max(request.min_context, prompt_tokens + (request.max_tokens or 0))

@@ -153,6 +153,25 @@ def test_far_apart_candidates_are_not_spread(kernel: ModuleType) -> None:
     assert {pick(kernel, cat, seed=s)[0] for s in range(50)} == {1}
 
 
+def test_free_first_spares_scarce_free_quota(kernel: ModuleType) -> None:
+    cat = catalogue(quality=[0.9, 0.8, 0.7, 0.6], free=[1, 1, 1, 1])
+    cat.quota_left[:] = [0.5, math.nan, 1.0, math.inf]
+    # unknown (NaN) and unlimited (inf) quotas count as untouched; the best model has spent
+    # half of its quota, so it ranks as a 0.4 one and the others go first while they can
+    assert pick(kernel, cat, score=0.3) == [1, 2, 3, 0]
+    cat.quota_left[0] = 0.95  # barely touched: the best model leads again
+    assert pick(kernel, cat, score=0.3) == [0, 1, 2, 3]
+    cat.quota_left[0] = 0.0  # used up: never chosen
+    assert 0 not in pick(kernel, cat, score=0.3)
+
+
+def test_scarce_quota_never_makes_a_model_inadequate(kernel: ModuleType) -> None:
+    # the only model that can do a hard prompt is chosen however little quota it has left
+    cat = catalogue(quality=[0.95, 0.5], free=[1, 1])
+    cat.quota_left[:] = [0.01, 1.0]
+    assert pick(kernel, cat, score=0.9) == [0, 1]
+
+
 def test_bad_arguments_name_the_field(kernel: ModuleType) -> None:
     cat = catalogue(quality=[0.5])
     with pytest.raises(ValueError, match="strategy"):

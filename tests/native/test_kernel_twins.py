@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from native._common import N_DENSE, Catalogue, Weights
-from native.vectors import check
+from tests.native.vectors import check
 
 VECTORS = Path(__file__).with_name("vectors.json")
 SETTINGS = settings(

@@ -1,4 +1,4 @@
-"""The JSON-lines scoring tool (what `freeway score` runs)."""
+"""The JSON-lines scoring tool (`freeway score`) and the request reader it shares."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from native import kernel
-from native.score_lines import LineError, main, request_inputs, score_lines
+from scorer.requests import RequestError, request_inputs
+from scorer.score_lines import main, score_lines
 
 
 def test_prompt_and_chat_request_lines_score_in_order(weights: kernel.Weights) -> None:
@@ -23,12 +24,12 @@ def test_prompt_and_chat_request_lines_score_in_order(weights: kernel.Weights) -
                         "role": "user",
                         "content": [
                             {"type": "text", "text": "what is this?"},
-                            {"type": "image_url", "image_url": {}},
+                            {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
                         ],
                     },
                 ],
                 "max_tokens": 4096,
-                "tools": [{"type": "function"}],
+                "tools": [{"type": "function", "function": {"name": "look"}}],
             }
         ),
         "not json",
@@ -46,7 +47,7 @@ def test_prompt_and_chat_request_lines_score_in_order(weights: kernel.Weights) -
 
 
 def test_request_inputs_reads_needs_and_output_size() -> None:
-    messages, max_out, needs = request_inputs(
+    inputs = request_inputs(
         {
             "messages": [{"role": "user", "content": "x"}],
             "max_completion_tokens": 10,
@@ -54,10 +55,10 @@ def test_request_inputs_reads_needs_and_output_size() -> None:
             "reasoning_effort": "high",
         }
     )
-    assert messages == [("user", "x")]
-    assert max_out == 10
-    assert needs == kernel.CAP_JSON | kernel.CAP_REASONING
-    with pytest.raises(LineError, match="max_tokens"):
+    assert inputs.messages == (("user", "x"),)
+    assert inputs.max_output_tokens == 10
+    assert inputs.needs == kernel.CAP_JSON | kernel.CAP_REASONING
+    with pytest.raises(RequestError, match="max_tokens"):
         request_inputs({"prompt": "x", "max_tokens": -1})
 
 
@@ -65,12 +66,15 @@ def test_request_inputs_reads_needs_and_output_size() -> None:
     ("row", "field"),
     [
         ({"prompt": "x", "max_tokens": 1 << 63}, "max_tokens"),
-        ({"messages": [{"content": [{"type": "text", "text": 3}]}]}, r"content\[0\]\.text"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": 3}]}]},
+            r"content\[0\]\.text",
+        ),
         ({"messages": [{"role": 1, "content": "x"}]}, r"messages\[0\]\.role"),
     ],
 )
 def test_bad_request_fields_are_named(row: dict[str, object], field: str) -> None:
-    with pytest.raises(LineError, match=field):
+    with pytest.raises(RequestError, match=field):
         request_inputs(row)
 
 

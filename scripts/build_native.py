@@ -1,4 +1,4 @@
-"""Rebuild the compiled kernel in place: ``python -m native.build [--tuned] [--annotate]``.
+"""Rebuild the compiled kernel in place: ``python scripts/build_native.py [--tuned] [--annotate]``.
 
 Portable flags by default. ``--tuned`` adds CPU tuning from ``FREEWAY_CPU``: on x86-64
 ``-march=$FREEWAY_CPU`` (default ``native``), on aarch64 ``-mcpu=$FREEWAY_CPU`` (default
@@ -63,7 +63,7 @@ def build(tuned: bool = False, annotate: bool = False) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m native.build", description=__doc__)
+    parser = argparse.ArgumentParser(prog="scripts/build_native.py", description=__doc__)
     parser.add_argument("--tuned", action="store_true", help="tune for FREEWAY_CPU / this CPU")
     parser.add_argument("--annotate", action="store_true", help="write native/_kernel_c.html")
     args = parser.parse_args(argv)

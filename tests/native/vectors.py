@@ -1,7 +1,7 @@
 """Test vectors: fixed kernel inputs with the outputs the pure-Python twin gives them.
 
-``python -m native.vectors make OUT.json`` writes them (from ``native._kernel_py``);
-``python -m native.vectors check VECTORS.json [--impl c|py]`` recomputes them with one twin
+``python -m tests.native.vectors make OUT.json`` writes them (from ``native._kernel_py``);
+``python -m tests.native.vectors check VECTORS.json [--impl c|py]`` recomputes them with one twin
 and exits non-zero on any difference. The aarch64 check runs ``check`` under qemu-user, so
 this module needs only the standard library, numpy and ``native``.
 """
@@ -237,7 +237,7 @@ def check(vectors: dict[str, Any], kernel: ModuleType) -> tuple[int, int, list[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m native.vectors")
+    parser = argparse.ArgumentParser(prog="python -m tests.native.vectors")
     sub = parser.add_subparsers(dest="command", required=True)
     make_cmd = sub.add_parser("make", help="write vectors from the pure-Python twin")
     make_cmd.add_argument("out", type=Path)

@@ -1,4 +1,4 @@
-"""Fitting and RouteLLM-style quality measurement (native.training)."""
+"""Fitting and RouteLLM-style quality measurement (`freeway router fit|eval`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from native import training
 from native._common import load_weights
-from native.training import DataError, Example, quality
+from scorer import cli, fitting, labelled
+from scorer.labelled import DataError, Example
+from scorer.quality import quality, random_quality
 
 
 def arrays(strong: list[float], weak: list[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -41,7 +42,7 @@ def test_random_routing_is_about_one_half() -> None:
     rng = np.random.default_rng(3)
     strong = (rng.random(400) < 0.8).astype(float)
     weak = (rng.random(400) < 0.6).astype(float)
-    q = training.random_quality(strong, weak, draws=100)
+    q = random_quality(strong, weak, draws=100)
     assert q.apgr == pytest.approx(0.5, abs=0.03)
 
 
@@ -57,7 +58,7 @@ def test_lbfgs_minimises_a_quadratic() -> None:
         d = x - target
         return float(d @ (np.arange(1, 4) * d)), 2 * np.arange(1, 4) * d
 
-    assert training.lbfgs(objective, np.zeros(3)) == pytest.approx(target, abs=1e-4)
+    assert fitting.lbfgs(objective, np.zeros(3)) == pytest.approx(target, abs=1e-4)
 
 
 def synthetic(n: int, seed: int = 0) -> list[Example]:
@@ -76,10 +77,10 @@ def synthetic(n: int, seed: int = 0) -> list[Example]:
 
 def test_fit_learns_a_lexical_signal() -> None:
     examples = synthetic(300)
-    design = training.featurize_all(examples, 256)
-    hyper = training.Hyper(1e-3, 1e-3, "hard", 1.0)
-    y = training.targets(examples, "hard")
-    model = training.fit(design, y, np.ones(len(examples)), hyper)
+    design = fitting.featurize_all(examples, 256)
+    hyper = fitting.Hyper(1e-3, 1e-3, "hard", 1.0)
+    y = fitting.targets(examples, "hard")
+    model = fitting.fit(design, y, np.ones(len(examples)), hyper)
     strong = np.array([e.strong for e in examples])
     weak = np.array([e.weak for e in examples])
     assert quality(model.logits(design), strong, weak).apgr > 0.75
@@ -88,7 +89,7 @@ def test_fit_learns_a_lexical_signal() -> None:
 def write_csv(path: Path, examples: list[Example]) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["prompt", training.WEAK, training.STRONG])
+        writer.writerow(["prompt", labelled.WEAK, labelled.STRONG])
         for e in examples:
             writer.writerow([e.messages[0][1], e.weak == 1.0, e.strong == 1.0])
 
@@ -99,9 +100,9 @@ def test_fit_command_writes_loadable_weights_and_reports(
     data = tmp_path / "mmlu_synthetic.csv"
     examples = synthetic(240, seed=1)
     write_csv(data, examples)
-    held_out = sum(training.is_test(e) for e in examples)
+    held_out = sum(fitting.is_test(e) for e in examples)
     out = tmp_path / "w.json"
-    assert training.main(["fit", str(data), "--out", str(out), "--buckets", "64"]) == 0
+    assert cli.main(["fit", str(data), "--out", str(out), "--buckets", "64"]) == 0
     weights = load_weights(out)
     assert weights.hash_buckets == 64
     doc = json.loads(out.read_text())
@@ -120,7 +121,7 @@ def test_loaders_read_labels_and_messages(tmp_path: Path) -> None:
         {"prompt": "prove it", "strong": 0.9, "weak": 0.2},
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    first, second = training.load([path])
+    first, second = labelled.load([path])
     assert first.messages == (("user", "hi"),)
     assert (first.strong, first.weak) == (1.0, 1.0)
     assert (second.strong, second.weak) == (0.9, 0.2)
@@ -130,13 +131,13 @@ def test_bad_data_names_the_file_and_field(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("text,score\nhello,1\n")
     with pytest.raises(DataError, match="missing column 'prompt'"):
-        training.load([path])
+        labelled.load([path])
     jsonl = tmp_path / "bad.jsonl"
     jsonl.write_text('{"prompt": "x"}\n')
     with pytest.raises(DataError, match=r"bad\.jsonl:1"):
-        training.load([jsonl])
+        labelled.load([jsonl])
     with pytest.raises(DataError, match="no such file"):
-        training.load([tmp_path / "absent.csv"])
+        labelled.load([tmp_path / "absent.csv"])
 
 
 @pytest.mark.parametrize(
@@ -153,7 +154,7 @@ def test_bad_data_lines_are_named(tmp_path: Path, name: str, content: bytes, mes
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(DataError, match=message):
-        training.load([path])
+        labelled.load([path])
 
 
 def test_incomplete_benchmark_folders_name_the_missing_part(tmp_path: Path) -> None:
@@ -161,10 +162,10 @@ def test_incomplete_benchmark_folders_name_the_missing_part(tmp_path: Path) -> N
     mt.mkdir()
     (mt / "judgements.jsonl").write_text('{"model": "x"}\n')
     with pytest.raises(DataError, match=r"question\.jsonl: No such file"):
-        training.load([mt])
+        labelled.load([mt])
     (mt / "question.jsonl").write_text('{"question_id": 1, "turns": ["q"]}\n')
     with pytest.raises(DataError, match=r"judgements\.jsonl:1: missing field 'question_id'"):
-        training.load([mt])
+        labelled.load([mt])
 
 
 def test_fit_command_reports_bad_input_in_one_line(
@@ -172,15 +173,43 @@ def test_fit_command_reports_bad_input_in_one_line(
 ) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("prompt,label\n")
-    assert training.main(["fit", str(empty), "--out", str(tmp_path / "w.json")]) == 2
+    assert cli.main(["fit", str(empty), "--out", str(tmp_path / "w.json")]) == 2
     assert capsys.readouterr().err == f"error: no labelled prompts in {empty}\n"
     with pytest.raises(SystemExit):
-        training.main(["fit", str(empty), "--buckets", "100"])
+        cli.main(["fit", str(empty), "--buckets", "100"])
     assert "--buckets: must be a power of two" in capsys.readouterr().err
 
 
 def test_split_is_stable_and_about_fifteen_percent() -> None:
     examples = synthetic(2000, seed=2)
-    held = [training.is_test(e) for e in examples]
-    assert held == [training.is_test(e) for e in examples]
+    held = [fitting.is_test(e) for e in examples]
+    assert held == [fitting.is_test(e) for e in examples]
     assert 0.12 < sum(held) / len(held) < 0.18
+
+
+def test_the_vendored_sets_load_from_the_repository() -> None:
+    examples = labelled.load(labelled.default_data())
+    counts: dict[str, int] = {}
+    for example in examples:
+        counts[example.source] = counts.get(example.source, 0) + 1
+    assert set(counts) == set(labelled.SOURCES)
+    assert counts["mmlu"] > 9000
+    assert counts["gsm8k"] > 800
+    assert counts["mt_bench"] > 100
+    assert counts["arena"] > 200
+    assert labelled.DATA_ROOT.is_relative_to(Path(labelled.__file__).resolve().parent.parent)
+
+
+def test_compressed_files_read_like_plain_ones(tmp_path: Path) -> None:
+    import gzip
+    import lzma
+
+    rows = b'{"prompt": "prove it", "strong": 1, "weak": 0}\n'
+    (tmp_path / "a.jsonl.xz").write_bytes(lzma.compress(rows))
+    (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress(rows.replace(b"prove", b"show")))
+    (tmp_path / "c.jsonl.xz").write_bytes(b"not xz")
+    with pytest.raises(DataError, match=r"c\.jsonl\.xz: not a valid \.xz file"):
+        labelled.load([tmp_path])
+    (tmp_path / "c.jsonl.xz").unlink()
+    loaded = labelled.load([tmp_path])
+    assert [e.messages for e in loaded] == [(("user", "prove it"),), (("user", "show it"),)]
