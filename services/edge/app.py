@@ -26,6 +26,7 @@ from services.edge.keys import (
     VersionedBodies,
 )
 from services.edge.middlewares import auth_middleware, context_middleware
+from services.edge.protocol import EdgeRunner
 from services.shared import logs
 from services.shared.channels import channel
 from services.shared.config import parse_address
@@ -112,7 +113,7 @@ def closing(limiter: RateLimiter) -> CleanupCtx:
 async def serve(app: web.Application, address: str, grace: float = 10.0) -> web.AppRunner:
     """Serve `app` on `address` ("127.0.0.1:0" picks a free port: see `bound_port`)."""
     host, port = parse_address(address, "FREEWAY_EDGE_ADDR")
-    runner = web.AppRunner(app, shutdown_timeout=grace, **RUNNER_OPTIONS)
+    runner = EdgeRunner(app, shutdown_timeout=grace, **RUNNER_OPTIONS)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     try:
