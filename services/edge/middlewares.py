@@ -28,7 +28,7 @@ log = logging.getLogger("freeway.edge")
 
 REQUEST_ID_HEADER = "x-request-id"
 MAX_REQUEST_ID = 128
-PUBLIC_PATHS = frozenset({"/healthz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
 RATE_WINDOW_S = 60
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -70,6 +70,11 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         request_id.reset(token)
     if not resp.prepared:
         resp.headers[REQUEST_ID_HEADER] = rid
+        if not request.content.is_eof():
+            # Answered before its body was read (no key, no route): aiohttp reads the rest
+            # after the answer and closes the connection if that fails or lasts, which a
+            # proxy would not know from a keep-alive answer. See _unreadable_body.
+            resp.force_close()
     return resp
 
 
