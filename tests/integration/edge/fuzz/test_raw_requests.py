@@ -281,6 +281,18 @@ PROBES: dict[str, tuple[bytes, int, str | None]] = {
         400,
         None,
     ),
+    # The router's reader answers an image `detail` that is not a string with a TypeError
+    # (`detail not in IMAGE_TOKENS` hashes it): 502 until services/router/request.py checks
+    # the type first.
+    "an image detail that is an object": (
+        _post(
+            CHAT,
+            b'{"messages":[{"role":"user","content":[{"type":"image_url",'
+            b'"image_url":{"url":"https://x/a.png","detail":{}}}]}]}',
+        ),
+        400,
+        "messages[0].content[0].image_url.detail",
+    ),
     "a body that is not UTF-8": (
         _post(CHAT, b'{"messages":[{"role":"user","content":"\xff\xfe"}]}'),
         400,
