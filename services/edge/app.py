@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2_grpc
 
 from freeway.catalog.v1 import catalog_pb2_grpc
 from freeway.router.v1 import router_pb2_grpc
-from services.edge import handlers
+from services.edge import handlers, openapi
 from services.edge.auth import Keyring
 from services.edge.config import EdgeSettings, edge_settings
 from services.edge.keys import (
@@ -26,6 +26,10 @@ from services.edge.keys import (
     VersionedBodies,
 )
 from services.edge.middlewares import auth_middleware, context_middleware
+from services.edge.openapi import catalog as catalog_api
+from services.edge.openapi import chat as chat_api
+from services.edge.openapi import document as service_api
+from services.edge.protocol import EdgeRunner
 from services.shared import logs
 from services.shared.channels import channel
 from services.shared.config import parse_address
@@ -44,6 +48,13 @@ CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 # How the edge is served (tests serve it the same way). A client that disconnects cancels
 # its handler, and so its router call: a long completion nobody waits for stops at once.
 RUNNER_OPTIONS: dict[str, Any] = {"handler_cancellation": True, "access_log": None}
+
+# Who describes the routes of `add_routes` in /openapi.json (a route module adds its own).
+DESCRIBERS: tuple[openapi.Describer, ...] = (
+    service_api.describe,
+    chat_api.describe,
+    catalog_api.describe,
+)
 
 
 def create_app(
@@ -65,6 +76,7 @@ def create_app(
     app[SETTINGS] = settings
     app[MODELS_CACHE] = VersionedBodies()
     app[CATALOG_CACHE] = VersionedBodies()
+    app[openapi.DOCUMENT] = openapi.build(DESCRIBERS)
     app.cleanup_ctx.append(grpc_clients(suite))
     if owned:
         app.cleanup_ctx.append(closing(limiter))
@@ -81,6 +93,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/v1/catalog/changes", handlers.list_changes, allow_head=False)
     router.add_get("/v1/providers", handlers.list_providers, allow_head=False)
     router.add_get("/healthz", handlers.healthz)
+    router.add_get("/openapi.json", openapi.openapi_json, allow_head=False)
 
 
 def grpc_clients(suite: SuiteSettings) -> CleanupCtx:
@@ -112,7 +125,7 @@ def closing(limiter: RateLimiter) -> CleanupCtx:
 async def serve(app: web.Application, address: str, grace: float = 10.0) -> web.AppRunner:
     """Serve `app` on `address` ("127.0.0.1:0" picks a free port: see `bound_port`)."""
     host, port = parse_address(address, "FREEWAY_EDGE_ADDR")
-    runner = web.AppRunner(app, shutdown_timeout=grace, **RUNNER_OPTIONS)
+    runner = EdgeRunner(app, shutdown_timeout=grace, **RUNNER_OPTIONS)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     try:

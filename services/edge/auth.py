@@ -56,6 +56,7 @@ def bearer_token(authorization: str | None) -> str:
         )
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    # Bytes that are not UTF-8 arrive as lone surrogates: no key is made of them.
+    if scheme.lower() != "bearer" or not token or not token.isprintable():
         raise Unauthenticated("Expected 'Authorization: Bearer <key>'.")
     return token

@@ -12,7 +12,7 @@ import grpc
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from services.edge import errors
+from services.edge import errors, protocol
 from services.edge.auth import Keyring
 from services.edge.keys import CALLER
 from services.shared.errors import (
@@ -28,7 +28,7 @@ log = logging.getLogger("freeway.edge")
 
 REQUEST_ID_HEADER = "x-request-id"
 MAX_REQUEST_ID = 128
-PUBLIC_PATHS = frozenset({"/healthz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
 RATE_WINDOW_S = 60
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -57,6 +57,8 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status < 400:
             raise
         resp = _http_error(exc, request)
+    except web.RequestPayloadError as exc:
+        resp = _unreadable_body(exc, request)
     except Exception as exc:
         if isinstance(exc, ConnectionResetError) and _client_left(request):
             log.debug("%s %s: the client left", request.method, request.path)
@@ -68,6 +70,11 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         request_id.reset(token)
     if not resp.prepared:
         resp.headers[REQUEST_ID_HEADER] = rid
+        if not request.content.is_eof():
+            # Answered before its body was read (no key, no route): aiohttp reads the rest
+            # after the answer and closes the connection if that fails or lasts, which a
+            # proxy would not know from a keep-alive answer. See _unreadable_body.
+            resp.force_close()
     return resp
 
 
@@ -77,6 +84,20 @@ def _client_left(request: web.Request) -> bool:
 
 def _json_error(status: int, body: bytes) -> web.Response:
     return web.Response(status=status, body=body, content_type="application/json")
+
+
+def _unreadable_body(exc: web.RequestPayloadError, request: web.Request) -> web.Response:
+    """A body aiohttp could not read (declared gzip but not gzip, a broken chunk, cut
+    short): a 400 for this request, on a connection that then closes. Its parser state is
+    lost, and a keep-alive answer would let a proxy send another client's request down a
+    connection about to close (Envoy answers that client 503)."""
+    problem = protocol.problem(exc.__cause__ or exc, "unreadable body")
+    resp = _json_error(
+        400, errors.error_body(errors.for_http_status(400), f"the request body: {problem}")
+    )
+    resp.force_close()
+    request.content.feed_eof()  # nothing more to read: no lingering over a broken body
+    return resp
 
 
 def _freeway_error(exc: FreewayError) -> web.Response:

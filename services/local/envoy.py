@@ -33,6 +33,45 @@ def _endpoint(address: str, key: str) -> dict[str, Any]:
     return {"endpoint": {"address": _socket(address, key)}}
 
 
+# Envoy's own answers (a request it cannot parse, headers too large, no edge to send it to,
+# a timeout) in OpenAI's error shape, as the edge answers (services/edge/errors.py): status →
+# (type, code). Others: "server_error" from 500 up, else "invalid_request_error"; code null.
+LOCAL_REPLY_ERRORS: dict[int, tuple[str, str]] = {
+    408: ("invalid_request_error", "request_timeout"),
+    413: ("invalid_request_error", "request_too_large"),
+    429: ("requests", "rate_limit_exceeded"),
+    431: ("invalid_request_error", "request_headers_too_large"),
+    502: ("server_error", "upstream_error"),
+    503: ("server_error", "service_unavailable"),
+    504: ("server_error", "timeout"),
+}
+
+
+def _error_format(kind: str, code: str | None) -> dict[str, Any]:
+    error = {"message": "%LOCAL_REPLY_BODY%", "type": kind, "param": None, "code": code}
+    return {"json_format": {"error": error}, "content_type": "application/json"}
+
+
+def _status_filter(op: str, status: int) -> dict[str, Any]:
+    value = {"default_value": status, "runtime_key": f"freeway.local_reply.{op.lower()}_{status}"}
+    return {"status_code_filter": {"comparison": {"op": op, "value": value}}}
+
+
+def local_reply_config() -> dict[str, Any]:
+    """Every reply Envoy makes itself, as `{"error": {message, type, param, code}}`."""
+    mappers = [
+        {"filter": _status_filter("EQ", status), "body_format_override": _error_format(*error)}
+        for status, error in LOCAL_REPLY_ERRORS.items()
+    ]
+    mappers.append(
+        {
+            "filter": _status_filter("GE", 500),
+            "body_format_override": _error_format("server_error", None),
+        }
+    )
+    return {"mappers": mappers, "body_format": _error_format("invalid_request_error", None)}
+
+
 def http_connection_manager(
     routes: list[dict[str, Any]], access_log: bool, buffer_bytes: int = 0
 ) -> dict[str, Any]:
@@ -48,6 +87,7 @@ def http_connection_manager(
         "stream_idle_timeout": "300s",
         "request_timeout": "0s",
         "upgrade_configs": [{"upgrade_type": "websocket"}],
+        "local_reply_config": local_reply_config(),
         "http2_protocol_options": {"allow_connect": True},  # websockets over HTTP/2 too
         "route_config": {
             "name": "local",
