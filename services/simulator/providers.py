@@ -108,9 +108,9 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         "llamacpp",
         "/llamacpp",
         "2026-05-28_bd7a2b9d_llamacpp__TestClient_ListModels.body.json",
-        # Qwen's chat template thinks unless told not to: a request without the switch is
-        # answered as the thinking recording (the Q4_K_M one was run with thinking off).
-        "unsloth__Qwen3.5-2B-GGUF__Qwen3.5-2B-UD-Q4_K_XL.gguf_thinking",
+        # A request without chat_template_kwargs.enable_thinking is answered as the recording
+        # run with thinking off (its streamed tool calls loop until the context runs out).
+        "unsloth__Qwen3.5-2B-GGUF__Qwen3.5-2B-Q4_K_M.gguf",
         models_endpoint="/v1/models",
         chat_endpoint="/v1/chat/completions",
     ),

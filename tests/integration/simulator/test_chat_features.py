@@ -186,10 +186,13 @@ def test_streamed_tool_calls_accumulate_in_the_sdk_in_every_providers_pattern(
     sim: Simulator, provider: str, model: str
 ) -> None:
     api = client(sim, provider)
-    # DeepSeek thinks unless told not to, and its thinking mode refused tool_choice required
-    # (llama.cpp's model run with thinking off looped until its context ran out: the refusal
-    # tests replay that; without the switch it thinks, and calls the tool).
-    extra = {"deepseek": {"thinking": {"type": "disabled"}}}.get(provider)
+    # DeepSeek thinks unless told not to, and its thinking mode refused tool_choice required;
+    # llama.cpp's recording with thinking off looped until its context ran out (the refusal
+    # tests replay that), the thinking one called the tool.
+    extra = {
+        "deepseek": {"thinking": {"type": "disabled"}},
+        "llamacpp": {"chat_template_kwargs": {"enable_thinking": True}},
+    }.get(provider)
     with api.chat.completions.stream(
         model=model, messages=ASK, tools=[SQRT], tool_choice="required", extra_body=extra
     ) as stream:
