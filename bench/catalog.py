@@ -83,7 +83,7 @@ def parse_and_classify(body: bytes, provider: str) -> list[ModelRecord]:
 def corpus() -> list[tuple[str, bytes]]:
     """(provider, body) of every recorded model-list body in data/providers, by name."""
     recorded = vendored.files("providers")
-    names = sorted(n for n in recorded if not n.endswith(".nock.json"))
+    names = sorted(n for n in recorded if n.endswith(".json") and not n.endswith(".nock.json"))
     return [(name.split("/", 1)[0], recorded[name]) for name in names]
 
 

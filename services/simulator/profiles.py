@@ -255,10 +255,10 @@ class Book:
         if not candidates:
             return self.default.unrecorded(model)
         switches = tuple(body.get(k) for k in THINKING_SWITCHES)
-        return next(
-            (p for p in candidates if p.switches == switches),
-            next((p for p in candidates if not any(p.switches)), candidates[0]),
-        )
+        exact = [p for p in candidates if p.switches == switches]
+        plain = [p for p in candidates if not any(p.switches)]
+        default = [p for p in candidates if p is self.default]
+        return (exact or plain or default or candidates)[0]
 
     def replay(self, body: Mapping[str, Any]) -> Exchange | None:
         return self.replays.get(canonical(body))

@@ -108,6 +108,8 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         "llamacpp",
         "/llamacpp",
         "2026-05-28_bd7a2b9d_llamacpp__TestClient_ListModels.body.json",
+        # A request without chat_template_kwargs.enable_thinking is answered as the recording
+        # run with thinking off (its streamed tool calls loop until the context runs out).
         "unsloth__Qwen3.5-2B-GGUF__Qwen3.5-2B-Q4_K_M.gguf",
         models_endpoint="/v1/models",
         chat_endpoint="/v1/chat/completions",

@@ -211,9 +211,11 @@ def _set_reasoning(target: dict[str, Any], text: str) -> None:
             if text and isinstance(value, list) and value and isinstance(value[0], dict):
                 target[name] = [{**value[0], "text": text}]
             elif not text and value:
-                target[name] = []
-        elif text or (isinstance(value, str) and value):
-            target[name] = text  # "" when the recorded model reasoned and this one does not
+                del target[name]
+        elif text:
+            target[name] = text
+        elif isinstance(value, str) and value:
+            del target[name]  # the recorded model reasoned; this one (not recorded) does not
 
 
 # --- non-streamed --------------------------------------------------------------------

@@ -123,7 +123,7 @@ class Truncate:
 class StreamError:
     """HTTP 200, then an error object inside the stream after `after_chunks` chunks of the
     answer (0: before any), in the provider's recorded in-stream error shape; the stream
-    ends there, without [DONE]."""
+    ends there, without [DONE]. A non-streamed request gets HTTP 200 with an error body."""
 
     after_chunks: int = 0
     message: str = "Provider returned error"

@@ -333,8 +333,9 @@ async def _complete(
     status: int = 200,
 ) -> web.StreamResponse:
     headers = {"Content-Type": content_type}
-    if plan.stream_error is not None and status == 200:
-        return _canned(errors.shaped(book, 500, plan.stream_error.message), None)
+    if plan.stream_error is not None and status == 200:  # OpenRouter answers errors with 200
+        reply = errors.shaped(book, 500, plan.stream_error.message)
+        return _canned(errors.Canned(200, reply.body, reply.content_type))
     if plan.malformed:
         return web.Response(status=status, body=body[: len(body) // 2], headers=headers)
     if plan.drop_after is not None:

@@ -187,7 +187,8 @@ def test_streamed_tool_calls_accumulate_in_the_sdk_in_every_providers_pattern(
 ) -> None:
     api = client(sim, provider)
     # DeepSeek thinks unless told not to, and its thinking mode refused tool_choice required;
-    # llama.cpp's Q4_K_M model looped until its context ran out, the thinking one did not.
+    # llama.cpp's recording with thinking off looped until its context ran out (the refusal
+    # tests replay that), the thinking one called the tool.
     extra = {
         "deepseek": {"thinking": {"type": "disabled"}},
         "llamacpp": {"chat_template_kwargs": {"enable_thinking": True}},
@@ -463,3 +464,14 @@ def test_input_audio_gets_mistrals_recorded_refusal(sim: Simulator) -> None:
     reply = raw(sim, "mistral", body)
     assert reply.status_code == 400
     assert reply.json()["object"] == "error"
+
+
+def test_a_model_not_recorded_answers_in_its_providers_shapes_without_reasoning(
+    sim: Simulator,
+) -> None:
+    body = raw(sim, "groq", {"model": "llama-3.1-8b-instant", "messages": ASK}).json()
+    assert body["model"] == "llama-3.1-8b-instant"
+    assert "reasoning" not in body["choices"][0]["message"]  # gpt-oss reasons; it is not it
+    assert "queue_time" in body["usage"]  # Groq's usage, as recorded
+    assert body["x_groq"]["id"].startswith("req_")
+    assert body["usage"]["completion_tokens_details"]["reasoning_tokens"] == 0

@@ -339,6 +339,15 @@ async def test_an_error_inside_an_http_200_stream(
     assert not any(c["choices"] and c["choices"][0].get("finish_reason") for c in got)
 
 
+async def test_a_plain_request_can_get_an_error_body_with_http_200(
+    sim: Simulator, http: aiohttp.ClientSession
+) -> None:
+    sim.script("openrouter", StreamError(message="Provider returned error"))
+    status, _, text = await post(http, sim, CHAT)
+    assert status == 200
+    assert json.loads(text)["error"]["message"] == "Provider returned error"
+
+
 async def test_malformed_bodies(sim: Simulator, http: aiohttp.ClientSession) -> None:
     sim.script("openrouter", Malformed())
     sim.script("openrouter", Malformed(), endpoint="models")
