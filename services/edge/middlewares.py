@@ -79,9 +79,7 @@ def _json_error(status: int, body: bytes) -> web.Response:
 
 
 def _freeway_error(exc: FreewayError) -> web.Response:
-    mapped = errors.for_status(exc.status)
-    code = getattr(exc, "code", None) or mapped.code
-    error = errors.HttpError(mapped.status, mapped.type, code)
+    error = errors.for_status(exc.status, getattr(exc, "code", None))
     resp = _json_error(error.status, errors.error_body(error, str(exc), exc.field or None))
     if exc.retry_after_s is not None:
         resp.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
