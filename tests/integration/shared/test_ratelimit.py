@@ -23,8 +23,7 @@ async def ledger(request: pytest.FixtureRequest) -> Ledger:
     if request.param == "memory":
         return MemoryLedger()
     redis_url = request.getfixturevalue("redis_url")
-    made = RedisLedger.from_url(redis_url, prefix=f"test-rl-{uuid.uuid4().hex}:")
-    return made
+    return RedisLedger.from_url(redis_url, prefix=f"test-rl-{uuid.uuid4().hex}:")
 
 
 def rpm(name: str, limit: int) -> Counter:
