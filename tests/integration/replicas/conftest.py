@@ -84,7 +84,8 @@ async def _paid_model(catalog_addr: str) -> common_pb2.Model:
                     and "text" in m.output_modalities
                 ]
                 if paid:
-                    return min(paid, key=lambda m: m.id)
+                    chosen: common_pb2.Model = min(paid, key=lambda m: m.id)
+                    return chosen
                 await asyncio.sleep(0.05)
 
 
