@@ -74,8 +74,14 @@ class Ticket:
 class Plan:
     counters: list[Counter]
     gauges: list[Gauge]
-    checks: list[Check]
+    counter_checks: list[Check]
+    gauge_checks: list[Check]
     ticket: Ticket
+
+    @property
+    def checks(self) -> list[Check]:
+        """One per counter, then one per gauge: the order the ledger names a refusal in."""
+        return self.counter_checks + self.gauge_checks
 
 
 class Admission:
@@ -111,7 +117,7 @@ class Admission:
         if caller.budgets.reserve_usd is not None:
             reserve = to_nano(caller.budgets.reserve_usd)
         ticket = Ticket(os.urandom(8).hex(), reserve)
-        plan = Plan([], [], [], ticket)
+        plan = Plan([], [], [], [], ticket)
         self._add(
             plan, f"k:{caller.key_id}", f"key {caller.key_id}", caller.limits, caller.budgets, now
         )
@@ -134,7 +140,7 @@ class Admission:
             plan.counters.append(made)
             budget = kind.startswith("usd")
             shown = limit / 1e9 if budget else limit
-            plan.checks.append(Check(what, who, shown, reset_s, budget))
+            plan.counter_checks.append(Check(what, who, shown, reset_s, budget))
             return made
 
         if limits.rpm:
@@ -155,7 +161,7 @@ class Admission:
                 ticket.budgets.append(Adjustment(made.name, ticket.reserve_nano, made.ttl_s))
         if limits.concurrent:
             plan.gauges.append(Gauge(f"{name}:inflight", limits.concurrent, self.hold_s))
-            plan.checks.append(Check("concurrent requests", who, limits.concurrent, 1.0))
+            plan.gauge_checks.append(Check("concurrent requests", who, limits.concurrent, 1.0))
             ticket.gauges.append(f"{name}:inflight")
 
     async def admit(self, caller: Caller, now: float | None = None) -> Ticket | None:
