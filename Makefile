@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install gen gen-check native native-tuned native-aarch64 run demo test test-unit \
         test-integration test-e2e lint bench bench-gateway bench-kernel bench-catalog \
-        bench-analytics bench-router bench-quality clean
+        bench-analytics bench-router bench-quality bench-keys clean
 
 install: $(STAMP)  ## venv, deps, generated gRPC code, compiled kernel, `freeway` CLI
 
@@ -58,7 +58,7 @@ lint: $(STAMP)  ## ruff + mypy (strict, generated code excluded)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy services native tests bench scripts
 
-bench: bench-kernel bench-quality bench-catalog bench-analytics bench-router bench-gateway  ## every benchmark; tables + bench/results/*.json
+bench: bench-kernel bench-quality bench-catalog bench-analytics bench-router bench-gateway bench-keys  ## every benchmark; tables + bench/results/*.json
 
 bench-kernel: $(STAMP)  ## µs per routing decision, and the speed-up over the Python twin
 	$(PY) -m bench.kernel
@@ -80,3 +80,6 @@ clean:
 
 bench-router: $(STAMP)  ## Route RPS and p50/p99 over gRPC against a bare grpc.aio echo server
 	$(PY) -m bench.router
+
+bench-keys: $(STAMP)  ## µs per request of auth + limits + budgets, embedded and Redis, vs the edge without
+	$(PY) -m bench.keys

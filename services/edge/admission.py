@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import orjson
 
 from freeway.router.v1 import router_pb2
-from services.edge.accounts import Budgets, Limits, to_nano
+from services.edge.accounts import NANO, Budgets, Limits, to_nano
 from services.edge.auth import Caller
 from services.edge.config import EdgeSettings
 from services.edge.errors import RateLimited
@@ -36,6 +36,7 @@ log = logging.getLogger("freeway.edge")
 
 MINUTE, DAY = 60, 86_400
 SLACK_S = 120  # counters outlive their window a little (settlements arrive late)
+MAX_PLANS = 100_000  # callers with a cached plan in one minute
 NO_UNKNOWN_PRICE = 1e12  # a finite price ceiling: the router then skips unpriced models
 _STRATEGY_KEY = b'"strategy"'
 
@@ -47,19 +48,39 @@ class Check:
     what: str  # "requests per minute", "USD per day", …
     who: str  # "key key_…", "team …"
     limit: float
-    reset_s: float
+    ends_at: float  # when its window ends (a concurrency slot: 0, "retry in a second")
     budget: bool = False
 
 
 @dataclass
+class Plan:
+    """A caller's counters in one minute (built once per caller and minute, then shared
+    by its requests): what to admit, why each check exists, and what to settle."""
+
+    reserve_nano: int
+    counters: list[Counter] = field(default_factory=list)
+    gauges: list[Gauge] = field(default_factory=list)
+    counter_checks: list[Check] = field(default_factory=list)
+    gauge_checks: list[Check] = field(default_factory=list)
+    budgets: list[Adjustment] = field(default_factory=list)  # delta = what is reserved
+    tokens: list[Adjustment] = field(default_factory=list)
+
+    @property
+    def checks(self) -> list[Check]:
+        """One per counter, then one per gauge: the order the ledger names a refusal in."""
+        return self.counter_checks + self.gauge_checks
+
+    @property
+    def empty(self) -> bool:
+        return not self.counters and not self.gauges
+
+
+@dataclass
 class Ticket:
-    """An admitted request: what to settle when it ends."""
+    """An admitted request: its plan, and what the router said about it."""
 
     id: str
-    reserve_nano: int
-    budgets: list[Adjustment] = field(default_factory=list)  # delta = what was reserved
-    tokens: list[Adjustment] = field(default_factory=list)
-    gauges: list[str] = field(default_factory=list)
+    plan: Plan
     outcome: router_pb2.Outcome | None = None
     started: bool = False
 
@@ -70,20 +91,6 @@ class Ticket:
             self.outcome = outcome
 
 
-@dataclass(frozen=True)
-class Plan:
-    counters: list[Counter]
-    gauges: list[Gauge]
-    counter_checks: list[Check]
-    gauge_checks: list[Check]
-    ticket: Ticket
-
-    @property
-    def checks(self) -> list[Check]:
-        """One per counter, then one per gauge: the order the ledger names a refusal in."""
-        return self.counter_checks + self.gauge_checks
-
-
 class Admission:
     def __init__(self, ledger: Ledger, settings: EdgeSettings) -> None:
         self.ledger = ledger
@@ -91,6 +98,8 @@ class Admission:
         self.reserve_nano = to_nano(settings.budget_reserve_usd)
         self.unknown_nano = to_nano(settings.unknown_price_usd)
         self.hold_s = settings.completion_timeout_s + SLACK_S
+        self._minute = -1
+        self._plans: dict[int, tuple[Caller, Plan]] = {}
 
     # ------------------------------------------------------------------ scopes
 
@@ -112,15 +121,25 @@ class Admission:
     # ------------------------------------------------------------------ limits and budgets
 
     def plan(self, caller: Caller, now: float) -> Plan:
-        team = caller.team
+        """The caller's plan for the minute of `now` (cached: keyring callers are long-lived
+        objects, replaced when the key store changes, so identity is the key)."""
+        minute = int(now // MINUTE)
+        if minute != self._minute or len(self._plans) >= MAX_PLANS:
+            self._minute, self._plans = minute, {}
+        cached = self._plans.get(id(caller))
+        if cached is not None and cached[0] is caller:
+            return cached[1]
+        made = self._build(caller, now)
+        self._plans[id(caller)] = (caller, made)
+        return made
+
+    def _build(self, caller: Caller, now: float) -> Plan:
         reserve = self.reserve_nano
         if caller.budgets.reserve_usd is not None:
             reserve = to_nano(caller.budgets.reserve_usd)
-        ticket = Ticket(os.urandom(8).hex(), reserve)
-        plan = Plan([], [], [], [], ticket)
-        self._add(
-            plan, f"k:{caller.key_id}", f"key {caller.key_id}", caller.limits, caller.budgets, now
-        )
+        plan = Plan(reserve)
+        key, team = caller.key_id, caller.team
+        self._add(plan, f"k:{key}", f"key {key}", caller.limits, caller.budgets, now)
         if team is not None:
             self._add(plan, f"t:{team.id}", f"team {team.id}", team.limits, team.budgets, now)
         return plan
@@ -129,67 +148,66 @@ class Admission:
         self, plan: Plan, name: str, who: str, limits: Limits, budgets: Budgets, now: float
     ) -> None:
         minute, day = int(now // MINUTE), int(now // DAY)
-        to_minute, to_day = (minute + 1) * MINUTE - now, (day + 1) * DAY - now
         month, to_month = _month(now)
-        ticket = plan.ticket
+        minute_ends, day_ends = (minute + 1) * MINUTE, (day + 1) * DAY
 
-        def counter(
-            kind: str, limit: int, need: int, take: int, reset_s: float, what: str
-        ) -> Counter:
-            made = Counter(f"{name}:{kind}", limit, need, take, reset_s + SLACK_S)
+        def counter(kind: str, limit: int, need: int, take: int, ends: float, what: str) -> Counter:
+            made = Counter(f"{name}:{kind}", limit, need, take, ends - now + SLACK_S)
             plan.counters.append(made)
             budget = kind.startswith("usd")
-            shown = limit / 1e9 if budget else limit
-            plan.counter_checks.append(Check(what, who, shown, reset_s, budget))
+            shown = limit / NANO if budget else limit
+            plan.counter_checks.append(Check(what, who, shown, ends, budget))
             return made
 
         if limits.rpm:
-            counter(f"rpm:{minute}", limits.rpm, 1, 1, to_minute, "requests per minute")
+            counter(f"rpm:{minute}", limits.rpm, 1, 1, minute_ends, "requests per minute")
         if limits.rpd:
-            counter(f"rpd:{day}", limits.rpd, 1, 1, to_day, "requests per day")
+            counter(f"rpd:{day}", limits.rpd, 1, 1, day_ends, "requests per day")
         if limits.tpm:
-            made = counter(f"tpm:{minute}", limits.tpm, 1, 0, to_minute, "tokens per minute")
-            ticket.tokens.append(Adjustment(made.name, 0, made.ttl_s))
-        for amount, kind, reset_s, what in (
-            (budgets.daily_usd, f"usd-day:{day}", to_day, "USD per day"),
-            (budgets.monthly_usd, f"usd-month:{month}", to_month, "USD per month"),
+            made = counter(f"tpm:{minute}", limits.tpm, 1, 0, minute_ends, "tokens per minute")
+            plan.tokens.append(Adjustment(made.name, 0, made.ttl_s))
+        reserve = plan.reserve_nano
+        for amount, kind, ends, what in (
+            (budgets.daily_usd, f"usd-day:{day}", day_ends, "USD per day"),
+            (budgets.monthly_usd, f"usd-month:{month}", now + to_month, "USD per month"),
         ):
             if amount is not None:
-                made = counter(
-                    kind, to_nano(amount), ticket.reserve_nano, ticket.reserve_nano, reset_s, what
-                )
-                ticket.budgets.append(Adjustment(made.name, ticket.reserve_nano, made.ttl_s))
+                made = counter(kind, to_nano(amount), reserve, reserve, ends, what)
+                plan.budgets.append(Adjustment(made.name, reserve, made.ttl_s))
         if limits.concurrent:
             plan.gauges.append(Gauge(f"{name}:inflight", limits.concurrent, self.hold_s))
-            plan.gauge_checks.append(Check("concurrent requests", who, limits.concurrent, 1.0))
-            ticket.gauges.append(f"{name}:inflight")
+            plan.gauge_checks.append(Check("concurrent requests", who, limits.concurrent, 0.0))
 
     async def admit(self, caller: Caller, now: float | None = None) -> Ticket | None:
         """Take the request's share of every limit and budget, or raise 429 naming the
         first one it would exceed (nothing is taken then). None: nothing to count."""
-        plan = self.plan(caller, time.time() if now is None else now)
-        if not plan.counters and not plan.gauges:
+        at = time.time() if now is None else now
+        plan = self.plan(caller, at)
+        if plan.empty:
             return None
-        failed = await self.ledger.admit(plan.counters, plan.gauges, plan.ticket.id)
+        ticket = Ticket(os.urandom(8).hex(), plan)
+        failed = await self.ledger.admit(plan.counters, plan.gauges, ticket.id)
         if failed == ADMITTED:
-            return plan.ticket
-        raise refusal(plan.checks[failed])
+            return ticket
+        raise refusal(plan.checks[failed], at)
 
     async def settle(self, ticket: Ticket | None) -> None:
         """Replace the reservation by the real cost, add the tokens, leave the slots."""
         if ticket is None:
             return
+        plan = ticket.plan
         cost, tokens = self.cost(ticket)
-        budgets = [Adjustment(a.name, cost - a.delta, a.ttl_s) for a in ticket.budgets]
-        used = [Adjustment(a.name, tokens, a.ttl_s) for a in ticket.tokens]
-        await self.ledger.settle(budgets + used, ticket.gauges, ticket.id)
+        budgets = [Adjustment(a.name, cost - a.delta, a.ttl_s) for a in plan.budgets]
+        used = [Adjustment(a.name, tokens, a.ttl_s) for a in plan.tokens]
+        gauges = [g.name for g in plan.gauges]
+        await self.ledger.settle(budgets + used, gauges, ticket.id)
 
     def cost(self, ticket: Ticket) -> tuple[int, int]:
         """What the request cost (nano-USD) and how many tokens it used."""
         outcome = ticket.outcome
         if outcome is None or not outcome.HasField("usage"):
             # No final usage: nothing was answered (free), or a stream was cut (reserved).
-            return (ticket.reserve_nano if ticket.started else 0), 0
+            return (ticket.plan.reserve_nano if ticket.started else 0), 0
         tokens = outcome.usage.total_tokens
         if outcome.HasField("cost_usd"):
             return to_nano(outcome.cost_usd), tokens
@@ -197,18 +215,19 @@ class Admission:
         return self.unknown_nano, tokens
 
 
-def refusal(check: Check) -> ResourceExhausted:
+def refusal(check: Check, now: float) -> ResourceExhausted:
     """The 429 for a check that refused a request (OpenAI's codes: `insufficient_quota` for
     a budget, `rate_limit_exceeded` for the rest), with when to retry."""
+    reset_s = max(1.0, check.ends_at - now)
     if check.budget:
         return ResourceExhausted(
             f"Budget of {check.who} exhausted: {check.limit:g} {check.what}. "
             "It resets at the start of the next period.",
             code="insufficient_quota",
-            retry_after_s=check.reset_s,
+            retry_after_s=reset_s,
         )
     return RateLimited(
-        f"Rate limit reached for {check.who}: {check.limit:g} {check.what}.", check.reset_s
+        f"Rate limit reached for {check.who}: {check.limit:g} {check.what}.", reset_s
     )
 
 

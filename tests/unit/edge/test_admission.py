@@ -10,7 +10,7 @@ from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2
 from services.edge import roles
 from services.edge.accounts import Budgets, Limits, Scopes, Team
-from services.edge.admission import Admission, Ticket, _month
+from services.edge.admission import Admission, Plan, Ticket, _month
 from services.edge.auth import Caller
 from services.edge.config import EdgeSettings
 from services.edge.errors import RateLimited
@@ -59,8 +59,17 @@ def test_the_plan_names_every_window_per_key_and_team() -> None:
         (1_000_000_000, 250_000_000, 250_000_000),
         (5_000_000_000, 250_000_000, 250_000_000),
     ]
+    assert [round(c.ttl_s) for c in plan.counters] == [150, 150, 150, 150, 150, 150]
     assert [g.name for g in plan.gauges] == ["k:k:inflight"]
     assert plan.checks[-1].what == "concurrent requests"
+
+
+def test_a_plan_is_built_once_per_caller_and_minute() -> None:
+    gate = admission()
+    caller = Caller("k", limits=Limits(rpm=1))
+    assert gate.plan(caller, NOW) is gate.plan(caller, NOW + 10)
+    assert gate.plan(caller, NOW + 60) is not gate.plan(caller, NOW)
+    assert gate.plan(Caller("k", limits=Limits(rpm=1)), NOW) is not gate.plan(caller, NOW)
 
 
 def test_the_month_rolls_over_at_utc_midnight() -> None:
@@ -68,7 +77,7 @@ def test_the_month_rolls_over_at_utc_midnight() -> None:
 
 
 def ticket(started: bool, seen: router_pb2.Outcome | None = None) -> Ticket:
-    made = Ticket("t", reserve_nano=10_000_000)
+    made = Ticket("t", Plan(reserve_nano=10_000_000))
     if seen is not None:
         made.saw(seen)
     made.started = started
@@ -91,7 +100,7 @@ def test_what_a_request_costs(made: Ticket, cost: int) -> None:
 
 
 def test_a_streams_last_outcome_wins() -> None:
-    made = Ticket("t", 1)
+    made = Ticket("t", Plan(1))
     made.saw(router_pb2.Outcome(model="m"))
     made.saw(outcome(0.5, tokens=40))
     assert admission().cost(made) == (500_000_000, 40)
