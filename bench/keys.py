@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,7 @@ TEAM_BODY = {"limits": {"rpm": HUGE}, "budgets": {"monthly_usd": 1e6}}
 
 async def checks(redis_url: str, rounds: int) -> dict[str, float]:
     from services.edge import roles
-    from services.edge.accounts import Team, Limits
+    from services.edge.accounts import Limits, Team
     from services.edge.admin import new_key, team_from
     from services.edge.admission import Admission
     from services.edge.auth import Authenticator, Keyring
@@ -142,6 +142,17 @@ async def checks(redis_url: str, rounds: int) -> dict[str, float]:
 
 
 class CannedRouter(router_pb2_grpc.RouterServiceServicer):
+    """Complete only: the edge's chat path without a router behind it."""
+
+    async def Route(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the bench")
+
+    async def CompleteStream(
+        self, request: Any, context: Any
+    ) -> AsyncIterator[router_pb2.CompletionChunk]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the bench")
+        yield router_pb2.CompletionChunk()
+
     async def Complete(self, request: Any, context: Any) -> router_pb2.CompletionResponse:
         outcome = router_pb2.Outcome(
             id="chatcmpl-bench",
