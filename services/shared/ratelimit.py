@@ -4,7 +4,8 @@ through Redis when configured, in-process otherwise.
 One admission is one atomic step over every counter a request is subject to (per key and
 per team): either every check passes and every counter takes its share, or nothing
 changes and the first failing check is named. In Redis that step is one Lua script (one
-round trip, never read-modify-write across replicas); in process it is a plain function
+round trip, never read-modify-write across replicas; concurrent requests share one call,
+each still all-or-nothing); in process it is a plain function
 with no `await` inside, which asyncio cannot interleave.
 
 - A `Counter` is an integer in a fixed window (a minute, a day, a month): admitted when
@@ -22,14 +23,15 @@ failing requests (DESIGN.md: a dependency that is down degrades, it does not cas
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from services.shared.resp import Reply, RespClient, RespError
 
 log = logging.getLogger("freeway.ratelimit")
 
@@ -143,115 +145,218 @@ class MemoryLedger:
         self._gauges.clear()
 
 
-# KEYS: the counters, then the gauges. ARGV: number of counters, now (ms), the ticket, then
-# per counter: limit, need, take, ttl (ms); per gauge: limit, ttl (ms). Returns 0 when
-# admitted, else the 1-based index of the first check that failed (nothing was taken).
-_ADMIT = """
-local n = tonumber(ARGV[1])
-local now = tonumber(ARGV[2])
-local a = 4
+# One script call for a batch: the settlements first (they give capacity back), then the
+# admissions in their order, each all-or-nothing. KEYS: every counter and gauge the batch
+# names, once. ARGV: now (ms); the number of counter adjustments, then per adjustment: key
+# index, delta, ttl (ms); the number of gauge leaves, then per leave: key index, ticket; the
+# number of admissions, then per admission: counters n, gauges m, ticket, n times (key
+# index, limit, need, take, ttl) and m times (key index, limit, ttl). Returns, per
+# admission, 0 when admitted, else the 1-based index of the first check that failed.
+_BATCH = """
+local now = tonumber(ARGV[1])
+local a = 2
+local n = tonumber(ARGV[a]); a = a + 1
 for i = 1, n do
-  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if used + tonumber(ARGV[a + 1]) > tonumber(ARGV[a]) then return i end
-  a = a + 4
+  local k = KEYS[tonumber(ARGV[a])]
+  redis.call('INCRBY', k, ARGV[a + 1])
+  if redis.call('PTTL', k) == -1 then redis.call('PEXPIRE', k, ARGV[a + 2]) end
+  a = a + 3
 end
-for i = n + 1, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-  if redis.call('ZCARD', KEYS[i]) + 1 > tonumber(ARGV[a]) then return i end
+n = tonumber(ARGV[a]); a = a + 1
+for i = 1, n do
+  redis.call('ZREM', KEYS[tonumber(ARGV[a])], ARGV[a + 1])
   a = a + 2
 end
-a = 4
-for i = 1, n do
-  local take = tonumber(ARGV[a + 2])
-  if take ~= 0 then redis.call('INCRBY', KEYS[i], take) end
-  if redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIRE', KEYS[i], ARGV[a + 3]) end
-  a = a + 4
+n = tonumber(ARGV[a]); a = a + 1
+local results = {}
+for r = 1, n do
+  local nc, ng, ticket = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2]
+  a = a + 3
+  local first, failed = a, 0
+  for i = 1, nc do
+    if failed == 0 then
+      local used = tonumber(redis.call('GET', KEYS[tonumber(ARGV[a])]) or '0')
+      if used + tonumber(ARGV[a + 2]) > tonumber(ARGV[a + 1]) then failed = i end
+    end
+    a = a + 5
+  end
+  for j = 1, ng do
+    if failed == 0 then
+      local k = KEYS[tonumber(ARGV[a])]
+      redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+      if redis.call('ZCARD', k) + 1 > tonumber(ARGV[a + 1]) then failed = nc + j end
+    end
+    a = a + 3
+  end
+  if failed == 0 then
+    local b = first
+    for i = 1, nc do
+      local k = KEYS[tonumber(ARGV[b])]
+      local take = tonumber(ARGV[b + 3])
+      if take ~= 0 then redis.call('INCRBY', k, take) end
+      if redis.call('PTTL', k) == -1 then redis.call('PEXPIRE', k, ARGV[b + 4]) end
+      b = b + 5
+    end
+    for j = 1, ng do
+      local k = KEYS[tonumber(ARGV[b])]
+      local ttl = tonumber(ARGV[b + 2])
+      redis.call('ZADD', k, now + ttl, ticket)
+      redis.call('PEXPIRE', k, ttl)
+      b = b + 3
+    end
+  end
+  results[r] = failed
 end
-for i = n + 1, #KEYS do
-  local ttl = tonumber(ARGV[a + 1])
-  redis.call('ZADD', KEYS[i], now + ttl, ARGV[3])
-  redis.call('PEXPIRE', KEYS[i], ttl)
-  a = a + 2
-end
-return 0
+return results
 """
 
-# KEYS: the counters to adjust, then the gauges to leave. ARGV: number of counters, the
-# ticket, then per counter: delta, ttl (ms).
-_SETTLE = """
-local n = tonumber(ARGV[1])
-local a = 3
-for i = 1, n do
-  redis.call('INCRBY', KEYS[i], ARGV[a])
-  if redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIRE', KEYS[i], ARGV[a + 1]) end
-  a = a + 2
-end
-for i = n + 1, #KEYS do
-  redis.call('ZREM', KEYS[i], ARGV[2])
-end
-return 0
-"""
+
+@dataclass
+class _Admit:
+    counters: Sequence[Counter]
+    gauges: Sequence[Gauge]
+    ticket: str
+    done: asyncio.Future[int]
+
+
+@dataclass
+class _Settle:
+    adjustments: Sequence[Adjustment]
+    gauges: Sequence[str]
+    ticket: str
+    done: asyncio.Future[None] | None
+
+
+class _Batch:
+    """The keys and arguments of one script call."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def key(self, name: str) -> int:
+        found = self._index.get(name)
+        if found is None:
+            self.keys.append(name)
+            found = self._index[name] = len(self.keys)
+        return found
 
 
 class RedisLedger:
-    """The same counters in Redis, each admission and settlement one Lua script.
+    """The same counters in Redis: every admission and settlement goes through one Lua
+    script. One script call is in flight per process at a time; what arrives meanwhile
+    goes in the next call together, so under load many requests share one round trip
+    (each still all-or-nothing, in arrival order), and alone a request pays one.
 
-    Every counter a request touches is named in one script call, so on Redis Cluster the
-    names must share a hash slot: run the ledger on one Redis (or one shard)."""
+    Every counter a batch touches is named in its call, so on Redis Cluster the names must
+    share a hash slot: run the ledger on one Redis (or one shard)."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "freeway:rl:") -> None:
+    def __init__(self, client: RespClient, prefix: str = "freeway:rl:") -> None:
         self.client = client
         self.prefix = prefix
-        self._admit = client.register_script(_ADMIT)
-        self._settle = client.register_script(_SETTLE)
+        self._sha = hashlib.sha1(_BATCH.encode()).hexdigest()
         self._fallback = MemoryLedger()
+        self._admits: list[_Admit] = []
+        self._settles: list[_Settle] = []
+        self._drainer: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "freeway:rl:") -> RedisLedger:
-        client = aioredis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        return cls(client, prefix)
+        return cls(RespClient(url, timeout_s=0.5), prefix)
 
     async def admit(self, counters: Sequence[Counter], gauges: Sequence[Gauge], ticket: str) -> int:
-        keys = [self.prefix + c.name for c in counters] + [self.prefix + g.name for g in gauges]
-        args: list[int | str] = [len(counters), int(time.time() * 1000), ticket]
-        for c in counters:
-            args += [c.limit, c.need, c.take, _ms(c.ttl_s)]
-        for g in gauges:
-            args += [g.limit, _ms(g.ttl_s)]
-        try:
-            failed = int(await self._admit(keys=keys, args=args))
-        except (RedisError, OSError) as exc:
-            log.warning("redis unavailable, limiting per process: %s", exc)
-            return await self._fallback.admit(counters, gauges, ticket)
-        return ADMITTED if failed == 0 else failed - 1
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._admits.append(_Admit(counters, gauges, ticket, done))
+        self._kick()
+        return await done
 
     async def settle(
         self, adjustments: Sequence[Adjustment], gauges: Sequence[str], ticket: str
     ) -> None:
-        moved = [a for a in adjustments if a.delta]
-        if not moved and not gauges:
+        if not any(a.delta for a in adjustments) and not gauges:
             return
-        keys = [self.prefix + a.name for a in moved] + [self.prefix + g for g in gauges]
-        args: list[int | str] = [len(moved), ticket]
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settles.append(_Settle(adjustments, gauges, ticket, done))
+        self._kick()
+        await done
+
+    def _kick(self) -> None:
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name="ledger")
+
+    async def _drain(self) -> None:
+        while self._admits or self._settles:
+            admits, self._admits = self._admits, []
+            settles, self._settles = self._settles, []
+            try:
+                results = await self._send(admits, settles)
+            except RespError as exc:
+                log.warning("redis unavailable, limiting per process: %s", exc)
+                results = await self._locally(admits, settles)
+            for s in settles:
+                if s.done is not None and not s.done.done():
+                    s.done.set_result(None)
+            for admission, failed in zip(admits, results, strict=True):
+                if not admission.done.done():
+                    admission.done.set_result(failed)
+                elif failed == ADMITTED:  # its request left while waiting: give it back
+                    self._settles.append(_undo(admission))
+
+    async def _send(self, admits: list[_Admit], settles: list[_Settle]) -> list[int]:
+        batch, p = _Batch(), self.prefix
+        moved = [a for s in settles for a in s.adjustments if a.delta]
+        args: list[int | str] = [int(time.time() * 1000), len(moved)]
         for a in moved:
-            args += [a.delta, _ms(a.ttl_s)]
+            args += [batch.key(p + a.name), a.delta, _ms(a.ttl_s)]
+        leaves = [(g, s.ticket) for s in settles for g in s.gauges]
+        args.append(len(leaves))
+        for gauge, ticket in leaves:
+            args += [batch.key(p + gauge), ticket]
+        args.append(len(admits))
+        for adm in admits:
+            args += [len(adm.counters), len(adm.gauges), adm.ticket]
+            for c in adm.counters:
+                args += [batch.key(p + c.name), c.limit, c.need, c.take, _ms(c.ttl_s)]
+            for g in adm.gauges:
+                args += [batch.key(p + g.name), g.limit, _ms(g.ttl_s)]
+        replies = await self._evalsha(batch.keys, args)
+        assert isinstance(replies, list), replies
+        return [ADMITTED if int(r) == 0 else int(r) - 1 for r in replies]
+
+    async def _evalsha(self, keys: list[str], args: list[int | str]) -> Reply:
         try:
-            await self._settle(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
-            log.warning("redis unavailable, settling per process: %s", exc)
-            await self._fallback.settle(adjustments, gauges, ticket)
+            return await self.client.call("EVALSHA", self._sha, len(keys), *keys, *args)
+        except RespError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        await self.client.call("SCRIPT", "LOAD", _BATCH)  # a restarted or new Redis
+        return await self.client.call("EVALSHA", self._sha, len(keys), *keys, *args)
+
+    async def _locally(self, admits: list[_Admit], settles: list[_Settle]) -> list[int]:
+        for s in settles:
+            await self._fallback.settle(s.adjustments, s.gauges, s.ticket)
+        return [self._fallback.admit_now(a.counters, a.gauges, a.ticket) for a in admits]
 
     async def read(self, names: Sequence[str]) -> list[int]:
         if not names:
             return []
         try:
-            values = await self.client.mget([self.prefix + n for n in names])
-        except (RedisError, OSError):
+            values = await self.client.call("MGET", *(self.prefix + n for n in names))
+        except RespError:
             return await self._fallback.read(names)
+        assert isinstance(values, list), values
         return [int(v) if v is not None else 0 for v in values]
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self._drainer is not None:
+            await asyncio.gather(self._drainer, return_exceptions=True)
+        await self.client.close()
+
+
+def _undo(admission: _Admit) -> _Settle:
+    """The settlement that gives back what an abandoned admission took."""
+    taken = [Adjustment(c.name, -c.take, c.ttl_s) for c in admission.counters if c.take]
+    return _Settle(taken, [g.name for g in admission.gauges], admission.ticket, None)
 
 
 def _ms(seconds: float) -> int:

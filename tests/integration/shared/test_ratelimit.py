@@ -105,3 +105,18 @@ async def test_redis_down_degrades_to_process_counts() -> None:
         assert results == [ADMITTED] * 3 + [0, 0]
     finally:
         await ledger.close()
+
+
+async def test_an_abandoned_admission_is_given_back(redis_url: str) -> None:
+    ledger = RedisLedger.from_url(redis_url, prefix=f"test-rl-{uuid.uuid4().hex}:")
+    try:
+        waiting = asyncio.create_task(ledger.admit([rpm("c", 5)], [Gauge("g", 1, 60)], "gone"))
+        await asyncio.sleep(0)  # queued for the next script call
+        waiting.cancel()  # its client left before the answer
+        assert await ledger.admit([rpm("other", 5)], [], "next") == ADMITTED
+        async with asyncio.timeout(5):
+            while await ledger.read(["c"]) != [0]:
+                await asyncio.sleep(0.01)
+        assert await ledger.admit([], [Gauge("g", 1, 60)], "slot") == ADMITTED
+    finally:
+        await ledger.close()
