@@ -6,8 +6,8 @@ interleaved rounds, and ratios against a baseline of the same run):
 1. checks — in this process, µs per request of what the edge does for a caller: the key
    lookup and role check alone; then with every limit and budget (key: RPM, RPD, TPM,
    concurrency, a daily budget; its team: RPM and a monthly budget — 7 counters and a
-   gauge) admitted and settled in the in-process ledger, then in Redis (one script each
-   way, a loopback round trip).
+   gauge) admitted and settled in the in-process ledger, then in Redis (one script call
+   each way, a loopback round trip): CPU µs of this process, and wall µs.
 2. edge — the whole edge over HTTP (its own process, against a canned RouterService in
    another), driven by this process: requests/s and the edge's CPU µs per request, for the
    baseline (any token accepted, no hashing, no limits), the admin key (lookup only), and
@@ -82,7 +82,7 @@ TEAM_BODY = {"limits": {"rpm": HUGE}, "budgets": {"monthly_usd": 1e6}}
 # ---------------------------------------------------------------- 1. the checks, in process
 
 
-async def checks(redis_url: str, rounds: int) -> dict[str, float]:
+async def checks(redis_url: str, rounds: int) -> dict[str, dict[str, float]]:
     from services.edge import roles
     from services.edge.accounts import Limits, Team
     from services.edge.admin import new_key, team_from
@@ -123,19 +123,24 @@ async def checks(redis_url: str, rounds: int) -> dict[str, float]:
         "+ limits and budgets, in process": admitting(MemoryLedger()),
         "+ limits and budgets, Redis": admitting(redis),
     }
-    samples: dict[str, list[float]] = {name: [] for name in variants}
+    wall: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     try:
         for _ in range(rounds):
             for name, call in variants.items():
                 for _ in range(100):  # warm up
                     await call()
-                started = time.perf_counter()
+                started, used = time.perf_counter(), time.process_time()
                 for _ in range(CHECK_CALLS):
                     await call()
-                samples[name].append((time.perf_counter() - started) / CHECK_CALLS * 1e6)
+                wall[name].append((time.perf_counter() - started) / CHECK_CALLS * 1e6)
+                cpu[name].append((time.process_time() - used) / CHECK_CALLS * 1e6)
     finally:
         await redis.close()
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return {
+        name: {"cpu_us": statistics.median(cpu[name]), "wall_us": statistics.median(wall[name])}
+        for name in variants
+    }
 
 
 # ---------------------------------------------------------------- 2. the edge, over HTTP
@@ -302,10 +307,10 @@ async def _rounds(
 # ---------------------------------------------------------------- report
 
 
-def report(checked: dict[str, float], served: dict[str, dict[str, float]]) -> str:
-    lines = ["checks per request, in process (µs, median):"]
-    for name, us in checked.items():
-        lines.append(f"  {name:<36} {us:8.1f}")
+def report(checked: dict[str, dict[str, float]], served: dict[str, dict[str, float]]) -> str:
+    lines = [f"checks per request, one caller at a time {'CPU µs':>14} {'wall µs':>8}"]
+    for name, fig in checked.items():
+        lines.append(f"  {name:<52} {fig['cpu_us']:8.1f} {fig['wall_us']:8.1f}")
     base = served["baseline"]
     lines.append("")
     head = f"{'req/s':>8} {'CPU µs/req':>11} {'added µs':>9} {'ratio':>6}"
