@@ -71,12 +71,18 @@ ENV FREEWAY_EDGE_ADDR=0.0.0.0:8081
 EXPOSE 8081
 CMD ["python", "-m", "services.edge"]
 
+# The provider simulator (shipped test equipment): recorded providers for demos and load tests,
+# no API key needed. Point a providers file at http://<host>:8090/<provider>/… (see README).
+FROM runtime AS simulator
+EXPOSE 8090
+CMD ["python", "-m", "services.simulator", "--addr", "0.0.0.0:8090"]
+
 # ---- envoy: the official image plus the static config (and curl for its health check) ----------
 # The image's entrypoint drops to its unprivileged `envoy` user before starting Envoy.
 FROM ${ENVOY_IMAGE} AS envoy
 RUN apt-get update \
     && apt-get install -y --no-install-recommends curl \
     && rm -rf /var/lib/apt/lists/*
-COPY deploy/envoy/envoy.yaml /etc/envoy/envoy.yaml
+COPY deploy/envoy/envoy.yaml deploy/envoy/envoy-tls.yaml /etc/envoy/
 EXPOSE 8080 9901
 CMD ["envoy", "-c", "/etc/envoy/envoy.yaml"]

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install gen gen-check native native-tuned native-aarch64 run demo test test-unit \
         test-integration test-e2e lint bench bench-gateway bench-kernel bench-catalog \
-        bench-analytics bench-router bench-quality bench-keys clean
+        bench-analytics bench-router bench-quality bench-usage bench-keys chaos clean
 
 install: $(STAMP)  ## venv, deps, generated gRPC code, compiled kernel, `freeway` CLI
 
@@ -34,11 +34,11 @@ native-tuned: $(STAMP)  ## rebuild the kernel tuned for the host (or FREEWAY_CPU
 native-aarch64: $(STAMP)  ## cross-compile the kernel for aarch64 and run its vectors under qemu-user
 	bash scripts/native_aarch64.sh
 
-run: $(STAMP)  ## start the whole suite locally behind Envoy (Ctrl-C stops it)
-	$(BIN)/freeway run
+run: $(STAMP)  ## start the whole suite locally behind Envoy (Ctrl-C stops it); TLS=1 for HTTPS
+	$(BIN)/freeway run $(if $(TLS),--tls)
 
-demo: $(STAMP)  ## the suite against the provider stand-in: a routed completion with no API key
-	$(BIN)/freeway demo
+demo: $(STAMP)  ## the suite against the provider simulator: a routed completion with no API key
+	$(BIN)/freeway demo $(if $(TLS),--tls)
 
 test: $(STAMP)  ## every tier: unit, native, integration, e2e
 	$(PY) scripts/gen_protos.py --check
@@ -58,7 +58,7 @@ lint: $(STAMP)  ## ruff + mypy (strict, generated code excluded)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy services native tests bench scripts
 
-bench: bench-kernel bench-quality bench-catalog bench-analytics bench-router bench-gateway bench-keys  ## every benchmark; tables + bench/results/*.json
+bench: bench-kernel bench-quality bench-catalog bench-analytics bench-router bench-usage bench-keys bench-gateway  ## every benchmark; tables + bench/results/*.json
 
 bench-kernel: $(STAMP)  ## µs per routing decision, and the speed-up over the Python twin
 	$(PY) -m bench.kernel
@@ -80,6 +80,12 @@ clean:
 
 bench-router: $(STAMP)  ## Route RPS and p50/p99 over gRPC against a bare grpc.aio echo server
 	$(PY) -m bench.router
+
+bench-usage: $(STAMP)  ## µs per usage event written to the spool before the answer leaves
+	$(PY) -m bench.usage
+
+chaos: $(STAMP)  ## kill / restart probes on loopback (~2 min): success rate, 5xx, added latency, events lost / duplicated
+	$(PY) -m bench.chaos
 
 bench-keys: $(STAMP)  ## µs per request of auth + limits + budgets, embedded and Redis, vs the edge without
 	$(PY) -m bench.keys

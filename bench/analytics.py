@@ -49,11 +49,13 @@ from freeway.common.v1 import common_pb2
 from services.analytics.ingest import Batch, acknowledged
 from services.analytics.servicer import SERVICE_NAME, usage_batch
 from services.analytics.store import UsageStore, open_usage_store
+from services.shared.channels import channel
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 APP_NAME = "freeway-bench-analytics"
+TOKEN = "freeway-bench-analytics-service-token"  # loopback only, this run's own service
 START_TIMEOUT_S = 30.0
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -198,6 +200,7 @@ async def start_service(url: str, address: str, batch: int) -> asyncio.subproces
         FREEWAY_ANALYTICS_ADDR=address,
         FREEWAY_ANALYTICS_MAX_BATCH_EVENTS=str(max(batch, 1000)),
         FREEWAY_LOG_LEVEL="WARNING",
+        FREEWAY_SERVICE_TOKEN=TOKEN,
     )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.analytics", env=env
@@ -267,7 +270,7 @@ class Bench:
     replays_unchanged: list[bool] = field(default_factory=list)
 
     async def warm_up(self) -> None:
-        async with grpc.aio.insecure_channel(self.address) as ch:
+        async with channel(self.address, TOKEN) as ch:
             stub = analytics_pb2_grpc.AnalyticsServiceStub(ch)
             await streams(stub, self.batches("warm", 4 * self.batch), 1, self.window)
 
@@ -279,7 +282,7 @@ class Bench:
         """One of each case, on fresh event ids."""
         one, four, d1, d4 = (self.batches(f"{tag}{c}", events) for c in "abcd")
         pid, here, admin, window = self.service_pid, os.getpid(), self.admin, self.window
-        async with grpc.aio.insecure_channel(self.address) as ch:
+        async with channel(self.address, TOKEN) as ch:
             stub = analytics_pb2_grpc.AnalyticsServiceStub(ch)
             cases = [
                 await measure("ingest, 1 stream", events,

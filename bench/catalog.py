@@ -4,7 +4,7 @@ Cases (median of repeated runs, wall clock, one process):
 
 - parse of the largest recorded OpenRouter and Hugging Face model-list bodies (bytes in,
   records out: JSON decoding, format detection, normalisation, free classification);
-- parse of the whole recorded corpus (every ``*.json`` body under shared/data/providers);
+- parse of the whole recorded corpus (every body vendored in data/providers);
 - delta of two 10,000-model snapshots (fresh record objects on both sides, as after a
   real poll; 1 % changed, 0.5 % added, 0.5 % removed);
 - WatchCatalog fan-out over real gRPC: one change, 1,000 subscribers, until all have it
@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import os
 import platform
 import statistics
 import sys
@@ -38,11 +37,10 @@ from services.catalog.delta import diff
 from services.catalog.formats import LOCAL_FORMATS, parse_models
 from services.catalog.freeness import FreePolicy, classify
 from services.catalog.records import ModelRecord
+from tests import corpus as vendored
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-SHARED = Path(os.environ.get("FREEWAY_SHARED_DATA", ROOT.parent / "shared" / "data"))
-PROVIDERS = SHARED / "providers"
 DELTA_MODELS = 10_000
 
 
@@ -83,8 +81,10 @@ def parse_and_classify(body: bytes, provider: str) -> list[ModelRecord]:
 
 
 def corpus() -> list[tuple[str, bytes]]:
-    paths = sorted(p for p in PROVIDERS.rglob("*.json") if not p.name.endswith(".nock.json"))
-    return [(p.relative_to(PROVIDERS).parts[0], p.read_bytes()) for p in paths]
+    """(provider, body) of every recorded model-list body in data/providers, by name."""
+    recorded = vendored.files("providers")
+    names = sorted(n for n in recorded if not n.endswith(".nock.json"))
+    return [(name.split("/", 1)[0], recorded[name]) for name in names]
 
 
 def largest(bodies: list[tuple[str, bytes]], provider: str) -> bytes:
@@ -182,11 +182,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--fanout-repeat", type=int, default=7)
     args = parser.parse_args(argv)
-    if not PROVIDERS.is_dir():
-        print(
-            f"no recorded provider bodies at {PROVIDERS} (set FREEWAY_SHARED_DATA)", file=sys.stderr
-        )
-        return 1
     bodies = corpus()
     cases = [
         body_case(

@@ -2,10 +2,14 @@
 going straight to the upstream, in one run.
 
 The upstream is Envoy's `direct_response` with a canned chat completion (and a canned SSE
-stream when the request accepts text/event-stream): it answers in microseconds, so it
-cannot be the bottleneck. Load comes from wrk (cheap per request). For each case we report
-requests/s, p50/p99 latency, the added p50/p99 against the direct path, and CPU seconds
-per request summed over every Freeway process (Envoy, edge, router, catalog, analytics).
+stream when the request accepts text/event-stream; a 200-chunk one for the `benchlong`
+provider): it answers in microseconds, so it cannot be the bottleneck. Load comes from wrk
+(cheap per request). For each case we report requests/s, p50/p99 latency, the added
+p50/p99 against the direct path, and CPU µs per request summed over every Freeway process
+(Envoy, edge, router, catalog, analytics) — per chunk for the long stream. The `tools`
+and `image` cases send a tool definition and a 16 KB base64 image beside the same prompt:
+what they cost beyond the plain case is what their bytes cost. The `cached` case repeats a
+deterministic request: the response cache answers it (CPU per hit against a miss).
 
     python -m bench.gateway [--duration 8] [--quick]
 """
@@ -67,6 +71,14 @@ def _chunk(delta: dict[str, Any], finish: str | None = None, usage: bool = False
     return "data: " + json.dumps(body, separators=(",", ":")) + "\n\n"
 
 
+LONG_CHUNKS = 200
+LONG = (
+    _chunk({"role": "assistant", "content": ""})
+    + "".join(_chunk({"content": f" tok{i}"}) for i in range(LONG_CHUNKS))
+    + _chunk({}, "stop")
+    + _chunk({}, usage=True)
+    + "data: [DONE]\n\n"
+)
 STREAM = (
     _chunk({"role": "assistant", "content": ""})
     + _chunk({"content": "Hello "})
@@ -99,6 +111,14 @@ def upstream_config(addr: str, admin: str) -> dict[str, Any]:
         (
             {
                 "prefix": "/v1/chat/completions",
+                "headers": [{"name": "x-bench-long", "string_match": {"exact": "1"}}],
+            },
+            LONG,
+            "text/event-stream",
+        ),
+        (
+            {
+                "prefix": "/v1/chat/completions",
                 "headers": [{"name": "accept", "string_match": {"contains": "text/event-stream"}}],
             },
             STREAM,
@@ -119,6 +139,8 @@ def upstream_config(addr: str, admin: str) -> dict[str, Any]:
                 ],
             }
         )
+    manager = http_connection_manager(routes, False, 1 << 20)
+    manager["route_config"]["max_direct_response_body_size_bytes"] = 1 << 20  # the long stream
     return {
         "admin": {
             "address": {
@@ -128,13 +150,7 @@ def upstream_config(addr: str, admin: str) -> dict[str, Any]:
                 }
             }
         },
-        "static_resources": {
-            "listeners": [
-                listener(
-                    "upstream", addr, "upstream", http_connection_manager(routes, False, 1 << 20)
-                )
-            ]
-        },
+        "static_resources": {"listeners": [listener("upstream", addr, "upstream", manager)]},
     }
 
 
@@ -163,13 +179,52 @@ class Load:
     errors: int
 
 
-def wrk(url: str, connections: int, duration: float, stream: bool, workdir: Path) -> Load:
-    body = {
-        "model": "auto",
-        "stream": stream,
-        "messages": [{"role": "user", "content": "Say hello in five words."}],
+PROMPT = "Say hello in five words."
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
+                "required": ["city"],
+            },
+        },
     }
-    script = workdir / f"wrk-{int(stream)}.lua"
+]
+IMAGE = "data:image/png;base64," + "iVBORw0KGgo" * 1490  # ~16 KB of base64
+
+
+def body_of(case: str, model: str = "auto") -> dict[str, Any]:
+    """The request body of a case: plain text, with tools, or with an image."""
+    content: Any = PROMPT
+    body: dict[str, Any] = {"model": model}
+    if case == "image":
+        content = [
+            {"type": "text", "text": PROMPT},
+            {"type": "image_url", "image_url": {"url": IMAGE, "detail": "low"}},
+        ]
+    body["messages"] = [{"role": "user", "content": content}]
+    if case == "tools":
+        body["tools"] = TOOLS
+    if case == "cached":  # deterministic: after its first answer, the response cache answers
+        body["temperature"] = 0
+    return body
+
+
+def wrk(
+    url: str,
+    connections: int,
+    duration: float,
+    stream: bool,
+    workdir: Path,
+    case: str = "plain",
+    model: str = "auto",
+) -> Load:
+    body = {**body_of(case, model), "stream": stream}
+    script = workdir / f"wrk-{case}-{int(stream)}-{model.replace('/', '_')}.lua"
     script.write_text(
         WRK_SCRIPT
         % {
@@ -242,7 +297,10 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
     providers = tmp / "providers.toml"
     providers.write_text(
         f'[[providers]]\nname = "bench"\nbase_url = "http://{up_addr}/v1"\n'
+        'format = "openai"\nfree_policy = "free_tier"\ncapabilities = ["tools", "vision"]\n'
+        f'\n[[providers]]\nname = "benchlong"\nbase_url = "http://{up_addr}/v1"\n'
         'format = "openai"\nfree_policy = "free_tier"\n'
+        'headers = { "x-bench-long" = "1" }\n'
     )
     settings = loopback_settings(tmp / "var", providers)
     env = child_env(
@@ -264,26 +322,31 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
         pids = suite.pids()
         gateway = f"http://{settings.envoy_addr}/v1/chat/completions"
         direct = f"http://{up_addr}/v1/chat/completions"
-        for stream in (False, True):
-            for conns in connections:
-                wrk(gateway, conns, 1, stream, tmp)  # warm-up
-                base = wrk(direct, conns, duration, stream, tmp)
-                before = cpu_seconds(pids)
-                load = wrk(gateway, conns, duration, stream, tmp)
-                after = cpu_seconds(pids)
-                per_process = {
-                    n: (after[n] - before[n]) / max(load.requests, 1) * 1e6 for n in pids
-                }
-                cpu = sum(after.values()) - sum(before.values())
-                name = f"{'stream' if stream else 'unary'}/c{conns}"
-                results["cases"][name] = {
-                    "gateway": asdict(load),
-                    "direct": asdict(base),
-                    "added_p50_us": load.p50_us - base.p50_us,
-                    "added_p99_us": load.p99_us - base.p99_us,
-                    "cpu_us_per_request": cpu / max(load.requests, 1) * 1e6,
-                    "cpu_us_per_request_by_process": per_process,
-                }
+        cases = [(c, False, "plain", "auto") for c in connections]
+        cases += [(c, True, "plain", "auto") for c in connections]
+        cases += [(16, False, "tools", "auto"), (16, False, "image", "auto")]
+        cases += [(16, False, "cached", "auto")]
+        cases += [(16, True, "long", f"benchlong/{MODEL}")]
+        for conns, stream, case, model in cases:
+            kind = "long" if case == "long" else case
+            wrk(gateway, conns, 1, stream, tmp, kind, model)  # warm-up
+            base = wrk(direct, conns, duration, stream, tmp, kind, MODEL)
+            before = cpu_seconds(pids)
+            load = wrk(gateway, conns, duration, stream, tmp, kind, model)
+            after = cpu_seconds(pids)
+            per_process = {n: (after[n] - before[n]) / max(load.requests, 1) * 1e6 for n in pids}
+            cpu = (sum(after.values()) - sum(before.values())) / max(load.requests, 1) * 1e6
+            name = f"{'stream' if stream else 'unary'}/c{conns}" if case == "plain" else case
+            results["cases"][name] = {
+                "gateway": asdict(load),
+                "direct": asdict(base),
+                "added_p50_us": load.p50_us - base.p50_us,
+                "added_p99_us": load.p99_us - base.p99_us,
+                "cpu_us_per_request": cpu,
+                "cpu_us_per_request_by_process": per_process,
+            }
+            if case == "long":
+                results["cases"][name]["cpu_us_per_chunk"] = cpu / LONG_CHUNKS
     finally:
         asyncio.run(suite.stop())
         upstream.terminate()
@@ -303,9 +366,23 @@ def table(results: dict[str, Any]) -> str:
             f"  {g['p99_us']:>9.0f}  {c['added_p50_us']:>7.0f}  {c['added_p99_us']:>7.0f}"
             f"  {c['cpu_us_per_request']:>10.0f}  {g['errors']:>6}"
         )
+    cases = results["cases"]
+    plain = cases.get("unary/c16", {}).get("cpu_us_per_request")
+    for name in ("tools", "image"):
+        if plain and name in cases:
+            extra = cases[name]["cpu_us_per_request"] / plain
+            rows.append(f"{name}: {extra:.2f}x the CPU of a plain request (same prompt)")
+    if plain and "cached" in cases:
+        hit = cases["cached"]["cpu_us_per_request"]
+        rows.append(f"cache hit: {hit:.0f} CPU µs, {hit / plain:.2f}x a miss ({plain:.0f} µs)")
+    if "long" in cases:
+        rows.append(
+            f"long stream ({LONG_CHUNKS} chunks): {cases['long']['cpu_us_per_chunk']:.1f} "
+            "CPU µs per chunk, end to end"
+        )
     rows.append(
-        "CPU µs/req sums Envoy + edge + router + catalog + analytics. References on this "
-        "machine: Portkey ≈ 800 µs, LiteLLM ≈ 8,500 µs; Freeway's aim < 400 µs."
+        "CPU µs/req sums Envoy + edge + router + catalog + analytics; compare peers with "
+        "the peer harness (shared/peers-bench), which runs them on the same core in one run."
     )
     return "\n".join(rows)
 

@@ -43,11 +43,11 @@ import uvloop
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2, router_pb2_grpc
+from tests import corpus
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("FREEWAY_SHARED_DATA", ROOT.parent / "shared" / "data"))
-OPENROUTER = DATA / "providers/openrouter/maruel-genai"
-PROMPTS = DATA / "prompts/routellm/mt_bench/question.jsonl"
+OPENROUTER = "openrouter/maruel-genai/"  # recorded lists in data/providers
+PROMPTS = "routellm/mt_bench/question.jsonl"  # in data/prompts
 RESULTS = ROOT / "bench" / "results" / "router.json"
 TARGETS = ("echo", "echo+shared", "router")
 WARMUP_S = 1.0
@@ -84,15 +84,14 @@ def _capabilities(item: dict[str, Any]) -> list[int]:
 
 
 def openrouter_models() -> list[common_pb2.Model]:
-    """The oldest recorded OpenRouter list as catalogue records (synthetic if absent).
+    """The oldest recorded OpenRouter list (data/providers) as catalogue records.
 
     The list states no quality, so quality is the model's price percentile (a paid model's
     ":free" variant shares its quality): enough to give the ranking real spread.
     """
-    bodies = sorted(OPENROUTER.glob("*.body.json"))
-    if not bodies:
-        return synthetic_models(300)
-    items = json.loads(bodies[0].read_text(encoding="utf-8"))["data"]
+    recorded = corpus.files("providers")
+    oldest = min(n for n in recorded if n.startswith(OPENROUTER) and n.endswith(".body.json"))
+    items = json.loads(recorded[oldest])["data"]
     models = [_record(item) for item in items]
     priced = sorted(
         max(m.input_price_per_mtok, m.output_price_per_mtok)
@@ -136,32 +135,13 @@ def _record(item: dict[str, Any]) -> common_pb2.Model:
     return model
 
 
-def synthetic_models(n: int) -> list[common_pb2.Model]:
-    return [
-        common_pb2.Model(
-            id=f"synthetic/m{i}",
-            provider="openrouter",
-            upstream_id=f"m{i}",
-            context_window=8192 << (i % 6),
-            input_price_per_mtok=0.0 if i % 10 == 0 else 0.1 * (i % 37),
-            output_price_per_mtok=0.0 if i % 10 == 0 else 0.4 * (i % 37),
-            is_free=i % 10 == 0,
-            quality=(i * 37 % 100) / 100,
-            status="active",
-        )
-        for i in range(n)
-    ]
-
-
 def requests() -> list[router_pb2.CompletionRequest]:
-    """Route requests built from MT-Bench first turns (fallback: a few synthetic prompts)."""
+    """Route requests built from MT-Bench first turns (vendored in data/prompts)."""
     prompts: list[str] = []
-    if PROMPTS.exists():
-        for line in PROMPTS.read_text(encoding="utf-8").splitlines():
-            turns = json.loads(line).get("turns") or []
-            if turns and isinstance(turns[0], str):
-                prompts.append(turns[0])
-    prompts = prompts or [f"Explain step {i} of the algorithm, with code." for i in range(16)]
+    for line in corpus.read("prompts", PROMPTS).decode("utf-8").splitlines():
+        turns = json.loads(line).get("turns") or []
+        if turns and isinstance(turns[0], str):
+            prompts.append(turns[0])
     return [
         router_pb2.CompletionRequest(
             body=orjson.dumps(

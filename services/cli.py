@@ -1,7 +1,8 @@
 """`freeway`: one command for the suite and its tools.
 
-freeway run                 the whole suite behind Envoy (Ctrl-C stops it)
-freeway demo                the same against the provider stand-in, plus one routed completion
+freeway run [--tls]         the whole suite behind Envoy (Ctrl-C stops it)
+freeway demo [--tls]        the same against the provider simulator, plus one routed completion
+freeway token               a new service token (FREEWAY_SERVICE_TOKEN) for compose / Kubernetes
 freeway catalog parse|diff  how provider model lists are understood
 freeway router fit          refit the complexity scorer's weights
 freeway score               score JSON-line prompts from stdin
@@ -21,13 +22,20 @@ from services.shared.config import ConfigError
 def _run(args: argparse.Namespace) -> int:
     from services.local.commands import run_suite
 
-    return asyncio.run(run_suite())
+    return asyncio.run(run_suite(args.tls))
 
 
 def _demo(args: argparse.Namespace) -> int:
     from services.local.commands import run_demo
 
-    return asyncio.run(run_demo(args.prompt))
+    return asyncio.run(run_demo(args.prompt, args.tls))
+
+
+def _token(args: argparse.Namespace) -> int:
+    from services.shared.settings import new_token
+
+    print(new_token())
+    return 0
 
 
 def _delegate(module: str) -> Callable[[list[str]], int]:
@@ -58,10 +66,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="freeway", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start the whole suite").set_defaults(func=_run)
-    demo = sub.add_parser("demo", help="the suite against the provider stand-in")
+    tls_help = "serve HTTPS (a development certificate unless FREEWAY_ENVOY_TLS_CERT is set)"
+    run = sub.add_parser("run", help="start the whole suite")
+    run.add_argument("--tls", action="store_true", help=tls_help)
+    run.set_defaults(func=_run)
+    demo = sub.add_parser("demo", help="the suite against the provider simulator")
     demo.add_argument("--prompt", default="In one sentence, what is an LLM gateway?")
+    demo.add_argument("--tls", action="store_true", help=tls_help)
     demo.set_defaults(func=_demo)
+    sub.add_parser("token", help="print a new service token").set_defaults(func=_token)
     for name, (_, help_text) in DELEGATES.items():
         sub.add_parser(name, help=help_text, add_help=False)
     args = parser.parse_args(argv)

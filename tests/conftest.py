@@ -17,7 +17,6 @@ from services.local.supervisor import free_port
 __all__ = ["free_port"]  # the one helper for a free loopback port, used by many tests
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("FREEWAY_SHARED_DATA", ROOT.parent / "shared" / "data"))
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -53,12 +52,6 @@ def require_redis() -> str:
     return REDIS_URL
 
 
-def require_shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        unavailable(f"no shared data at {SHARED_DATA} (set FREEWAY_SHARED_DATA)")
-    return SHARED_DATA
-
-
 @pytest.fixture
 def postgres_url() -> str:
     return require_postgres()
@@ -67,11 +60,6 @@ def postgres_url() -> str:
 @pytest.fixture
 def redis_url() -> str:
     return require_redis()
-
-
-@pytest.fixture
-def shared_data() -> Path:
-    return require_shared_data()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from services.analytics.servicer import SERVICE_NAME, AnalyticsServicer
 from services.analytics.store import UsageStore, open_usage_store
 from services.shared.logs import configure
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
-from services.shared.settings import SuiteSettings, suite_settings
+from services.shared.settings import SuiteSettings, service_settings
 
 log = logging.getLogger("freeway.analytics")
 
@@ -43,7 +43,10 @@ class App:
             )
         try:
             self.server = await start_server(
-                "analytics", self.suite.analytics_addr, [self._registration()]
+                "analytics",
+                self.suite.analytics_addr,
+                [self._registration()],
+                token=self.suite.service_token,
             )
         except BaseException:
             await self.close_store()
@@ -88,7 +91,7 @@ def build(
 async def main() -> None:
     """`python -m services.analytics`: serve until SIGTERM / SIGINT."""
     configure("analytics")
-    settings, suite = analytics_settings(), suite_settings()
+    settings, suite = analytics_settings(), service_settings()
     app = build(settings, suite)
     try:
         await app.start()

@@ -28,8 +28,9 @@ from services.catalog.webhooks import WebhookNotifier
 from services.shared import logs
 from services.shared.db import Database, open_database
 from services.shared.providers import ProviderConfig, load_providers
+from services.shared.redact import protect_providers
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
-from services.shared.settings import SuiteSettings, suite_settings
+from services.shared.settings import SuiteSettings, service_settings
 
 log = logging.getLogger("freeway.catalog")
 
@@ -70,7 +71,9 @@ class App:
         registration = Registration(
             catalog_pb2_grpc.add_CatalogServiceServicer_to_server, self.servicer, SERVICE_NAME
         )
-        self.server = await start_server(NAME, address or self.suite.catalog_addr, [registration])
+        self.server = await start_server(
+            NAME, address or self.suite.catalog_addr, [registration], token=self.suite.service_token
+        )
         return self.server
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -95,6 +98,7 @@ async def build(
     """Build (not start) the catalog: opens and migrates the store."""
     env = os.environ if env is None else env
     providers = list(_providers(suite) if providers is None else providers)
+    protect_providers(providers, env)  # a provider echoing its key never gets it logged
     prices = _price_catalogue(settings.price_files)
     db = await open_database(suite.database_url, suite.data_dir / "catalog.sqlite3")
     try:
@@ -200,7 +204,7 @@ def _timing(settings: CatalogSettings) -> Timing:
 async def main() -> None:
     """`python -m services.catalog`: serve until SIGTERM/SIGINT."""
     logs.configure(NAME)
-    app = await build(catalog_settings(), suite_settings())
+    app = await build(catalog_settings(), service_settings())
     try:
         await app.start()
         await wait_for_signal()

@@ -28,6 +28,7 @@ from services.catalog.status import ProviderState
 from services.catalog.store import CatalogStore, StaleVersion
 from services.catalog.tracking import Plan, plan_poll, plan_unchanged
 from services.shared.providers import ProviderConfig
+from services.shared.redact import redact
 
 # vLLM speaks the OpenAI format, so only the configured format tells it is a local runtime.
 LOCAL_RUNTIMES = LOCAL_FORMATS | {"vllm"}
@@ -99,8 +100,16 @@ class Poller:
         stored = await self.store.providers()
         for provider in self.providers.values():
             previous = stored.get(provider.name, ProviderState(provider.name))
-            # The providers file may have changed the format or URL since it was stored.
-            state = replace(previous, format=provider.format, base_url=provider.base_url)
+            # The providers file may have changed the format or URL since it was stored, and
+            # this process may read a list differently (an upgrade; a provider's stated
+            # capabilities): its first poll re-reads every list whole, never "not modified".
+            state = replace(
+                previous,
+                format=provider.format,
+                base_url=provider.base_url,
+                etag="",
+                last_modified="",
+            )
             reason = unpollable_reason(provider, self.env)
             if reason:
                 state = replace(state, healthy=False, last_error=reason, next_poll=None)
@@ -220,6 +229,8 @@ class Poller:
         )
 
     async def _save(self, state: ProviderState) -> None:
+        if state.last_error:  # a provider's own words: its key may be among them
+            state = replace(state, last_error=redact(state.last_error))
         self.states[state.name] = state
         await self.store.save_provider(state)
 

@@ -40,7 +40,7 @@ from services.shared.config import parse_address
 from services.shared.db import open_database
 from services.shared.ratelimit import Ledger, ledger
 from services.shared.server import CannotListen, wait_for_signal
-from services.shared.settings import SuiteSettings, suite_settings
+from services.shared.settings import SuiteSettings, service_settings
 
 if TYPE_CHECKING:
     from freeway.catalog.v1.catalog_pb2_grpc import CatalogServiceAsyncStub
@@ -105,8 +105,8 @@ def grpc_clients(suite: SuiteSettings) -> CleanupCtx:
     """One channel per sibling service for the app's lifetime, with prebuilt stubs."""
 
     async def open_channels(app: web.Application) -> AsyncIterator[None]:
-        router = channel(suite.router_addr)
-        catalog = channel(suite.catalog_addr)
+        router = channel(suite.router_addr, suite.service_token)
+        catalog = channel(suite.catalog_addr, suite.service_token)
         app[CLIENTS] = Clients(
             router=cast("RouterServiceAsyncStub", router_pb2_grpc.RouterServiceStub(router)),
             catalog=cast("CatalogServiceAsyncStub", catalog_pb2_grpc.CatalogServiceStub(catalog)),
@@ -175,7 +175,7 @@ async def main() -> None:
     """`python -m services.edge`: serve on FREEWAY_EDGE_ADDR until SIGTERM / SIGINT."""
     logs.configure("edge")
     settings = edge_settings()
-    suite = suite_settings()
+    suite = service_settings()
     if not settings.admin_key:
         log.warning("FREEWAY_ADMIN_KEY is not set: only keys of the key store are accepted")
     runner = await serve(create_app(settings, suite), suite.edge_addr, settings.shutdown_grace_s)

@@ -29,6 +29,12 @@ FREE_REASONS: dict[int, str] = {
 }
 CAPABILITIES: dict[int, str] = {int(c): name for name, c in CAPABILITY_BY_NAME.items()}
 _STREAM_KEY = b'"stream"'
+CACHE_HEADER = "x-freeway-cache"
+_CACHE_MODES = {
+    "on": router_pb2.CACHE_MODE_ON,
+    "off": router_pb2.CACHE_MODE_OFF,
+    "auto": router_pb2.CACHE_MODE_DEFAULT,
+}
 
 
 def dumps(value: Any) -> bytes:
@@ -58,6 +64,18 @@ def wants_stream(raw: bytes) -> bool:
     return isinstance(body, dict) and body.get("stream") is True
 
 
+def cache_mode(value: str | None) -> router_pb2.CacheMode:
+    """The request's `x-freeway-cache` header (on | off | auto) as the router's CacheMode."""
+    if value is None:
+        return router_pb2.CACHE_MODE_DEFAULT
+    mode = _CACHE_MODES.get(value.strip().lower())
+    if mode is None:
+        raise InvalidArgument(
+            f"expected on, off or auto, got {value[:40]!r}", field=f"header {CACHE_HEADER}"
+        )
+    return mode
+
+
 def outcome_headers(outcome: router_pb2.Outcome, stream: bool) -> dict[str, str]:
     """The routing decision for the client: who answered, how, at what cost, what it saved.
     A stream's cost is not known when its headers leave (it is in its last chunk)."""
@@ -67,6 +85,7 @@ def outcome_headers(outcome: router_pb2.Outcome, stream: bool) -> dict[str, str]
         "x-freeway-strategy": strategy_name(outcome.strategy),
         "x-freeway-complexity": f"{outcome.complexity:.4f}",
         "x-freeway-attempts": str(outcome.attempts),
+        CACHE_HEADER: "hit" if outcome.cache_hit else "miss",
     }
     if not stream:
         headers["x-freeway-cost-usd"] = _usd(outcome, "cost_usd")

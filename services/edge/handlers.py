@@ -37,13 +37,15 @@ def json_response(body: bytes, status: int = 200) -> web.Response:
 
 
 def completion_request(request: web.Request, raw: bytes) -> router_pb2.CompletionRequest:
-    """The router's request: the body as sent, who sends it, and what its key may use."""
+    """The router's request: the body as sent, who sends it, its say on the cache, and
+    what its key may use."""
     caller = request[CALLER]
     message = router_pb2.CompletionRequest(
         body=convert.request_text(raw),
         key_id=caller.key_id,
         team_id=caller.team_id,
         request_id=request_id.get(),
+        cache=convert.cache_mode(request.headers.get(convert.CACHE_HEADER)),
     )
     return request.app[ADMISSION].scope(caller, raw, message)
 

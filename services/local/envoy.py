@@ -1,14 +1,22 @@
 """The Envoy config for a local run: the same shape as deploy/envoy/envoy.yaml (listener →
 http_connection_manager → route "/" → cluster edge), with loopback addresses from settings.
 
+Given a certificate and key (FREEWAY_ENVOY_TLS_CERT / _KEY), the gateway listener terminates
+TLS (ALPN h2 and http/1.1). Several edges (a comma-separated FREEWAY_EDGE_ADDR) are balanced
+by least requests; a request that could not reach an edge at all (connection refused, or
+reset before it was sent) is retried on another, so a dead edge costs only the requests it
+had in flight. `dev_certificate` makes a self-signed pair for 127.0.0.1 with openssl.
+
 Envoy reads JSON as readily as YAML, so the config is built as a dict and written as JSON.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,28 +89,115 @@ def http_connection_manager(
     return manager
 
 
-def listener(name: str, address: str, key: str, manager: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "address": _socket(address, key),
-        "filter_chains": [
+def listener(
+    name: str,
+    address: str,
+    key: str,
+    manager: dict[str, Any],
+    tls: tuple[Path, Path] | None = None,
+) -> dict[str, Any]:
+    chain: dict[str, Any] = {
+        "filters": [
             {
-                "filters": [
-                    {
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": manager,
-                    }
-                ]
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": manager,
             }
-        ],
+        ]
+    }
+    if tls is not None:
+        chain["transport_socket"] = tls_socket(*tls)
+    return {"name": name, "address": _socket(address, key), "filter_chains": [chain]}
+
+
+def tls_socket(cert: Path, key: Path) -> dict[str, Any]:
+    """Downstream TLS from PEM files (read by Envoy at start)."""
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+            "DownstreamTlsContext",
+            "common_tls_context": {
+                "tls_certificates": [
+                    {
+                        "certificate_chain": {"filename": str(cert.resolve())},
+                        "private_key": {"filename": str(key.resolve())},
+                    }
+                ],
+                "alpn_protocols": ["h2", "http/1.1"],
+            },
+        },
     }
 
 
+# Where the Envoy image finds a mounted certificate (deploy/envoy/envoy-tls.yaml).
+IMAGE_TLS = (Path("/etc/envoy/tls/tls.crt"), Path("/etc/envoy/tls/tls.key"))
+
+
+def tls_variant(config: dict[str, Any], tls: tuple[Path, Path] = IMAGE_TLS) -> dict[str, Any]:
+    """`config` with TLS terminated on every listener: deploy/envoy/envoy-tls.yaml is this
+    of deploy/envoy/envoy.yaml (scripts/envoy_tls.py writes it; a test keeps them in step)."""
+    variant = copy.deepcopy(config)
+    for item in variant["static_resources"]["listeners"]:
+        for chain in item["filter_chains"]:
+            chain["transport_socket"] = tls_socket(*tls)
+    return variant
+
+
+# Safe to retry: the request never reached an edge (a POST must not run twice).
+EDGE_RETRY = {
+    "retry_on": "connect-failure,refused-stream,reset-before-request",
+    "num_retries": 2,
+    "retry_host_predicate": [
+        {
+            "name": "envoy.retry_host_predicates.previous_hosts",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3."
+                "PreviousHostsPredicate"
+            },
+        }
+    ],
+    "host_selection_retry_max_attempts": 5,
+}
+
+
+# With several edges: one that refuses a connection is ejected at once (its 5xx answers do
+# not count: they say a provider failed, not the edge), and an active health check keeps a
+# dead one out.
+EDGE_CHECKS: dict[str, Any] = {
+    "outlier_detection": {
+        "split_external_local_origin_errors": True,
+        "consecutive_local_origin_failure": 1,
+        "enforcing_consecutive_local_origin_failure": 100,
+        "enforcing_consecutive_5xx": 0,
+        "enforcing_consecutive_gateway_failure": 0,
+        "enforcing_success_rate": 0,
+        "interval": "1s",
+        "base_ejection_time": "5s",
+        "max_ejection_percent": 50,
+    },
+    "health_checks": [
+        {
+            "timeout": "1s",
+            "interval": "1s",
+            "unhealthy_threshold": 1,
+            "healthy_threshold": 1,
+            "http_health_check": {"path": "/healthz"},
+        }
+    ],
+}
+
+
 def gateway_config(
-    envoy_addr: str, admin_addr: str, edge_addr: str, access_log: bool = False
+    envoy_addr: str,
+    admin_addr: str,
+    edge_addr: str,
+    access_log: bool = False,
+    tls: tuple[Path, Path] | None = None,
 ) -> dict[str, Any]:
-    """Envoy in front of the edge: every path to the edge, no route timeout (streams)."""
-    routes = [{"match": {"prefix": "/"}, "route": {"cluster": "edge", "timeout": "0s"}}]
+    """Envoy in front of the edge(s): every path to the edge, no route timeout (streams)."""
+    edges = [a.strip() for a in edge_addr.split(",") if a.strip()]
+    route = {"cluster": "edge", "timeout": "0s", "retry_policy": EDGE_RETRY}
+    routes = [{"match": {"prefix": "/"}, "route": route}]
     return {
         "admin": {"address": _socket(admin_addr, "FREEWAY_ENVOY_ADMIN_ADDR")},
         "static_resources": {
@@ -112,6 +207,7 @@ def gateway_config(
                     envoy_addr,
                     "FREEWAY_ENVOY_ADDR",
                     http_connection_manager(routes, access_log),
+                    tls,
                 )
             ],
             "clusters": [
@@ -119,10 +215,13 @@ def gateway_config(
                     "name": "edge",
                     "type": "STATIC",
                     "connect_timeout": "1s",
+                    # Round robin: least-request would prefer a dead edge (nothing in flight
+                    # there), so its retries would keep choosing it.
+                    "lb_policy": "ROUND_ROBIN",
                     "load_assignment": {
                         "cluster_name": "edge",
                         "endpoints": [
-                            {"lb_endpoints": [_endpoint(edge_addr, "FREEWAY_EDGE_ADDR")]}
+                            {"lb_endpoints": [_endpoint(e, "FREEWAY_EDGE_ADDR") for e in edges]}
                         ],
                     },
                     "circuit_breakers": {
@@ -131,13 +230,55 @@ def gateway_config(
                                 "max_connections": 4096,
                                 "max_pending_requests": 4096,
                                 "max_requests": 4096,
+                                # Envoy allows 3 concurrent retries by default: too few
+                                # when an edge dies under load.
+                                "max_retries": 1024,
                             }
                         ]
                     },
+                    **(EDGE_CHECKS if len(edges) > 1 else {}),
                 }
             ],
         },
     }
+
+
+def dev_certificate(directory: Path, days: int = 30) -> tuple[Path, Path]:
+    """A self-signed certificate and key for 127.0.0.1 / localhost under `directory` (kept
+    while valid), made with the openssl command line; for development only."""
+    cert, key = directory / "dev-cert.pem", directory / "dev-key.pem"
+    if cert.exists() and key.exists() and _valid_for(cert, hours=24):
+        return cert, key
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise FileNotFoundError(
+            "openssl not found: install it, or give FREEWAY_ENVOY_TLS_CERT and"
+            " FREEWAY_ENVOY_TLS_KEY yourself"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", str(days), "-subj", "/CN=freeway-dev",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    key.chmod(0o600)
+    return cert, key
+
+
+def _valid_for(cert: Path, hours: int) -> bool:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return False
+    seconds = str(hours * 3600)
+    result = subprocess.run(
+        [openssl, "x509", "-checkend", seconds, "-noout", "-in", str(cert)],
+        capture_output=True,
+        check=False,
+    )
+    return result.returncode == 0
 
 
 def write_config(config: dict[str, Any], path: Path) -> Path:

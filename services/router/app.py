@@ -2,7 +2,7 @@
 
 `build(settings, suite)` returns an `App` whose `start()` begins watching the catalog,
 starts the usage reporter and serves RouterService (with health and reflection); `stop()`
-drains the server, then flushes or spools usage and closes every client.
+drains the server, then sends what usage it can (the rest stays spooled) and closes every client.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import grpc
 from freeway.router.v1 import router_pb2_grpc
 from services.router import strategies
 from services.router.breaker import BreakerPolicy, HealthBoard
+from services.router.cache import MemoryStore, RedisStore, ResponseCache, Store
 from services.router.config import RouterSettings, load_settings
 from services.router.execution import ExecutionPolicy, Executor
 from services.router.pipeline import Pipeline
@@ -31,11 +32,13 @@ from services.router.snapshot import CatalogWatcher, WatchPolicy
 from services.router.spool import Spool
 from services.router.upstream import HttpUpstream, ProviderDirectory, http_session
 from services.router.usage import Prices
+from services.router.weights import WeightsWatcher
 from services.shared.channels import channel
 from services.shared.logs import configure
 from services.shared.providers import load_providers
+from services.shared.redact import protect_providers
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
-from services.shared.settings import SuiteSettings, suite_settings
+from services.shared.settings import SuiteSettings, service_settings
 
 log = logging.getLogger("freeway.router")
 
@@ -58,19 +61,26 @@ class App:
     reporter: UsageReporter
     quota: QuotaLedger | None = None
     quota_sync: RedisQuotaSync | None = None
+    cache: ResponseCache | None = None
+    weights: WeightsWatcher | None = None
     server: RunningServer | None = field(default=None)
 
     async def start(self, address: str | None = None) -> RunningServer:
         """Watch the catalog, start reporting, and serve on `address` (default: the suite's)."""
         self.watcher.start()
         self.reporter.start()
+        if self.weights is not None:
+            self.weights.start()
         if self.quota_sync is not None:
             self.quota_sync.start()
         registration = Registration(
             router_pb2_grpc.add_RouterServiceServicer_to_server, self.servicer, SERVICE_NAME
         )
         self.server = await start_server(
-            "router", address or self.suite.router_addr, [registration]
+            "router",
+            address or self.suite.router_addr,
+            [registration],
+            token=self.suite.service_token,
         )
         return self.server
 
@@ -81,14 +91,18 @@ class App:
         return self.server.port
 
     async def stop(self, grace_s: float | None = None) -> None:
-        """Drain calls, stop watching, flush or spool usage, close clients."""
+        """Drain calls, stop watching, send what usage it can (the rest stays spooled), close."""
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         if self.server is not None:
             await self.server.stop(grace)
         await self.watcher.stop()
+        if self.weights is not None:
+            await self.weights.stop()
         await self.reporter.close(grace)
         if self.quota_sync is not None:
             await self.quota_sync.close()
+        if self.cache is not None:
+            await self.cache.close()
         await self.http.close()
         await self.catalog_channel.close()
         await self.analytics_channel.close()
@@ -138,19 +152,22 @@ def build(
         clock,
         quota,
     )
-    analytics_channel = channel(suite.analytics_addr)
+    analytics_channel = channel(suite.analytics_addr, suite.service_token)
     reporter = UsageReporter(
         analytics_channel,
-        Spool(settings.spool_path(suite)),
+        Spool(settings.spool_path(suite), max_bytes=settings.usage_spool_max_bytes),
         ReporterPolicy(
             batch_size=settings.usage_batch_size,
             flush_interval_s=settings.usage_flush_interval_s,
-            queue_max=settings.usage_queue_max,
+            fsync_interval_s=settings.usage_fsync_s,
         ),
     )
     baseline = Prices(settings.baseline_input_per_mtok, settings.baseline_output_per_mtok)
-    pipeline = Pipeline(router, executor, reporter, baseline, clock, quota)
-    catalog_channel = channel(suite.catalog_addr)
+    cache = _cache(settings, suite)
+    pipeline = Pipeline(
+        router, executor, reporter, baseline, clock, quota, cache, settings.keep_features
+    )
+    catalog_channel = channel(suite.catalog_addr, suite.service_token)
     return App(
         settings=settings,
         suite=suite,
@@ -166,7 +183,21 @@ def build(
         reporter=reporter,
         quota=quota,
         quota_sync=quota_sync,
+        cache=cache,
+        weights=WeightsWatcher(router, settings.weights_check_s),
     )
+
+
+def _cache(settings: RouterSettings, suite: SuiteSettings) -> ResponseCache | None:
+    """The response cache: in Redis when configured (every replica shares it), else here."""
+    if not settings.cache:
+        return None
+    store: Store = (
+        RedisStore.from_url(suite.redis_url)
+        if suite.redis_url
+        else MemoryStore(max_entries=settings.cache_max_entries)
+    )
+    return ResponseCache(store, settings.cache_ttl_s, settings.cache_prefix)
 
 
 def _quota_sync(
@@ -184,6 +215,7 @@ def _directory(suite: SuiteSettings, env: Mapping[str, str]) -> ProviderDirector
     providers, errors = load_providers(suite.providers_file)
     for error in errors:
         log.warning("providers file: %s", error)
+    protect_providers(providers, env)  # a provider echoing its key never gets it out
     directory = ProviderDirectory(providers, env)
     if directory.unusable:
         log.info(
@@ -201,7 +233,7 @@ def _quota_mode(app: App) -> str:
 async def main() -> None:
     """Run the router until SIGTERM / SIGINT."""
     configure("router")
-    suite = suite_settings()
+    suite = service_settings()
     settings = load_settings()
     app = build(settings, suite)
     try:

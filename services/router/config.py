@@ -56,10 +56,31 @@ class RouterSettings:
     baseline_model: str = setting("FREEWAY_ROUTER_BASELINE_MODEL", "openai/gpt-4o-mini")
     baseline_input_per_mtok: float = setting("FREEWAY_ROUTER_BASELINE_INPUT_PER_MTOK", 0.15)
     baseline_output_per_mtok: float = setting("FREEWAY_ROUTER_BASELINE_OUTPUT_PER_MTOK", 0.60)
-    weights_file: Path | None = setting("FREEWAY_ROUTER_WEIGHTS_FILE", None)
+    weights_file: Path | None = setting(
+        "FREEWAY_ROUTER_WEIGHTS_FILE",
+        None,
+        doc="scoring weights (default: the packaged ones); a changed file is taken up live",
+    )
+    weights_check_s: float = setting(
+        "FREEWAY_ROUTER_WEIGHTS_CHECK_S", 5.0, doc="how often the weights file is looked at"
+    )
+    keep_features: bool = setting(
+        "FREEWAY_ROUTER_KEEP_FEATURES",
+        False,
+        doc="keep each prompt's feature vector (never its text) in usage, to refit the scorer",
+    )
     usage_batch_size: int = setting("FREEWAY_ROUTER_USAGE_BATCH_SIZE", 200)
     usage_flush_interval_s: float = setting("FREEWAY_ROUTER_USAGE_FLUSH_INTERVAL_S", 0.25)
-    usage_queue_max: int = setting("FREEWAY_ROUTER_USAGE_QUEUE_MAX", 10_000)
+    usage_spool_max_bytes: int = setting(
+        "FREEWAY_ROUTER_USAGE_SPOOL_MAX_BYTES",
+        1 << 30,
+        doc="bound of unacknowledged usage on disk; at it, completions are refused",
+    )
+    usage_fsync_s: float = setting(
+        "FREEWAY_ROUTER_USAGE_FSYNC_S",
+        1.0,
+        doc="how often spooled usage is fsync'd (0: never; a write already survives kill -9)",
+    )
     spool_dir: Path | None = setting(
         "FREEWAY_ROUTER_SPOOL_DIR", None, doc="default: <data_dir>/spool/router"
     )
@@ -73,6 +94,16 @@ class RouterSettings:
         doc="how often replicas read each other's quota use from Redis (with REDIS_URL)",
     )
     quota_prefix: str = setting("FREEWAY_ROUTER_QUOTA_PREFIX", "freeway:quota:")
+    cache: bool = setting(
+        "FREEWAY_ROUTER_CACHE",
+        True,
+        doc="answer repeated deterministic requests from the response cache",
+    )
+    cache_ttl_s: float = setting("FREEWAY_ROUTER_CACHE_TTL_S", 3600.0, doc="cache entry lifetime")
+    cache_max_entries: int = setting(
+        "FREEWAY_ROUTER_CACHE_MAX_ENTRIES", 10_000, doc="in-process cache size (without Redis)"
+    )
+    cache_prefix: str = setting("FREEWAY_ROUTER_CACHE_PREFIX", "freeway:cache:")
 
     def __post_init__(self) -> None:
         if self.strategy not in strategies.BY_NAME:
@@ -101,9 +132,12 @@ class RouterSettings:
             "FREEWAY_ROUTER_RETRY_AFTER_MAX_S": self.retry_after_max_s,
             "FREEWAY_ROUTER_USAGE_BATCH_SIZE": self.usage_batch_size,
             "FREEWAY_ROUTER_USAGE_FLUSH_INTERVAL_S": self.usage_flush_interval_s,
-            "FREEWAY_ROUTER_USAGE_QUEUE_MAX": self.usage_queue_max,
+            "FREEWAY_ROUTER_USAGE_SPOOL_MAX_BYTES": self.usage_spool_max_bytes,
             "FREEWAY_ROUTER_SHUTDOWN_GRACE_S": self.shutdown_grace_s,
             "FREEWAY_ROUTER_QUOTA_SYNC_S": self.quota_sync_s,
+            "FREEWAY_ROUTER_CACHE_TTL_S": self.cache_ttl_s,
+            "FREEWAY_ROUTER_WEIGHTS_CHECK_S": self.weights_check_s,
+            "FREEWAY_ROUTER_CACHE_MAX_ENTRIES": self.cache_max_entries,
         }
 
     def _not_negative(self) -> dict[str, float]:
@@ -111,6 +145,7 @@ class RouterSettings:
             "FREEWAY_ROUTER_RETRY_AFTER_DEFAULT_S": self.retry_after_default_s,
             "FREEWAY_ROUTER_BASELINE_INPUT_PER_MTOK": self.baseline_input_per_mtok,
             "FREEWAY_ROUTER_BASELINE_OUTPUT_PER_MTOK": self.baseline_output_per_mtok,
+            "FREEWAY_ROUTER_USAGE_FSYNC_S": self.usage_fsync_s,
         }
 
     @property
@@ -118,7 +153,7 @@ class RouterSettings:
         return strategies.BY_NAME[self.strategy]
 
     def spool_path(self, suite: SuiteSettings) -> Path:
-        """Where unsent usage events wait while analytics is unreachable."""
+        """Where every usage event is written before its answer leaves, until analytics has it."""
         return self.spool_dir or suite.data_dir / "spool" / "router"
 
 

@@ -15,6 +15,11 @@ unhealthy failures feed its breaker; a half-open breaker lets one request at a t
 its model. A 4xx is read for what it says (see `failures`): the model's own refusal moves
 on, the request's fault goes back to the caller.
 
+With the cascade strategy every answer is checked (`checks`: empty, a refusal, cut off,
+not the JSON or schema asked for, tool arguments that do not parse); one that fails
+escalates to the next, stronger candidate, and when none passes the strongest answer is
+returned. A cascade stream is checked whole before its first chunk leaves.
+
 A stream is committed to a model only at its first content (text, a tool call, reasoning,
 a finish): until then its chunks are held, and a failure still falls back. After that, a
 failure — including a stream that ends before saying how it finished — is an error for
@@ -28,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -79,6 +84,7 @@ class Trace:
     started: float
     attempts: int = 0
     hedged: int = 0  # attempts started beside a slow one
+    escalations: list[str] = field(default_factory=list)  # why each checked answer failed
     served: ModelInfo | None = None
     first_token: float | None = None
     failures: list[tuple[str, UpstreamFailure]] = field(default_factory=list)
@@ -102,6 +108,19 @@ class _Attempt(Generic[T]):
     started: float
     capped: bool  # the request's deadline, not the policy, bounds it
     task: asyncio.Task[T]
+    finished: bool = False  # its model's in-flight count was already given back
+
+
+class PoorAnswer(UpstreamFailure):
+    """An answer that failed the cascade's check: the next candidate is asked, and this
+    one is kept in case none does better."""
+
+    def __init__(self, reason: str, result: object) -> None:
+        super().__init__(Kind.POOR_ANSWER, reason)
+        self.result = result
+
+
+Check = Callable[[Sequence[tuple[Mapping[str, object], str]]], str]
 
 
 @dataclass
@@ -137,15 +156,24 @@ class Executor:
         deadline: float | None,
         trace: Trace,
         completion_id: str,
+        check: Check | None = None,
     ) -> Answer:
-        """The first successful completion among `candidates`, or a typed error."""
+        """The first successful completion among `candidates` (that passes `check`, when
+        given), or a typed error."""
 
         async def attempt(model: ModelInfo, timeout: float) -> Answer:
             raw = await self.upstream.complete(model, chat, timeout)
-            return read_completion(raw, model.id, completion_id, chat.n, int(time.time()))
+            answer = read_completion(raw, model.id, completion_id, chat.n, int(time.time()))
+            if check is not None:
+                choices = answer.body["choices"]
+                problem = check([(c["message"], c["finish_reason"]) for c in choices])
+                if problem:
+                    raise PoorAnswer(problem, answer)
+            return answer
 
         won, answer = await self._race(candidates, deadline, trace, _ANSWER, attempt)
-        self.board.finished(won.model.id, probe=won.probe)
+        if not won.finished:
+            self.board.finished(won.model.id, probe=won.probe)
         self._succeeded(won, trace, _ANSWER)
         trace.first_token = self.clock()
         return answer
@@ -158,12 +186,16 @@ class Executor:
         trace: Trace,
         stream_id: str,
         created: int,
+        check: Check | None = None,
+        keep: bool = False,
     ) -> AsyncGenerator[list[bytes], None]:
         """Client chunks (JSON texts) of the first candidate whose stream commits, a list
-        per provider read; falls back only before the commit."""
+        per provider read; falls back only before the commit (which, with `check`, is when
+        the whole answer has arrived and passed it). `keep`: the reader assembles the
+        answer (`trace.reader.messages()`), for the response cache."""
 
         async def attempt(model: ModelInfo, timeout: float) -> _Opened:
-            return await self._open(model, chat, timeout, stream_id, created)
+            return await self._open(model, chat, timeout, stream_id, created, check, keep)
 
         won, opened = await self._race(
             candidates, deadline, trace, _FIRST_CONTENT, attempt, _close_opened
@@ -190,29 +222,46 @@ class Executor:
                 raise self._broken(model, _malformed(exc)) from None
             self._succeeded(won, trace, None)
         finally:
-            self.board.finished(model.id, probe=won.probe)
+            if not won.finished:
+                self.board.finished(model.id, probe=won.probe)
             with contextlib.suppress(Exception):
                 await opened.events.aclose()
 
     async def _open(
-        self, model: ModelInfo, chat: ChatRequest, timeout: float, stream_id: str, created: int
+        self,
+        model: ModelInfo,
+        chat: ChatRequest,
+        timeout: float,
+        stream_id: str,
+        created: int,
+        check: Check | None = None,
+        keep: bool = False,
     ) -> _Opened:
-        """Read a stream up to its first content (holding what came before)."""
-        reader = StreamReader(model.id, stream_id, created, chat.n)
+        """Read a stream up to its first content (holding what came before) — or, with
+        `check`, to its end, and check the whole answer."""
+        assemble = keep or check is not None
+        reader = StreamReader(model.id, stream_id, created, chat.n, assemble=assemble)
         events = self.upstream.stream(model, chat, timeout)
         held: list[bytes] = []
         try:
-            while not reader.committed:
+            while check is not None or not reader.committed:
                 item = await anext(events, None)
                 if item is None:
                     reader.finish()  # says which choice never finished
-                    raise MalformedReply("the stream ended before any content")
+                    if not reader.committed:
+                        raise MalformedReply("the stream ended before any content")
+                    break
                 held += _read_item(reader, item)
         except BaseException:
             with contextlib.suppress(Exception):
                 await events.aclose()
             raise
-        return _Opened(reader, events, held)
+        opened = _Opened(reader, events, held)
+        if check is not None:
+            problem = check(reader.messages())
+            if problem:
+                raise PoorAnswer(problem, opened)
+        return opened
 
     async def _race(
         self,
@@ -228,6 +277,7 @@ class Executor:
         usable = self._usable(candidates, trace)
         running: list[_Attempt[T]] = []
         more = True
+        best: tuple[_Attempt[T], T] | None = None  # the strongest answer that failed a check
 
         def launch() -> bool:
             for model, probe in usable:
@@ -255,9 +305,19 @@ class Executor:
                     if failure is None:
                         return attempt, attempt.task.result()
                     self.board.finished(attempt.model.id, probe=attempt.probe)
+                    attempt.finished = True
+                    if isinstance(failure, PoorAnswer):  # answered: healthy, but not good
+                        trace.escalations.append(failure.message)
+                        if best is not None and discard is not None:
+                            _background(discard(best[1]))
+                        best = (attempt, failure.result)  # type: ignore[assignment]
+                        continue
                     self._failed(attempt.model, failure, trace, attempt.capped)
                 if not running:
                     more = launch()
+            if best is not None:
+                trace.escalations.append("none better")
+                return best
             raise self._exhausted(candidates, trace)
         finally:
             for attempt in running:  # the losers, or all of them on an error

@@ -19,6 +19,8 @@ import math
 import re
 from email.utils import parsedate_to_datetime
 
+from services.shared.redact import redact
+
 
 class Kind(enum.StrEnum):
     CONNECT = "connect error"
@@ -30,6 +32,7 @@ class Kind(enum.StrEnum):
     GONE = "model gone"  # a 4xx saying the model is decommissioned or unknown
     UNSUITABLE = "model cannot serve this request"  # other 4xx: parameter, content, context
     REJECTED = "request rejected"  # a 4xx naming the request itself: no model would take it
+    POOR_ANSWER = "poor answer"  # answered, but failed the cascade's check: ask the next
 
 
 _UNHEALTHY = frozenset(
@@ -55,6 +58,7 @@ class UpstreamFailure(Exception):
     def __init__(
         self, kind: Kind, message: str, *, status: int = 0, retry_after: float | None = None
     ) -> None:
+        message = redact(message)  # the provider's words may echo the key it was sent
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -64,6 +68,11 @@ class UpstreamFailure(Exception):
     @property
     def retryable(self) -> bool:
         return self.kind is not Kind.REJECTED
+
+    @property
+    def escalation(self) -> bool:
+        """The model answered, but the answer failed a check (cascade)."""
+        return self.kind is Kind.POOR_ANSWER
 
     @property
     def rejection(self) -> bool:

@@ -19,11 +19,14 @@ from dataclasses import dataclass
 
 import orjson
 
+from services.router import strategies
+from services.router.cache import CACHE_DEFAULT, Entry, ResponseCache, cache_key, cacheable
 from services.router.catalogue import ModelInfo
-from services.router.execution import Executor, Trace
+from services.router.checks import answer_check
+from services.router.execution import Check, Executor, Trace
 from services.router.quota import QuotaLedger
-from services.router.reply import Usage, new_id
-from services.router.request import ChatRequest
+from services.router.reply import StreamReader, Usage, new_id, usage_of
+from services.router.request import JSON_OBJECT, ChatRequest
 from services.router.routing import Decision, Router, RouteRequest
 from services.router.usage import (
     Prices,
@@ -46,6 +49,7 @@ class CompletionCall:
     key_id: str = ""
     team_id: str = ""
     request_id: str = ""
+    cache: int = CACHE_DEFAULT  # the caller's say on the response cache (cache.CACHE_*)
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,8 @@ class Outcome:
             "cost_usd": self.cost_usd,
             "saved_usd": self.saved_usd,
             "usage_estimated": bool(self.usage and not self.usage.stated),
-            "reason": decision.reason if decision else "",
+            "cache_hit": self.cache_hit,
+            "reason": decision.reason if decision else CACHED_REASON if self.cache_hit else "",
         }
 
 
@@ -84,6 +89,9 @@ class StreamPart:
 
     events: list[bytes]
     outcome: Outcome | None = None
+
+
+CACHED_REASON = "the same request was answered before: from the response cache"
 
 
 class Pipeline:
@@ -97,6 +105,8 @@ class Pipeline:
         baseline: Prices,
         clock: Callable[[], float] = time.monotonic,
         quota: QuotaLedger | None = None,
+        cache: ResponseCache | None = None,
+        keep_features: bool = False,
     ) -> None:
         self.router = router
         self.executor = executor
@@ -104,6 +114,8 @@ class Pipeline:
         self.baseline = baseline
         self.clock = clock
         self.quota = quota
+        self.cache = cache
+        self.keep_features = keep_features  # the operator's opt-in: vectors, never text
 
     def route(self, request: RouteRequest) -> Decision:
         """The decision only: no provider is called and no usage is recorded."""
@@ -113,13 +125,22 @@ class Pipeline:
         """A whole completion: the client's JSON and its outcome."""
         if call.chat.stream:
             raise InvalidArgument("is true: call CompleteStream for a stream", field="stream")
+        self.sink.admit()  # refused (UNAVAILABLE) while usage could not be recorded
         trace = Trace(started=self.clock())
         completion_id = new_id()
         decision: Decision | None = None
+        key = self._cache_key(call)
+        if key is not None and (entry := await self._cached(key)) is not None:
+            return self._answer_from(entry, call, trace, completion_id)
         try:
             decision = self.router.decide(call.route)
             answer = await self.executor.complete(
-                decision.candidates, call.chat, deadline, trace, completion_id
+                decision.candidates,
+                call.chat,
+                deadline,
+                trace,
+                completion_id,
+                _check(decision, call),
             )
         except BaseException as exc:
             self._record(call, trace, decision, None, exc, stream=False)
@@ -130,6 +151,8 @@ class Pipeline:
         self._record(call, trace, decision, usage, None, stream=False)
         body = answer.body
         body["usage"] = usage.json()
+        if key is not None and self.cache is not None:
+            self.cache.put(key, Entry(trace.served.id, body["choices"], body["usage"]))
         body["freeway"] = outcome.block()
         return orjson.dumps(body), outcome
 
@@ -139,14 +162,27 @@ class Pipeline:
         """The chunks of the first candidate whose stream commits (the first part carries
         who answers), then a last part with usage and cost (and OpenAI's usage chunk when
         the client asked for `stream_options.include_usage`)."""
+        self.sink.admit()  # refused (UNAVAILABLE) while usage could not be recorded
         trace = Trace(started=self.clock())
         stream_id, created = new_id(), int(time.time())
         decision: Decision | None = None
         recorded = False
+        key = self._cache_key(call)
+        if key is not None and (entry := await self._cached(key)) is not None:
+            for part in self._stream_from(entry, call, trace, stream_id, created):
+                yield part
+            return
         try:
             decision = self.router.decide(call.route)
             chunks = self.executor.stream(
-                decision.candidates, call.chat, deadline, trace, stream_id, created
+                decision.candidates,
+                call.chat,
+                deadline,
+                trace,
+                stream_id,
+                created,
+                _check(decision, call),
+                keep=key is not None,
             )
             async with contextlib.aclosing(chunks):
                 first = True
@@ -162,6 +198,12 @@ class Pipeline:
             outcome = self._outcome(stream_id, trace, decision, usage)
             recorded = True
             self._record(call, trace, decision, usage, None, stream=True)
+            if key is not None and self.cache is not None:
+                choices = [
+                    {"index": i, "message": message, "finish_reason": finish}
+                    for i, (message, finish) in enumerate(reader.messages())
+                ]
+                self.cache.put(key, Entry(reader.model_id, choices, usage.json()))
             last = [reader.usage_chunk(usage, {"freeway": outcome.block()})]
             yield StreamPart(last if call.chat.include_usage else [], outcome)
         except BaseException as exc:
@@ -171,6 +213,71 @@ class Pipeline:
                     usage = trace.reader.usage or self._estimate(decision, trace.reader.chars)
                 self._record(call, trace, decision, usage, exc, stream=True)
             raise
+
+    def _cache_key(self, call: CompletionCall) -> str | None:
+        """The request's cache key, or None when the cache may not answer it."""
+        if self.cache is None or not cacheable(call.chat, call.cache):
+            return None
+        route = call.route
+        routing = (
+            route.strategy,
+            route.capabilities,
+            route.min_context,
+            sorted(route.allow),
+            sorted(route.deny),
+            route.max_price,
+            route.free_only,
+            call.chat.n,
+        )
+        namespace = f"team:{call.team_id}" if call.team_id else f"key:{call.key_id}"
+        return cache_key(namespace, call.chat, routing, self.cache.prefix)
+
+    async def _cached(self, key: str) -> Entry | None:
+        assert self.cache is not None
+        return await self.cache.get(key)
+
+    def _hit(self, entry: Entry, call: CompletionCall, trace: Trace, outcome_id: str) -> Outcome:
+        """Account for an answer from the cache: nothing paid, the baseline saved."""
+        model = self.router.model(entry.model) or ModelInfo(
+            id=entry.model, provider=entry.model.partition("/")[0], upstream_id=""
+        )
+        trace.served = model
+        trace.first_token = self.clock()
+        usage = usage_of({"usage": entry.usage}) or Usage()
+        saved = self.baseline.cost(usage.prompt_tokens, usage.completion_tokens)
+        outcome = Outcome(outcome_id, model, None, 0, usage, 0.0, saved, cache_hit=True)
+        self._record(call, trace, None, usage, None, stream=bool(call.chat.stream), cache_hit=True)
+        return outcome
+
+    def _answer_from(
+        self, entry: Entry, call: CompletionCall, trace: Trace, completion_id: str
+    ) -> tuple[bytes, Outcome]:
+        outcome = self._hit(entry, call, trace, completion_id)
+        body = {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": entry.model,
+            "choices": [{**c, "logprobs": None} for c in entry.choices],
+            "usage": entry.usage,
+            "freeway": outcome.block(),
+        }
+        return orjson.dumps(body), outcome
+
+    def _stream_from(
+        self, entry: Entry, call: CompletionCall, trace: Trace, stream_id: str, created: int
+    ) -> list[StreamPart]:
+        """A cached answer replayed as a stream: a chunk per choice, then the usage chunk."""
+        outcome = self._hit(entry, call, trace, stream_id)
+        reader = StreamReader(entry.model, stream_id, created, len(entry.choices))
+        whole = orjson.dumps({"choices": entry.choices, "usage": entry.usage})
+        events = reader.feed_answer(whole)
+        assert outcome.usage is not None
+        last = [reader.usage_chunk(outcome.usage, {"freeway": outcome.block()})]
+        return [
+            StreamPart(events, outcome),
+            StreamPart(last if call.chat.include_usage else [], outcome),
+        ]
 
     def _estimate(self, decision: Decision | None, chars: int) -> Usage:
         prompt = decision.prompt_tokens if decision else 0
@@ -196,6 +303,7 @@ class Pipeline:
         failure: BaseException | None,
         *,
         stream: bool,
+        cache_hit: bool = False,
     ) -> None:
         """Hand the request's usage record to the sink (exactly once per request)."""
         status, error = _status(failure)
@@ -204,7 +312,7 @@ class Pipeline:
         completion = usage.completion_tokens if usage and served else 0
         if served is not None and self.quota is not None:
             self.quota.record(served, prompt, completion)
-        cost = model_cost(served, prompt, completion) if served else 0.0
+        cost = model_cost(served, prompt, completion) if served and not cache_hit else 0.0
         baseline = self.baseline.cost(prompt, completion)
         now = self.clock()
         self.sink.submit(
@@ -232,8 +340,25 @@ class Pipeline:
                 cached_tokens=usage.cached_tokens if usage and served else 0,
                 reasoning_tokens=usage.reasoning_tokens if usage and served else 0,
                 capabilities=call.chat.needs,
+                escalations=len([r for r in trace.escalations if r != "none better"]),
+                escalation_reason=",".join(trace.escalations),
+                cache_hit=cache_hit,
+                features=_features(decision) if self.keep_features else b"",
             )
         )
+
+
+def _features(decision: Decision | None) -> bytes:
+    return b"" if decision is None else decision.feature_values.astype("<f8").tobytes()
+
+
+def _check(decision: Decision, call: CompletionCall) -> Check | None:
+    """The cascade's check of each answer; None for the other strategies."""
+    if decision.strategy != strategies.CASCADE or len(decision.candidates) < 2:
+        return None
+    chat = call.chat
+    tools = chat.body.get("tools")
+    return answer_check(bool(chat.needs & JSON_OBJECT), chat.json_schema, tools)
 
 
 def _status(failure: BaseException | None) -> tuple[Status, str]:

@@ -202,7 +202,7 @@ def _content(value: Json, where: str) -> str | None:
         return "".join(
             part["text"]
             for part in value
-            if isinstance(part, Mapping) and isinstance(part.get("text"), str)
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
         )
     raise MalformedReply(f"{where}: expected a string, got {type(value).__name__}")
 
@@ -215,7 +215,7 @@ def _reasoning(obj: Mapping[str, Json]) -> str:
     details = obj.get("reasoning_details")
     if isinstance(details, list):
         return "".join(
-            d["text"] for d in details if isinstance(d, Mapping) and isinstance(d.get("text"), str)
+            d["text"] for d in details if isinstance(d, dict) and isinstance(d.get("text"), str)
         )
     return ""
 
@@ -240,10 +240,12 @@ def _logprobs(value: Json) -> Json:
 def usage_of(doc: Mapping[str, Json]) -> Usage | None:
     """The usage a body or chunk states (OpenAI's place, or Groq's `x_groq.usage`)."""
     usage = doc.get("usage")
-    if not isinstance(usage, Mapping):
+    if usage is None or not isinstance(usage, dict):
         x_groq = doc.get("x_groq")
-        usage = x_groq.get("usage") if isinstance(x_groq, Mapping) else None
-        if not isinstance(usage, Mapping):
+        if x_groq is None:
+            return None
+        usage = x_groq.get("usage") if isinstance(x_groq, dict) else None
+        if not isinstance(usage, dict):
             return None
     prompt = _count(usage.get("prompt_tokens"))
     completion = _count(usage.get("completion_tokens"))
@@ -261,7 +263,7 @@ def usage_of(doc: Mapping[str, Json]) -> Usage | None:
 
 
 def _detail(details: Json, key: str) -> int | None:
-    return _count(details.get(key)) if isinstance(details, Mapping) else None
+    return _count(details.get(key)) if isinstance(details, dict) else None
 
 
 def _count(value: Json) -> int | None:
@@ -286,6 +288,9 @@ class _ChoiceState:
     role_sent: bool = False
     finish: str | None = None
     calls: dict[int, _Call] = field(default_factory=dict)
+    text: list[str] = field(default_factory=list)  # kept only when the reader assembles
+    refusal: list[str] = field(default_factory=list)
+    arguments: dict[int, list[str]] = field(default_factory=dict)
 
 
 class StreamReader:
@@ -293,11 +298,14 @@ class StreamReader:
     JSON texts out. `committed` turns true at the first content (text, a tool call, a
     refusal, reasoning or a finish): until then a failure may still fall back."""
 
-    def __init__(self, model_id: str, stream_id: str, created: int, n: int) -> None:
+    def __init__(
+        self, model_id: str, stream_id: str, created: int, n: int, *, assemble: bool = False
+    ) -> None:
         self.model_id = model_id
         self.stream_id = stream_id
         self.created = created
         self.n = n
+        self.assemble = assemble  # keep what was said, to check the whole answer
         self.choices: dict[int, _ChoiceState] = {}
         self.usage: Usage | None = None
         self.committed = False
@@ -317,19 +325,51 @@ class StreamReader:
         out: list[bytes] = []
         for doc in docs:
             chunk = _object(doc, "chunk")
-            _reject_error(chunk)
-            usage = usage_of(chunk)
-            if usage is not None:
-                self.usage = usage
+            if "error" in chunk:
+                _reject_error(chunk)
+            if "usage" in chunk or "x_groq" in chunk:
+                usage = usage_of(chunk)
+                if usage is not None:
+                    self.usage = usage
             choices = chunk.get("choices")
             if not choices:
                 continue
             if not isinstance(choices, list):
                 raise MalformedReply("chunk choices: expected a list")
+            encoded = None if self.assemble else self._plain(choices)
+            if encoded is not None:
+                out.append(encoded)
+                continue
             deltas = [d for d in (self._delta(c, i) for i, c in enumerate(choices)) if d]
             if deltas:
                 out.append(self._encode(deltas))
         return out
+
+    def _plain(self, choices: list[Json]) -> bytes | None:
+        """The common chunk, cheaply: one choice already started, whose delta is only
+        text (None for anything else, which `_delta` reads in full)."""
+        if len(choices) != 1:
+            return None
+        choice = choices[0]
+        if not isinstance(choice, dict) or choice.get("finish_reason") is not None:
+            return None
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            return None
+        for key, value in delta.items():
+            if key not in _PLAIN_DELTA or (key in _REASONING_KEYS and value):
+                return None
+        content = delta.get("content")
+        index = choice.get("index", 0)
+        state = self.choices.get(index) if type(index) is int else None
+        if state is None or not state.role_sent or type(content) is not str or not content:
+            return None
+        if choice.get("logprobs") is not None:
+            return None
+        self.chars += len(content)
+        return b"".join(
+            (self._head, _PLAIN[index], orjson.dumps(content), b'},"finish_reason":null}]}')
+        )
 
     @property
     def finished(self) -> bool:
@@ -359,6 +399,8 @@ class StreamReader:
                 delta["tool_calls"] = [{"index": i, **c} for i, c in enumerate(delta["tool_calls"])]
             state = self.choices.setdefault(choice["index"], _ChoiceState())
             state.role_sent, state.finish = True, choice["finish_reason"]
+            if self.assemble:
+                _keep(state, choice["message"])
             item: dict[str, Json] = {"index": choice["index"], "delta": delta}
             if choice["logprobs"] is not None:
                 item["logprobs"] = choice["logprobs"]
@@ -392,10 +434,14 @@ class StreamReader:
         if content:
             out["content"] = content
             self.chars += len(content)
+            if self.assemble:
+                state.text.append(content)
         refusal = delta.get("refusal")
         if isinstance(refusal, str) and refusal:
             out["refusal"] = refusal
             self.chars += len(refusal)
+            if self.assemble:
+                state.refusal.append(refusal)
         reasoning = _reasoning(delta)
         if reasoning:
             out["reasoning_content"] = reasoning
@@ -432,7 +478,7 @@ class StreamReader:
             call = _object(item, f"delta.tool_calls[{position}]")
             index = _int(call.get("index"), position)
             function = call.get("function")
-            function = function if isinstance(function, Mapping) else {}
+            function = function if isinstance(function, dict) else {}
             arguments = _fragment(function.get("arguments"))
             known = state.calls.get(index)
             if known is None:
@@ -454,8 +500,50 @@ class StreamReader:
             else:
                 continue  # a repeat of the id or name with nothing new
             self.chars += len(arguments)
+            if self.assemble:
+                state.arguments.setdefault(index, []).append(arguments)
             fragments.append(fragment)
         return fragments
+
+    def messages(self) -> list[tuple[dict[str, Json], str]]:
+        """The whole answer of each choice, as a message and its finish reason (for a
+        reader that assembles)."""
+        out = []
+        for index in range(self.n):
+            state = self.choices.get(index, _ChoiceState())
+            message: dict[str, Json] = {"role": "assistant", "content": "".join(state.text)}
+            if state.refusal:
+                message["refusal"] = "".join(state.refusal)
+            if state.calls:
+                message["tool_calls"] = [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {
+                            "name": call.name,
+                            "arguments": "".join(state.arguments.get(i, [])),
+                        },
+                    }
+                    for i, call in sorted(state.calls.items())
+                ]
+            out.append((message, state.finish or ""))
+        return out
+
+
+# A text-only delta of an OpenAI-compatible chunk (some providers add these fields).
+_PLAIN_DELTA = frozenset({"content", "role", "reasoning_content", "reasoning"})
+_REASONING_KEYS = frozenset({"reasoning_content", "reasoning"})
+_PLAIN = {i: f',"choices":[{{"index":{i},"delta":{{"content":'.encode() for i in range(128)}
+
+
+def _keep(state: _ChoiceState, message: dict[str, Json]) -> None:
+    """Note a whole message in an assembling reader's choice state."""
+    state.text = [message.get("content") or ""]
+    if message.get("refusal"):
+        state.refusal = [message["refusal"]]
+    for i, call in enumerate(message.get("tool_calls") or ()):
+        state.calls[i] = _Call(call["id"], call["function"]["name"])
+        state.arguments[i] = [call["function"]["arguments"]]
 
 
 def _fragment(value: Json) -> str:
@@ -480,12 +568,12 @@ def _reject_error(body: Mapping[str, Json]) -> None:
     """A 2xx body carrying `{"error": ...}` (some providers report failures this way)."""
     error = body.get("error")
     if error:
-        message = error.get("message") if isinstance(error, Mapping) else error
+        message = error.get("message") if isinstance(error, dict) else error
         raise ProviderError(f"provider error in a 2xx reply: {str(message)[:300]}")
 
 
-def _object(value: Json, where: str) -> Mapping[str, Json]:
-    if not isinstance(value, Mapping):
+def _object(value: Json, where: str) -> dict[str, Json]:
+    if not isinstance(value, dict):
         raise MalformedReply(f"{where}: expected an object, got {type(value).__name__}")
     return value
 

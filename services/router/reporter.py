@@ -1,30 +1,36 @@
-"""Usage reporting: batches of UsageEvents on one long-lived AnalyticsService.Ingest stream.
+"""Usage reporting: every usage event is written to the spool (services/router/spool.py)
+before `submit` returns, and shipped from there in batches over one long-lived
+AnalyticsService.Ingest stream. Bytes are given back to the spool only when their batch's
+IngestAck arrives; when the stream breaks, everything unacknowledged is sent again, and a
+router that starts replays what a dead one left. Event ids are unique and analytics stores
+idempotently, so a replay never counts twice.
 
-A batch is forgotten only when its IngestAck arrives. While analytics is unreachable,
-batches go to the local spool (fsync'd) and are replayed, oldest first, once the stream is
-back; event ids are unique, so a replay that repeats an already stored batch is harmless.
-The memory queue is bounded: on overflow its content is spooled. `close` flushes what it
-can within the grace period and spools the rest, so no usage event is ever dropped.
+The request path pays for one proto serialisation and one `write()`; batching, sending,
+acknowledging and the periodic fsync happen in this module's background tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
-from freeway.analytics.v1 import analytics_pb2, analytics_pb2_grpc
+from freeway.analytics.v1 import analytics_pb2
 from services.router import wire
-from services.router.spool import Spool
+from services.router.spool import Chunk, Spool, sync_and_close
 from services.router.usage import UsageRecord
+from services.shared.errors import Unavailable
+from services.shared.redact import redact
 
 log = logging.getLogger("freeway.router.usage")
+
+INGEST = "/freeway.analytics.v1.AnalyticsService/Ingest"
 
 _RPC_ERRORS = (
     grpc.aio.AioRpcError,
@@ -38,27 +44,12 @@ _RPC_ERRORS = (
 class ReporterPolicy:
     batch_size: int = 200
     flush_interval_s: float = 0.25
-    queue_max: int = 10_000
     max_inflight: int = 8  # batches sent and not yet acknowledged
     connect_timeout_s: float = 2.0
     backoff_initial_s: float = 0.25
     backoff_max_s: float = 10.0
-
-
-@dataclass
-class _Batch:
-    sequence: int
-    events: list[analytics_pb2.UsageEvent]
-    segment: Path | None = None  # set when the batch was replayed from the spool
-
-
-@dataclass
-class _Replay:
-    """A spool segment being replayed: removed once all its batches are acknowledged."""
-
-    path: Path
-    unacked: set[int] = field(default_factory=set)
-    sent_all: bool = False
+    fsync_interval_s: float = 1.0  # 0: never fsync (the page cache still survives kill -9)
+    adopt_interval_s: float = 5.0  # how often to look for segments a dead router left
 
 
 class SessionEnded(Exception):
@@ -70,56 +61,81 @@ class UsageReporter:
 
     def __init__(self, channel: grpc.aio.Channel, spool: Spool, policy: ReporterPolicy) -> None:
         self.channel = channel
-        self.stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
+        # Requests go out as prebuilt bytes: the spool already holds every event serialised.
+        self._ingest = channel.stream_stream(
+            INGEST,
+            request_serializer=_identity,
+            response_deserializer=analytics_pb2.IngestAck.FromString,
+        )
         self.spool = spool
         self.policy = policy
-        self._queue: deque[UsageRecord] = deque()
         self._wake = asyncio.Event()
-        self._acked = asyncio.Event()
-        self._inflight: dict[int, _Batch] = {}
-        self._replays: dict[Path, _Replay] = {}
+        self._inflight: dict[int, Chunk] = {}
         self._sequence = 0
-        self._spooled = True  # the spool may hold events (from an earlier run): replay first
+        self._unsent = 0  # events submitted since the sender last looked
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._syncer: asyncio.Task[None] | None = None
         self.acknowledged = 0  # events acknowledged by analytics (stored or duplicate)
 
+    def admit(self) -> None:
+        """Refuse a new completion while the spool is at its bound (it could not be recorded)."""
+        if self.spool.full:
+            raise Unavailable(
+                "usage spool full (analytics has been unreachable for long): not taking"
+                " completions until it catches up"
+            )
+
     def submit(self, record: UsageRecord) -> None:
-        """Queue a record; never blocks, never drops (overflow goes to the spool)."""
-        self._queue.append(record)
-        if len(self._queue) >= self.policy.queue_max:
-            log.warning("usage queue full (%d): spooling it", len(self._queue))
-            self._spool_queue()
-        elif len(self._queue) >= self.policy.batch_size:
+        """Write the record to the spool; once this returns it survives the process dying.
+        Never blocks; raises Unavailable when the record cannot be written, so the answer
+        it belongs to is not given."""
+        if record.error:  # stored for good: no provider key may be in it
+            record = dataclasses.replace(record, error=redact(record.error))
+        try:
+            self.spool.append(wire.usage_event(record).SerializeToString())
+        except OSError as exc:
+            log.error("cannot write usage event %s to the spool: %s", record.event_id, exc)
+            raise Unavailable("usage could not be recorded; the answer is withheld") from exc
+        self._unsent += 1
+        if self._unsent >= self.policy.batch_size:
             self._wake.set()
 
     def start(self) -> None:
+        self._adopt()
         self._task = asyncio.create_task(self._run(), name="usage-reporter")
+        if self.policy.fsync_interval_s > 0:
+            self._syncer = asyncio.create_task(self._sync_forever(), name="usage-fsync")
 
     async def close(self, grace_s: float) -> None:
-        """Send what can be sent within `grace_s`, then spool everything else."""
+        """Send what can be sent within `grace_s`; the rest stays in the spool for next time."""
         self._closing = True
         self._wake.set()
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), grace_s)
             except TimeoutError:
-                log.warning("usage reporter: %.1fs grace ran out; spooling the rest", grace_s)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._spool_inflight()
-        self._spool_queue()
+                log.warning(
+                    "usage reporter: %.1fs grace ran out; %d bytes stay spooled",
+                    grace_s,
+                    self.spool.unacknowledged_bytes(),
+                )
+            await _cancel(self._task)
+        if self._syncer is not None:
+            await _cancel(self._syncer)
         self.spool.close()
 
     @property
-    def pending(self) -> int:
-        """Events held in memory (queued or awaiting acknowledgement)."""
-        return len(self._queue) + sum(len(b.events) for b in self._inflight.values())
+    def pending_bytes(self) -> int:
+        """Bytes of usage events in the spool that analytics has not acknowledged."""
+        return self.spool.unacknowledged_bytes()
 
     async def _run(self) -> None:
         backoff = self.policy.backoff_initial_s
-        while not (self._closing and self._idle()):
+        while True:
+            self._adopt()
+            if self._closing and self._idle():
+                return
             if await self._ready():
                 acknowledged = self.acknowledged
                 try:
@@ -130,17 +146,23 @@ class UsageReporter:
                     if _refused(exc):
                         self._set_aside(_describe(exc))
                 finally:
-                    self._spool_inflight()
+                    self._inflight.clear()
+                    self.spool.rewind()
                 if self.acknowledged > acknowledged:  # the stream worked for a while
                     backoff = self.policy.backoff_initial_s
             if self._closing:
                 return
-            self._spool_queue()
             await self._pause(backoff)
             backoff = min(backoff * 2, self.policy.backoff_max_s)
 
+    def _adopt(self) -> None:
+        """Take over the segments of a router sharing this directory that died."""
+        adopted = self.spool.adopt()
+        if adopted:
+            log.info("replaying usage events of %d spool segment(s) a router left", adopted)
+
     def _idle(self) -> bool:
-        return not self._queue and not self._inflight and not self.spool.sealed()
+        return not self._inflight and self.spool.unacknowledged_bytes() == 0
 
     async def _ready(self) -> bool:
         try:
@@ -155,8 +177,8 @@ class UsageReporter:
         self._wake.clear()
 
     async def _session(self) -> None:
-        """One Ingest stream: replay the spool, then send live batches until closing."""
-        call = self.stub.Ingest()
+        """One Ingest stream: send everything unacknowledged, oldest first, until closing."""
+        call = self._ingest()
         reader = asyncio.create_task(self._read_acks(call))
         writer = asyncio.create_task(self._write(call))
         try:
@@ -170,59 +192,25 @@ class UsageReporter:
             call.cancel()
 
     async def _write(self, call: Any) -> None:
+        looked = time.monotonic()
         while True:
-            await self._replay(call)
-            batch = await self._next_batch()
-            if batch:
-                await self._send(call, batch, None)
-            elif self._closing and not self._queue:
-                await self._drain()
+            if time.monotonic() - looked >= self.policy.adopt_interval_s:
+                looked = time.monotonic()
+                self._adopt()
+            self._unsent = 0
+            while len(self._inflight) < self.policy.max_inflight:
+                chunk = self.spool.take(self.policy.batch_size)
+                if chunk is None:
+                    break
+                self._sequence += 1
+                self._inflight[self._sequence] = chunk
+                await call.write(_ingest_request(self._sequence, chunk.payloads))
+            if self._closing and not self.spool.unsent():
+                while self._inflight:
+                    await self._pause(self.policy.flush_interval_s)
                 await call.done_writing()
                 return
-
-    async def _replay(self, call: Any) -> None:
-        """Send every spooled segment not already being replayed."""
-        if not self._spooled:
-            return
-        self._spooled = False
-        for path in self.spool.seal():
-            if path in self._replays:
-                continue
-            records = self.spool.read(path)
-            replay = self._replays[path] = _Replay(path)
-            log.info("replaying %d spooled usage events from %s", len(records), path.name)
-            size = self.policy.batch_size
-            for start in range(0, len(records), size):
-                events = [
-                    analytics_pb2.UsageEvent.FromString(r) for r in records[start : start + size]
-                ]
-                replay.unacked.add(await self._send(call, events, path))
-            replay.sent_all = True
-            self._forget_replayed(replay)
-
-    async def _next_batch(self) -> list[analytics_pb2.UsageEvent]:
-        if not self._queue and not self._closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.policy.flush_interval_s)
-            self._wake.clear()
-        take = min(len(self._queue), self.policy.batch_size)
-        return [wire.usage_event(self._queue.popleft()) for _ in range(take)]
-
-    async def _send(
-        self, call: Any, events: list[analytics_pb2.UsageEvent], segment: Path | None
-    ) -> int:
-        while len(self._inflight) >= self.policy.max_inflight:
-            self._acked.clear()
-            await self._acked.wait()
-        self._sequence += 1
-        self._inflight[self._sequence] = _Batch(self._sequence, events, segment)
-        await call.write(analytics_pb2.IngestRequest(sequence=self._sequence, events=events))
-        return self._sequence
-
-    async def _drain(self) -> None:
-        while self._inflight:
-            self._acked.clear()
-            await self._acked.wait()
+            await self._pause(self.policy.flush_interval_s)
 
     async def _read_acks(self, call: Any) -> None:
         while True:
@@ -236,63 +224,71 @@ class UsageReporter:
             self._acknowledge(ack)
 
     def _acknowledge(self, ack: analytics_pb2.IngestAck) -> None:
-        batch = self._inflight.pop(ack.sequence, None)
-        self._acked.set()
-        if batch is None:
+        chunk = self._inflight.pop(ack.sequence, None)
+        if chunk is None:
             log.warning("ack for unknown usage batch %d", ack.sequence)
             return
-        self.acknowledged += len(batch.events)
-        if batch.segment is not None:
-            replay = self._replays.get(batch.segment)
-            if replay is not None:
-                replay.unacked.discard(batch.sequence)
-                self._forget_replayed(replay)
-
-    def _forget_replayed(self, replay: _Replay) -> None:
-        if replay.sent_all and not replay.unacked:
-            self.spool.remove(replay.path)
-            del self._replays[replay.path]
+        self.spool.acknowledge(chunk)
+        self.acknowledged += len(chunk.payloads)
+        if len(self._inflight) == self.policy.max_inflight - 1 or self._closing:
+            self._wake.set()  # the writer may be waiting for room
 
     def _set_aside(self, reason: str) -> None:
-        """Analytics refused a batch as invalid: resending it would fail forever, so every
-        batch in flight is kept on disk out of replay, for an operator, never dropped."""
-        for path in list(self._replays):
-            kept = self.spool.set_aside(path)
-            log.error("usage segment refused by analytics (%s): kept as %s", reason, kept)
-        events = [e for b in self._inflight.values() if b.segment is None for e in b.events]
-        if events:
-            kept = self.spool.set_aside_records([e.SerializeToString() for e in events])
-            log.error(
-                "%d usage events refused by analytics (%s): kept as %s", len(events), reason, kept
-            )
-        self._inflight.clear()
-        self._replays.clear()
-        self._acked.set()
-
-    def _spool_inflight(self) -> None:
-        """Unacknowledged batches from memory go to the spool (spooled ones are still there)."""
-        events = [e for b in self._inflight.values() if b.segment is None for e in b.events]
-        self._inflight.clear()
-        self._replays.clear()
-        self._acked.set()
-        self._spooled = True
-        self._spool_events(events)
-
-    def _spool_queue(self) -> None:
-        records = list(self._queue)
-        self._queue.clear()
-        self._spool_events([wire.usage_event(r) for r in records])
-
-    def _spool_events(self, events: list[analytics_pb2.UsageEvent]) -> None:
-        if not events:
+        """Analytics refused a batch as invalid: acks come in order, so it is the oldest one
+        in flight. Resending it would fail forever; it is kept on disk for an operator."""
+        if not self._inflight:
             return
-        self._spooled = True
+        chunk = self._inflight.pop(min(self._inflight))
+        kept = self.spool.set_aside(chunk)
+        log.error(
+            "%d usage events refused by analytics (%s): kept as %s",
+            len(chunk.payloads),
+            reason,
+            kept,
+        )
+
+    async def _sync_forever(self) -> None:
+        """fsync what was written since the last round, off the event loop."""
+        while True:
+            await asyncio.sleep(self.policy.fsync_interval_s)
+            fds = self.spool.dirty_fds()
+            if fds:
+                await asyncio.to_thread(_sync_all, fds)
+
+
+def _ingest_request(sequence: int, events: list[bytes]) -> bytes:
+    """IngestRequest{sequence, events} on the wire, from already serialised UsageEvents."""
+    parts = [b"\x08", _varint(sequence)]  # field 1, varint
+    for event in events:
+        parts += (b"\x12", _varint(len(event)), event)  # field 2, length-delimited
+    return b"".join(parts)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def _sync_all(fds: list[int]) -> None:
+    for fd in fds:
         try:
-            self.spool.append([e.SerializeToString() for e in events])
-        except OSError:
-            log.exception("could not spool %d usage events", len(events))
-            return
-        log.info("spooled %d usage events to %s", len(events), self.spool.directory)
+            sync_and_close(fd)
+        except OSError as exc:
+            log.warning("fsync of the usage spool failed: %s", exc)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _refused(exc: BaseException) -> bool:

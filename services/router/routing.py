@@ -160,7 +160,9 @@ class Router:
         self.allow_paid = allow_paid
         self.unknown_context = unknown_context
         self.can_call = can_call
+        self.weights_file = weights_file
         self.weights = kernel.load_weights(weights_file)
+        self._weights_stamp = _stamp(weights_file)
         self.health_refresh_s = health_refresh_s
         self.clock = clock
         self.quota = quota
@@ -180,6 +182,16 @@ class Router:
         table = self._table
         i = table.index.get(model_id)
         return None if i is None else table.models[i]
+
+    def reload_weights(self) -> bool:
+        """Take up the weights file again when it changed (a refit: `freeway router fit`);
+        a file that cannot be read keeps the weights in use (and raises WeightsError)."""
+        stamp = _stamp(self.weights_file)
+        if stamp == self._weights_stamp:
+            return False
+        self._weights_stamp = stamp
+        self.weights = kernel.load_weights(self.weights_file)
+        return True
 
     def install(self, models: Iterable[ModelInfo], version: int) -> None:
         """Publish a new catalogue: build a new table, then swap the reference."""
@@ -345,6 +357,17 @@ class Router:
             health_due=min(self.board.next_expiry(), now + self.health_refresh_s),
             derived={},
         )
+
+
+def _stamp(path: Path | None) -> tuple[int, int] | None:
+    """What tells a weights file changed: its modification time and size."""
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _validate(request: RouteRequest) -> None:

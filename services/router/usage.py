@@ -81,9 +81,20 @@ class UsageRecord:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     capabilities: int = 0  # the capability bits the request needed
+    escalations: int = 0  # cascade: answers that failed their check before this one
+    escalation_reason: str = ""  # why, in order ("invalid_json,none better")
+    features: bytes = b""  # the kernel's feature vector (little-endian float64), if kept
 
 
 class UsageSink(Protocol):
-    """Where usage records go (the reporter); `submit` never blocks and never drops."""
+    """Where usage records go (the reporter's spool).
+
+    `admit` is called before a completion starts and raises (Unavailable) when the sink
+    could not take its record. `submit` must be called before the answer leaves: once it
+    returns the record is durable (it survives the process dying); it never blocks, and it
+    raises Unavailable when the record cannot be written, so that the answer is withheld.
+    """
+
+    def admit(self) -> None: ...
 
     def submit(self, record: UsageRecord) -> None: ...

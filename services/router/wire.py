@@ -100,6 +100,7 @@ def completion_call(request: router_pb2.CompletionRequest, request_id: str) -> C
         key_id=request.key_id,
         team_id=request.team_id,
         request_id=request.request_id or request_id,
+        cache=int(request.cache),
     )
 
 

@@ -27,14 +27,20 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the key and the source."""
 
 
-def setting(env: str, default: Any = dataclasses.MISSING, *, doc: str = "") -> Any:
-    """Declare a dataclass field read from `env` (or the TOML key of the same field name)."""
+def setting(
+    env: str, default: Any = dataclasses.MISSING, *, doc: str = "", secret: bool = False
+) -> Any:
+    """Declare a dataclass field read from `env` (or the TOML key of the same field name);
+    a `secret` one is left out of the settings object's repr."""
     meta = {"env": env, "doc": doc}
+    shown = not secret
     if default is dataclasses.MISSING:
-        return dataclasses.field(metadata=meta)
+        return dataclasses.field(metadata=meta, repr=shown)
     if isinstance(default, list | dict):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+        return dataclasses.field(
+            default_factory=lambda: type(default)(default), metadata=meta, repr=shown
+        )
+    return dataclasses.field(default=default, metadata=meta, repr=shown)
 
 
 def config_file(env: Mapping[str, str]) -> Path | None:

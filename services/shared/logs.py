@@ -1,5 +1,6 @@
 """Structured logging: JSON lines in production, readable lines locally. Every record
-carries the request id of the call it belongs to (a ContextVar set by the interceptors)."""
+carries the request id of the call it belongs to (a ContextVar set by the interceptors),
+and every line is passed through the provider-key redactor as it is formatted."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import os
 import sys
 import time
 from typing import Any
+
+from services.shared.redact import redact
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
@@ -40,7 +43,7 @@ class JsonFormatter(logging.Formatter):
             entry.pop("request_id", None)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))
 
 
 class TextFormatter(logging.Formatter):
@@ -58,7 +61,7 @@ class TextFormatter(logging.Formatter):
         line += f" {tail}" if tail else ""
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return redact(line)
 
 
 def configure(service: str, level: str | None = None, fmt: str | None = None) -> None:

@@ -2,6 +2,13 @@
 
 `start_server` builds a grpc.aio server with the shared interceptors, registers the
 service's servicers plus the standard health service and server reflection, and binds.
+
+With a service token, every call but a health check must carry
+`authorization: Bearer <token>` or is refused UNAUTHENTICATED before any servicer runs.
+Health stays open: Kubernetes' gRPC probes and container health checks cannot send
+metadata, and it tells no more than "serving". Reflection needs the token like everything
+else (it maps the whole API); grpcurl sends `-H` headers to reflection too:
+`grpcurl -plaintext -H "authorization: Bearer $FREEWAY_SERVICE_TOKEN" 127.0.0.1:50051 list`.
 `wait_for_signal` returns on SIGTERM/SIGINT; `RunningServer.stop` then flips health to
 NOT_SERVING and stops gracefully, warning when the grace period runs out. `run` starts a
 service's main on uvloop and turns start-up errors into one line.
@@ -11,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import signal
 import sys
@@ -31,6 +39,8 @@ from services.shared.logs import request_id
 log = logging.getLogger("freeway.grpc")
 
 REQUEST_ID_HEADER = "x-request-id"
+AUTH_HEADER = "authorization"
+OPEN_PREFIX = "/grpc.health.v1.Health/"  # reachable without the service token
 
 SERVER_OPTIONS: list[tuple[str, Any]] = [
     # A second server on the same port must fail loudly, not share the port silently.
@@ -54,10 +64,18 @@ class Registration:
     name: str  # full service name, e.g. "freeway.catalog.v1.CatalogService"
 
 
+def bearer(token: str) -> str:
+    return f"Bearer {token}"
+
+
 class ContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Request id from metadata into a ContextVar, an access log line, and error mapping:
-    FreewayError → its status with its message; anything else → INTERNAL with the request
-    id only (the traceback goes to the log, never to the client)."""
+    """The service credential (when a token is set), request id from metadata into a
+    ContextVar, an access log line, and error mapping: FreewayError → its status with its
+    message; anything else → INTERNAL with the request id only (the traceback goes to the
+    log, never to the client)."""
+
+    def __init__(self, token: str | None = None) -> None:
+        self._credential = bearer(token).encode() if token else None
 
     async def intercept_service(
         self,
@@ -65,10 +83,14 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None or details.method.startswith("/grpc."):
+        method = details.method
+        if handler is None or method.startswith(OPEN_PREFIX):
+            return handler
+        if self._credential is not None and not self._authenticated(details):
+            return _refusal(handler, method)
+        if method.startswith("/grpc."):
             return handler
         rid = _request_id(details.invocation_metadata) or uuid.uuid4().hex
-        method = details.method
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(handler.unary_unary, method, rid),
@@ -92,6 +114,38 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    def _authenticated(self, details: grpc.HandlerCallDetails) -> bool:
+        assert self._credential is not None
+        for key, value in details.invocation_metadata or ():
+            if key == AUTH_HEADER:
+                given = value.encode() if isinstance(value, str) else value
+                return hmac.compare_digest(given, self._credential)
+        return False
+
+
+def _refusal(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as `handler` that refuses the call UNAUTHENTICATED."""
+
+    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
+        log.warning("%s refused: no valid service credential from %s", method, context.peer())
+        await context.abort(
+            grpc.StatusCode.UNAUTHENTICATED,
+            f"{method}: missing or wrong service credential"
+            f" ({AUTH_HEADER}: Bearer $FREEWAY_SERVICE_TOKEN)",
+        )
+
+    serializers = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(refuse, **serializers)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(refuse, **serializers)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(refuse, **serializers)
+    return grpc.stream_stream_rpc_method_handler(refuse, **serializers)
 
 
 def _request_id(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
@@ -185,10 +239,14 @@ async def start_server(
     address: str,
     registrations: Sequence[Registration],
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    *,
+    token: str | None = None,
 ) -> RunningServer:
-    """Build, register (servicers + health + reflection) and start a server on `address`."""
+    """Build, register (servicers + health + reflection) and start a server on `address`.
+    With `token`, every call but health checks must carry it (service processes always
+    have one: `service_settings` requires it; only in-process test servers go without)."""
     server = grpc.aio.server(
-        interceptors=[ContextInterceptor(), *extra_interceptors], options=SERVER_OPTIONS
+        interceptors=[ContextInterceptor(token), *extra_interceptors], options=SERVER_OPTIONS
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -1,8 +1,15 @@
 """Settings every process of the suite shares: where each service listens / is reached,
-where embedded state lives, and the optional servers (PostgreSQL, Redis)."""
+where embedded state lives, the optional servers (PostgreSQL, Redis), and the service
+token every internal gRPC call carries.
+
+An address a process *reaches* may list several `host:port`s separated by commas (replicas
+on one machine, called round-robin); the address a process *binds* is a single one."""
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +28,23 @@ class SuiteSettings:
     database_url: str | None = setting("DATABASE_URL", None)
     redis_url: str | None = setting("REDIS_URL", None)
     providers_file: Path = setting("FREEWAY_PROVIDERS_FILE", Path("config/providers.toml"))
+    envoy_tls_cert: Path | None = setting(
+        "FREEWAY_ENVOY_TLS_CERT", None, doc="PEM certificate (chain): Envoy then serves HTTPS"
+    )
+    envoy_tls_key: Path | None = setting("FREEWAY_ENVOY_TLS_KEY", None, doc="its PEM private key")
+    service_token: str | None = setting(
+        "FREEWAY_SERVICE_TOKEN",
+        None,
+        doc="shared secret of the suite's gRPC calls (authorization: Bearer …); required by"
+        " every service process",
+        secret=True,
+    )
+    service_token_file: Path | None = setting(
+        "FREEWAY_SERVICE_TOKEN_FILE",
+        None,
+        doc="a file holding the service token (a compose or Kubernetes secret), when"
+        " FREEWAY_SERVICE_TOKEN is not set",
+    )
 
     def __post_init__(self) -> None:
         for name in (
@@ -31,10 +55,60 @@ class SuiteSettings:
             "envoy_addr",
             "envoy_admin_addr",
         ):
-            parse_address(getattr(self, name), f"FREEWAY_{name.upper()}")
+            for address in getattr(self, name).split(","):
+                parse_address(address.strip(), f"FREEWAY_{name.upper()}")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"REDIS_URL: expected redis://…, got {self.redis_url!r}")
+        if self.service_token is not None:
+            check_token(self.service_token)
+        if (self.envoy_tls_cert is None) != (self.envoy_tls_key is None):
+            raise ConfigError(
+                "FREEWAY_ENVOY_TLS_CERT and FREEWAY_ENVOY_TLS_KEY: set both (HTTPS) or neither"
+            )
+
+
+MIN_TOKEN_CHARS = 16
+_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-._~+/=")
+
+
+def check_token(token: str) -> None:
+    """A service token is sent as an HTTP/2 header value: printable, and not guessable."""
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"FREEWAY_SERVICE_TOKEN: at least {MIN_TOKEN_CHARS} characters, got {len(token)}"
+            " (`freeway token` makes one)"
+        )
+    if not set(token) <= _TOKEN_CHARS:
+        raise ConfigError("FREEWAY_SERVICE_TOKEN: only letters, digits and -._~+/= allowed")
+
+
+def new_token() -> str:
+    """A fresh service token (256 random bits)."""
+    return secrets.token_urlsafe(32)
 
 
 def suite_settings(env: dict[str, str] | None = None) -> SuiteSettings:
     return load(SuiteSettings, "suite", env)
+
+
+def service_settings(env: dict[str, str] | None = None) -> SuiteSettings:
+    """The suite settings of a service process, which must have its service token."""
+    suite = suite_settings(env)
+    if not suite.service_token and suite.service_token_file is not None:
+        suite = dataclasses.replace(suite, service_token=_read_token(suite.service_token_file))
+    if not suite.service_token:
+        raise ConfigError(
+            "FREEWAY_SERVICE_TOKEN: required: every gRPC call between Freeway services carries"
+            " it (`freeway run` / `demo` make one; compose and Kubernetes read it from a"
+            " Secret; `freeway token` prints a new one)"
+        )
+    return suite
+
+
+def _read_token(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise ConfigError(
+            f"FREEWAY_SERVICE_TOKEN_FILE: cannot read {path}: {exc.strerror}"
+        ) from None

@@ -1,4 +1,4 @@
-"""One session-scoped suite for every e2e test: the provider stand-in, then catalog,
+"""One session-scoped suite for every e2e test: the provider simulator, then catalog,
 analytics, router, edge and a real Envoy, as separate processes on free loopback ports,
 with the catalogue and usage in a throwaway PostgreSQL schema."""
 
@@ -23,7 +23,8 @@ from services.local.supervisor import (
     loopback_settings,
 )
 from services.shared.settings import SuiteSettings
-from tests.conftest import ROOT, free_port, pg_execute
+from services.simulator.providers import demo_providers_toml
+from tests.conftest import free_port, pg_execute
 
 ADMIN_KEY = "e2e-admin-key"
 
@@ -32,7 +33,7 @@ ADMIN_KEY = "e2e-admin-key"
 class RunningSuite:
     settings: SuiteSettings
     suite: Suite
-    standin_url: str
+    simulator_url: str
     database_url: str
     log_dir: Path
 
@@ -44,11 +45,15 @@ class RunningSuite:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {ADMIN_KEY}"}
 
+    @property
+    def token(self) -> str:
+        """The service token every internal gRPC call carries."""
+        return self.suite.token
 
-def _providers_file(tmp: Path, standin: str) -> Path:
-    text = (ROOT / "config" / "demo-providers.toml").read_text()
+
+def _providers_file(tmp: Path, simulator: str) -> Path:
     path = tmp / "providers.toml"
-    path.write_text(text.replace("http://127.0.0.1:8090", standin))
+    path.write_text(demo_providers_toml(simulator), encoding="utf-8")
     return path
 
 
@@ -61,10 +66,10 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
     asyncio.run(pg_execute(postgres, f'CREATE SCHEMA "{schema}"'))
     database_url = f"{postgres}?options=-csearch_path%3D{schema}"
     tmp = tmp_path_factory.mktemp("suite")
-    standin_addr = f"127.0.0.1:{free_port()}"
+    simulator_addr = f"127.0.0.1:{free_port()}"
     settings = loopback_settings(
         tmp / "var",
-        _providers_file(tmp, f"http://{standin_addr}"),
+        _providers_file(tmp, f"http://{simulator_addr}"),
         database_url=database_url,
     )
     env = child_env(
@@ -77,22 +82,22 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
         },
     )
     env.pop("REDIS_URL", None)
-    standin = ProcessSpec(
-        "standin",
-        [sys.executable, "-m", "tests.standin", "--addr", standin_addr],
-        ("http", f"http://{standin_addr}/_standin/health"),
+    simulator = ProcessSpec(
+        "simulator",
+        [sys.executable, "-m", "services.simulator", "--addr", simulator_addr],
+        ("http", f"http://{simulator_addr}/_simulator/health"),
     )
-    running = Suite(settings, env, log_dir=tmp / "logs", before=[standin])
+    running = Suite(settings, env, log_dir=tmp / "logs", before=[simulator])
     try:
         asyncio.run(running.start(timeout=60))
         _wait_for_models(settings)
     except SuiteError as exc:
         asyncio.run(running.stop())
         pytest.fail(f"the suite did not start: {exc}", pytrace=False)
-    yield RunningSuite(settings, running, f"http://{standin_addr}", database_url, tmp / "logs")
+    yield RunningSuite(settings, running, f"http://{simulator_addr}", database_url, tmp / "logs")
     codes = asyncio.run(running.stop())
     asyncio.run(pg_execute(postgres, f'DROP SCHEMA "{schema}" CASCADE'))
-    assert all(code == 0 for name, code in codes.items() if name != "standin"), codes
+    assert all(code == 0 for name, code in codes.items() if name != "simulator"), codes
 
 
 def _wait_for_models(settings: SuiteSettings) -> None:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 def test_demo_prints_a_routed_completion_then_stops_on_ctrl_c(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    for name in ("ENVOY", "ENVOY_ADMIN", "EDGE", "CATALOG", "ROUTER", "ANALYTICS", "STANDIN"):
+    for name in ("ENVOY", "ENVOY_ADMIN", "EDGE", "CATALOG", "ROUTER", "ANALYTICS", "SIMULATOR"):
         env[f"FREEWAY_{name}_ADDR"] = f"127.0.0.1:{free_port()}"
     env["FREEWAY_DATA_DIR"] = str(tmp_path / "var")
     env.pop("FREEWAY_ADMIN_KEY", None)

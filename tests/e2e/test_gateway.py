@@ -1,5 +1,5 @@
-"""The whole chain: openai client → Envoy → edge → router → provider stand-in, with the
-catalogue discovered from the stand-in's recorded model lists and usage in PostgreSQL."""
+"""The whole chain: openai client → Envoy → edge → router → provider simulator, with the
+catalogue discovered from the simulator's recorded model lists and usage in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import asyncio
 import json
 import time
 
-import grpc
 import httpx
 import openai
 import pytest
 
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from services.shared.channels import channel
 from services.shared.vocabulary import is_chat_model
 from tests.e2e.conftest import RunningSuite
 
@@ -28,7 +28,7 @@ def _free_models(suite: RunningSuite, *, chat: bool = True) -> dict[str, str]:
     answer chat (text in, text out), unless `chat` is false."""
 
     async def ask() -> dict[str, str]:
-        async with grpc.aio.insecure_channel(suite.settings.catalog_addr) as ch:
+        async with channel(suite.settings.catalog_addr, suite.token) as ch:
             reply = await catalog_pb2_grpc.CatalogServiceStub(ch).ListModels(
                 catalog_pb2.ListModelsRequest(free_only=True), timeout=5
             )
@@ -43,7 +43,7 @@ def _free_models(suite: RunningSuite, *, chat: bool = True) -> dict[str, str]:
 
 def test_chat_completion_is_answered_by_a_discovered_free_model(suite: RunningSuite) -> None:
     free = _free_models(suite)
-    assert free, "the catalog discovered no free model from the stand-in's recorded lists"
+    assert free, "the catalog discovered no free model from the simulator's recorded lists"
     reply = _client(suite).chat.completions.create(
         model="auto", messages=[{"role": "user", "content": "Say hello to Freeway."}]
     )
@@ -53,9 +53,9 @@ def test_chat_completion_is_answered_by_a_discovered_free_model(suite: RunningSu
     assert reply.choices[0].finish_reason == "stop"
     assert reply.usage is not None
     assert reply.usage.prompt_tokens > 0
-    upstream = httpx.get(f"{suite.standin_url}/_standin/requests", timeout=5).json()
+    upstream = httpx.get(f"{suite.simulator_url}/_simulator/requests", timeout=5).json()
     sent = [r for r in upstream if r["path"].endswith("/chat/completions")]
-    assert sent, "the stand-in saw no chat request"
+    assert sent, "the simulator saw no chat request"
 
 
 def test_streaming_completion_ends_with_done(suite: RunningSuite) -> None:

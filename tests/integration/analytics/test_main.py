@@ -21,7 +21,13 @@ START_TIMEOUT_S = 20.0
 def service_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FREEWAY_")}
     env.pop("DATABASE_URL", None)
-    env.update({"FREEWAY_DATA_DIR": str(tmp_path / "var"), "FREEWAY_LOG_LEVEL": "WARNING"})
+    env.update(
+        {
+            "FREEWAY_DATA_DIR": str(tmp_path / "var"),
+            "FREEWAY_LOG_LEVEL": "WARNING",
+            "FREEWAY_SERVICE_TOKEN": "test-service-token-0123456789",
+        }
+    )
     env.update(extra)
     return env
 

@@ -23,6 +23,7 @@ from services.catalog.poller import free_policy
 from services.catalog.records import ModelRecord
 from services.shared.providers import ProviderConfig
 from services.shared.settings import SuiteSettings
+from tests import corpus
 from tests.integration.catalog.provider import (
     BASE_URL,
     RECORDED,
@@ -42,8 +43,8 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
 
 
 @pytest.fixture
-async def provider(shared_data: Path) -> AsyncIterator[FakeProvider]:
-    fake = FakeProvider.recorded(shared_data)
+async def provider() -> AsyncIterator[FakeProvider]:
+    fake = FakeProvider.recorded()
     await fake.start()
     yield fake
     await fake.stop()
@@ -114,9 +115,9 @@ async def make_app(
         await app.stop(grace=0.5)
 
 
-def expected(shared_data: Path) -> dict[str, ModelRecord]:
+def expected() -> dict[str, ModelRecord]:
     """The recorded list as the domain understands it (parse + classify, no service)."""
-    result = parse_models((shared_data / RECORDED).read_bytes(), "openrouter", fmt="openrouter")
+    result = parse_models(corpus.read("providers", RECORDED), "openrouter", fmt="openrouter")
     policy = free_policy(openrouter())
     return {r.id: classify(r, policy, BASE_URL) for r in result.records}
 

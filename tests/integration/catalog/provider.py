@@ -19,20 +19,20 @@ import json
 from collections import deque
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from pathlib import Path
 from typing import Any
 
 import httpx
 from aiohttp import web
+
+from tests import corpus
 
 HOST = "openrouter.test"
 BASE_URL = f"http://{HOST}/api/v1"
 MODELS_PATH = "/api/v1/models"
 HOOK_PATH = "/hooks/catalog"
 HOOK_URL = f"http://{HOST}{HOOK_PATH}"
-RECORDED = Path(
-    "providers/openrouter/maruel-genai/2026-04-13_c7b9de78_openrouter__TestClient_Warmup.body.json"
-)
+# data/providers: OpenRouter's list of 2026-04-13 (350 models, 24 ":free")
+RECORDED = "openrouter/maruel-genai/2026-04-13_c7b9de78_openrouter__TestClient_Warmup.body.json"
 
 
 @dataclass
@@ -62,8 +62,8 @@ class FakeProvider:
     _stamp: float = 1_700_000_000.0
 
     @classmethod
-    def recorded(cls, shared_data: Path) -> FakeProvider:
-        doc = json.loads((shared_data / RECORDED).read_text(encoding="utf-8"))
+    def recorded(cls) -> FakeProvider:
+        doc = json.loads(corpus.read("providers", RECORDED))
         return cls(models=doc["data"])
 
     async def start(self) -> None:

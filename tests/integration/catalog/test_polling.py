@@ -270,3 +270,18 @@ async def test_webhook_delivery_retries_then_gives_up(provider: FakeProvider) ->
     assert [h["version"] for h in provider.hooks] == [1]
     assert provider.hook_attempts == 3 + 3 + 1
     assert waits == [0.5, 1.0, 0.5, 1.0]
+
+
+async def test_a_restart_reads_every_list_whole_again(
+    make_app: AppFactory, provider: FakeProvider
+) -> None:
+    """A new process may read a list differently (an upgrade, a provider's capabilities in
+    the providers file): its first poll never takes "not modified" for an answer."""
+    first = await make_app()
+    await first.stop(grace=0.5)
+    second = await make_app()
+    channel, stub = stub_for(second)
+    await refresh(stub)
+    await channel.close()
+    assert provider.statuses() == [200, 200, 304]
+    assert "If-None-Match" not in provider.seen[1].headers

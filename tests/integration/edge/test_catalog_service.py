@@ -21,8 +21,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def catalog(tmp_path: Path, shared_data: Path) -> AsyncIterator[App]:
-    provider = FakeProvider.recorded(shared_data)
+async def catalog(tmp_path: Path) -> AsyncIterator[App]:
+    provider = FakeProvider.recorded()
     await provider.start()
     app = await build(
         fast_settings(),
@@ -48,9 +48,9 @@ async def get_json(client: Any, path: str) -> Any:
 
 
 async def test_catalog_changes_and_providers_from_the_real_service(
-    catalog: App, backends: Backends, make_edge: EdgeFactory, shared_data: Path
+    catalog: App, backends: Backends, make_edge: EdgeFactory
 ) -> None:
-    want = expected(shared_data)
+    want = expected()
     suite = backends.suite(catalog_addr=f"127.0.0.1:{catalog.port}")
 
     async with make_edge(suite=suite) as edge:

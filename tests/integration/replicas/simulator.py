@@ -1,8 +1,7 @@
-"""The provider simulator, imported in one place (it moves from `tests/standin` to
-`services/simulator`: repoint this import and nothing else)."""
+"""The provider simulator, imported in one place (should it move, repoint this import)."""
 
 from __future__ import annotations
 
-from tests.standin.server import StandIn as Simulator
+from services.simulator.server import Simulator
 
 __all__ = ["Simulator"]

@@ -18,6 +18,12 @@ from freeway.common.v1 import common_pb2
 from services.shared.server import Registration, RunningServer, start_server
 
 TOOLS, VISION, JSON_MODE = 1, 2, 3
+MODELS_FOR_CACHE = [
+    common_pb2.Model(
+        id="t/ok", provider="t", upstream_id="ok", context_window=32_000, is_free=True,
+        input_price_per_mtok=0.0, output_price_per_mtok=0.0, quality=0.9, status="active",
+    )
+]  # fmt: skip
 
 
 def model(

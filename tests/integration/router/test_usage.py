@@ -1,5 +1,6 @@
-"""Usage reporting when analytics is away: spooled to disk, replayed once it is back,
-nothing lost and nothing stored twice; shutdown spools what could not be sent."""
+"""Usage reporting: every event is spooled to disk before its answer leaves and shipped from
+there; while analytics is away it waits on disk and is replayed once it is back, nothing
+lost and nothing stored twice; what shutdown could not send, the next start sends."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from freeway.analytics.v1 import analytics_pb2
 from services.router.app import App
-from services.router.spool import Spool
+from services.router.spool import read_records
 from tests.conftest import free_port
 from tests.integration.router.conftest import MODELS, request, router_stub, start_router
 from tests.integration.router.fakes import FakeAnalytics, FakeCatalog, FakeUpstream
@@ -37,8 +38,9 @@ async def upstream() -> AsyncIterator[str]:
 
 
 def spooled(tmp_path: Path) -> list[bytes]:
-    spool = Spool(tmp_path / "var" / "spool" / "router")
-    return [record for path in spool.segments() for record in spool.read(path)]
+    """Every event in the spool's segments (what analytics has not acknowledged)."""
+    segments = sorted((tmp_path / "var" / "spool" / "router").glob("*.wal"))
+    return [record for path in segments for record in read_records(path)]
 
 
 async def eventually(condition: object, timeout: float = 20.0) -> None:
@@ -74,7 +76,7 @@ async def test_analytics_down_spools_then_replays_everything_once(
         stored = {event.request_id for event in analytics.events.values()}
         assert stored == ids
         assert len(analytics.events) == COUNT
-        assert app.reporter.pending == 0
+        assert app.reporter.pending_bytes == 0
     finally:
         await app.stop()
         await analytics.stop()
@@ -135,9 +137,44 @@ async def test_a_batch_analytics_refuses_is_set_aside_not_resent_forever(
         await analytics.wait_for(1)
         assert [e.request_id for e in analytics.events.values()] == ["fine"]
         (kept,) = spool_dir.glob("*.rejected")
-        events = [analytics_pb2.UsageEvent.FromString(r) for r in Spool(spool_dir).read(kept)]
+        events = [analytics_pb2.UsageEvent.FromString(r) for r in read_records(kept)]
         assert [e.request_id for e in events] == ["poison"]
         assert spooled(tmp_path) == []
+    finally:
+        await app.stop()
+        await analytics.stop()
+
+
+async def test_at_its_bound_the_spool_refuses_completions_until_analytics_drains_it(
+    tmp_path: Path, catalog: str, upstream: str
+) -> None:
+    analytics_addr = f"127.0.0.1:{free_port()}"
+    app = await start_router(
+        tmp_path, catalog, analytics_addr, upstream, usage_spool_max_bytes=2000
+    )
+    analytics = FakeAnalytics()
+    try:
+        await asyncio.wait_for(app.watcher.ready.wait(), 10)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            stub = router_stub(channel)
+            answered, refused = 0, None
+            for n in range(100):  # ~250 bytes an event: full after a few
+                try:
+                    await stub.Complete(request("t/ok", request_id=f"bound-{n}"))
+                except grpc.aio.AioRpcError as exc:
+                    refused = exc
+                    break
+                answered += 1
+            assert refused is not None
+            assert refused.code() == grpc.StatusCode.UNAVAILABLE
+            assert "usage spool full" in (refused.details() or "")
+            assert 0 < answered < 100
+            assert len(spooled(tmp_path)) == answered  # every answered one is on disk
+            await analytics.start(analytics_addr)
+            await analytics.wait_for(answered, timeout=30)
+            await eventually(lambda: not app.reporter.spool.full)
+            await stub.Complete(request("t/ok", request_id="after"))
+        await analytics.wait_for(answered + 1, timeout=30)
     finally:
         await app.stop()
         await analytics.stop()

@@ -1,44 +1,32 @@
-"""Every recorded model-list body in the shared data parses, with the right counts.
+"""Every recorded model-list body vendored in data/providers parses, with the right counts.
 
 Expected counts are computed here straight from the raw JSON, without the parsers: count the
 entries of the body's model list, and count free models by the provider's own marks
 (``:free`` / ``-Free`` ids, OpenRouter-style ``"0"`` price strings on text models, local
-runtimes). The shared folder is a sibling of the clone; without it these tests skip (and
-fail under CI=true).
+runtimes).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.catalog.formats import ParseError, detect_format, parse_models
 from services.catalog.freeness import FreePolicy, classify
-from tests.conftest import SHARED_DATA, require_shared_data
+from tests import corpus
 
-PROVIDERS = SHARED_DATA / "providers"
 LOCAL = {"ollama", "llamacpp", "lmstudio"}
 HAS_BROTLI = importlib.util.find_spec("brotli") is not None
+RECORDED = corpus.files("providers")  # "<provider>/<source>/<file>.json" -> bytes
+BODIES = sorted(name for name in RECORDED if not name.endswith(".nock.json"))
+NOCKS = sorted(name for name in RECORDED if name.endswith(".nock.json"))
 
 
-def _bodies() -> list[Path]:
-    return sorted(PROVIDERS.rglob("*.json")) if PROVIDERS.is_dir() else []
-
-
-def _id(path: Path) -> str:
-    return str(path.relative_to(PROVIDERS)) if PROVIDERS.is_dir() else path.name
-
-
-BODIES = [p for p in _bodies() if not p.name.endswith(".nock.json")]
-NOCKS = [p for p in _bodies() if p.name.endswith(".nock.json")]
-
-
-def _provider(path: Path) -> str:
-    return path.relative_to(PROVIDERS).parts[0]
+def _provider(name: str) -> str:
+    return name.split("/", 1)[0]
 
 
 def _model_list(doc: Any) -> list[Any]:
@@ -87,17 +75,21 @@ def _policy(provider: str) -> FreePolicy:
     return FreePolicy(mode="local") if provider in LOCAL else FreePolicy()
 
 
-@pytest.mark.parametrize("path", BODIES, ids=_id)
-def test_every_body_parses_with_independent_counts(path: Path) -> None:
-    require_shared_data()
-    raw = path.read_bytes()
+def test_the_corpus_is_vendored() -> None:
+    assert len(BODIES) >= 100
+    assert len(NOCKS) >= 5
+
+
+@pytest.mark.parametrize("path", BODIES)
+def test_every_body_parses_with_independent_counts(path: str) -> None:
+    raw = RECORDED[path]
     provider = _provider(path)
     entries = _model_list(json.loads(raw))
 
     result = parse_models(raw, provider)
     records = [classify(r, _policy(provider)) for r in result.records]
 
-    assert not result.generic, f"{path.name} fell back to the generic parser"
+    assert not result.generic, f"{path} fell back to the generic parser"
     distinct = list({_name(e): e for e in reversed(entries)}.values())  # same id twice: one model
     assert len(records) == len(distinct)
     assert sum(r.is_free for r in records) == _expected_free(provider, distinct)
@@ -105,11 +97,10 @@ def test_every_body_parses_with_independent_counts(path: Path) -> None:
     assert len({r.id for r in records}) == len(records)
 
 
-@pytest.mark.parametrize("path", BODIES, ids=_id)
-def test_no_price_is_negative_and_unknown_is_never_free_by_price(path: Path) -> None:
-    require_shared_data()
+@pytest.mark.parametrize("path", BODIES)
+def test_no_price_is_negative_and_unknown_is_never_free_by_price(path: str) -> None:
     provider = _provider(path)
-    for parsed in parse_models(path.read_bytes(), provider).records:
+    for parsed in parse_models(RECORDED[path], provider).records:
         record = classify(parsed, _policy(provider))
         prices = (record.input_price_per_mtok, record.output_price_per_mtok, record.request_price)
         assert all(p is None or p >= 0 for p in prices), record.id
@@ -118,32 +109,32 @@ def test_no_price_is_negative_and_unknown_is_never_free_by_price(path: Path) -> 
 
 
 def test_the_corpus_covers_every_provider_of_the_issue() -> None:
-    require_shared_data()
-    formats = {detect_format(p.read_bytes()) for p in BODIES}
+    formats = {detect_format(RECORDED[p]) for p in BODIES}
     assert formats >= {
         "openrouter", "openai", "anthropic", "gemini", "mistral", "together", "huggingface",
         "cloudflare", "cohere", "github", "pollinations", "ollama", "llamacpp", "lmstudio",
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("path", NOCKS, ids=_id)
-def test_nock_recordings_match_their_decoded_bodies(path: Path) -> None:
-    require_shared_data()
-    raw = path.read_bytes()
+@pytest.mark.parametrize("path", NOCKS)
+def test_nock_recordings_match_their_decoded_bodies(path: str) -> None:
+    raw = RECORDED[path]
     if not HAS_BROTLI:
         with pytest.raises(ParseError, match="brotli"):
             parse_models(raw, "openrouter")
         return
-    body = path.with_name(path.name.replace(".nock.json", ".body.json"))
+    body = RECORDED[path.replace(".nock.json", ".body.json")]
     from_nock = parse_models(raw, "openrouter").records
-    assert from_nock == parse_models(body.read_bytes(), "openrouter").records
+    assert from_nock == parse_models(body, "openrouter").records
 
 
 def test_openrouter_snapshots_match_the_documented_free_counts() -> None:
     """SOURCES.md: the 2025 OpenRouter snapshots list 301–321 models, 59–70 with ``:free`` ids."""
-    require_shared_data()
-    for path in sorted((PROVIDERS / "openrouter" / "cline").glob("*openrouter-models.body.json")):
-        records = parse_models(path.read_bytes(), "openrouter").records
+    snapshots = [p for p in BODIES if p.startswith("openrouter/cline/")]
+    snapshots = [p for p in snapshots if p.endswith("openrouter-models.body.json")]
+    assert len(snapshots) == 3
+    for path in snapshots:
+        records = parse_models(RECORDED[path], "openrouter").records
         free_ids = [r for r in records if r.upstream_id.endswith(":free")]
         assert 301 <= len(records) <= 321
         assert 59 <= len(free_ids) <= 70

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,7 @@ from services.catalog.formats import (
 )
 from services.catalog.freeness import FreePolicy, classify
 from services.catalog.records import FreeReason, ModelRecord
-
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "providers"
+from tests import corpus
 
 
 def _one(body: Any, provider: str = "p", fmt: str = "auto") -> ModelRecord:
@@ -36,7 +34,9 @@ def _by_id(result: ParseResult) -> dict[str, ModelRecord]:
 
 
 def _fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    """A recorded maruel/genai body from data/providers, by "<provider>/<file>"."""
+    provider, file = name.split("/")
+    return corpus.read("providers", f"{provider}/maruel-genai/{file}")
 
 
 def _openrouter(model_id: str, **fields: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from services.catalog.pricing import (
     models_dev_api_catalogue,
 )
 from services.catalog.records import ModelRecord
-from tests.conftest import SHARED_DATA, require_shared_data
+from tests import corpus
 
 LITELLM_MAP = {
     "sample_spec": {"litellm_provider": "one of …", "input_cost_per_token": 0.0},
@@ -195,11 +195,10 @@ def test_price_files_skip_what_cannot_be_read_and_keep_the_order(tmp_path: Path)
     assert (nothing, none) == (None, [])
 
 
-def test_recorded_catalogues_price_real_models() -> None:
-    require_shared_data()
-    pricing = SHARED_DATA / "pricing"
+def test_recorded_catalogues_price_real_models(tmp_path: Path) -> None:
+    pricing = corpus.unpack("pricing", tmp_path)
     litellm = load_price_catalogue(
-        next((pricing / "litellm").glob("2025-10-21_*model_prices_and_context_window.json"))
+        pricing / "litellm" / "2025-10-21_llm.js-adaf2a0_model_prices_and_context_window.json"
     )
     models_dev = load_price_catalogue(pricing / "models.dev")
     assert enrich(_unpriced("openai", "gpt-4o"), litellm).input_price_per_mtok == 2.5

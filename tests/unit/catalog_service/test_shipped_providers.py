@@ -8,13 +8,14 @@ import pytest
 
 from services.catalog.formats import FORMATS
 from services.shared.providers import load_providers
+from services.simulator.providers import DEMO_PROVIDERS
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.mark.parametrize("name", ["providers.toml", "demo-providers.toml"])
-def test_every_shipped_provider_uses_a_known_format(name: str) -> None:
-    providers, errors = load_providers(ROOT / "config" / name)
+@pytest.mark.parametrize("path", [ROOT / "config" / "providers.toml", DEMO_PROVIDERS])
+def test_every_shipped_provider_uses_a_known_format(path: Path) -> None:
+    providers, errors = load_providers(path)
     assert errors == []
     unknown = {p.name: p.format for p in providers if p.format not in (*FORMATS, "auto")}
     assert unknown == {}

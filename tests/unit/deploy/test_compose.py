@@ -182,9 +182,15 @@ def test_provider_keys_pass_through_from_the_host(name: str) -> None:
 
 
 def test_secrets_come_from_the_host_environment() -> None:
+    declared = set(compose().get("secrets", {}))
     for name, svc in compose_services().items():
         for key, value in environment(svc).items():
-            if SECRET_NAME.search(key):
+            if key.endswith("_FILE"):  # a compose secret, mounted under /run/secrets
+                secret = value.removeprefix("/run/secrets/")
+                assert value.startswith("/run/secrets/"), f"{name}: {key} must name a secret"
+                assert secret in declared, f"{name}: {key}: no secret {secret!r} declared"
+                assert secret in svc.get("secrets", []), f"{name}: {key}: {secret} not mounted"
+            elif SECRET_NAME.search(key):
                 match = HOST_VALUE.match(value)
                 assert match, f"{name}: {key} must come from the host (${{{key}…}}), not a literal"
                 assert match[1] == key, f"{name}: {key} is read from the host's {match[1]}"
@@ -242,15 +248,17 @@ def test_edge_is_probed_where_envoy_checks_it() -> None:
 
 
 def _published(service: dict[str, Any]) -> list[tuple[str, int, int]]:
-    """(host ip, published port, container port) per short-form port mapping."""
+    """(host ip, published port, container port) per short-form port mapping, with each
+    `${VAR:-default}` at its default (what an unset host variable gives)."""
     mappings = []
     for entry in service.get("ports", []):
-        *host, published, target = str(entry).split(":")
+        resolved = re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(entry))
+        *host, published, target = resolved.split(":")
         mappings.append((host[0] if host else "0.0.0.0", int(published), int(target)))
     return mappings
 
 
-def test_only_envoy_is_published_and_its_admin_only_on_loopback() -> None:
+def test_only_envoy_is_published_on_loopback_by_default() -> None:
     for name, svc in compose_services().items():
         assert name == "envoy" or not svc.get("ports"), f"{name}: only Envoy faces the network"
     envoy = envoy_config()
@@ -258,7 +266,7 @@ def test_only_envoy_is_published_and_its_admin_only_on_loopback() -> None:
     admin = envoy["admin"]["address"]["socket_address"]["port_value"]
     public_port, admin_port = default_port("envoy"), default_address("envoy_admin")[1]
     assert sorted(_published(compose_services()["envoy"])) == sorted(
-        [("0.0.0.0", public_port, listener), ("127.0.0.1", admin_port, admin)]
+        [("127.0.0.1", public_port, listener), ("127.0.0.1", admin_port, admin)]
     )
     assert (listener, admin) == (public_port, admin_port)
     probe = " ".join(compose_services()["envoy"]["healthcheck"]["test"])
@@ -269,7 +277,15 @@ def test_named_volumes_are_declared() -> None:
     declared = set(compose().get("volumes", {}))
     for name, svc in compose_services().items():
         for volume in svc.get("volumes", []):
-            source = str(volume).split(":")[0]
+            source = re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(volume)).split(":")[0]
             if not source.startswith((".", "/")):
                 assert source in declared, f"{name}: volume {source!r} is not declared"
     assert "postgres-data" in declared
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_gets_the_service_token_as_a_secret_file(name: str) -> None:
+    svc = compose_services()[name]
+    assert environment(svc)["FREEWAY_SERVICE_TOKEN_FILE"] == "/run/secrets/service-token"
+    assert "service-token" in svc["secrets"]
+    assert compose()["secrets"]["service-token"] == {"environment": "FREEWAY_SERVICE_TOKEN"}

@@ -157,3 +157,11 @@ def test_only_envoy_faces_outside_the_cluster() -> None:
     exposed = {n for n, s in services.items() if s["spec"].get("type", "ClusterIP") != "ClusterIP"}
     assert exposed == {"envoy"}
     assert [p["port"] for p in services["envoy"]["spec"]["ports"]] == [default_port("envoy")]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_gets_the_service_token_from_a_secret(name: str) -> None:
+    token = _explicit_env(name)["FREEWAY_SERVICE_TOKEN"]
+    ref = token["valueFrom"]["secretKeyRef"]
+    assert (ref["name"], ref["key"]) == ("freeway-secrets", "FREEWAY_SERVICE_TOKEN")
+    assert not ref.get("optional"), "a service without the token cannot start"

@@ -53,6 +53,7 @@ def test_outcome_headers_show_the_decision_and_unknown_costs_as_unknown() -> Non
         "x-freeway-strategy": "free-first",
         "x-freeway-complexity": "0.2500",
         "x-freeway-attempts": "2",
+        "x-freeway-cache": "miss",
         "x-freeway-cost-usd": "0.00000000",
         "x-freeway-saved-usd": "0.00125000",
     }
@@ -148,3 +149,14 @@ def test_models_json_lists_auto_first_with_freeway_fields() -> None:
     }
     assert second["pricing"] == {"input_per_mtok": 2.5, "output_per_mtok": None}
     assert "free_reason" not in second
+
+
+def test_the_cache_header_says_on_off_or_auto() -> None:
+    assert convert.cache_mode(None) == router_pb2.CACHE_MODE_DEFAULT
+    assert convert.cache_mode("On") == router_pb2.CACHE_MODE_ON
+    assert convert.cache_mode(" off ") == router_pb2.CACHE_MODE_OFF
+    with pytest.raises(InvalidArgument, match="x-freeway-cache"):
+        convert.cache_mode("maybe")
+    hit = router_pb2.Outcome(model="a/b", cache_hit=True)
+    assert convert.outcome_headers(hit, stream=True)["x-freeway-cache"] == "hit"
+    assert convert.outcome_headers(router_pb2.Outcome(), stream=False)["x-freeway-cache"] == "miss"

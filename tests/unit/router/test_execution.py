@@ -10,6 +10,7 @@ import pytest
 
 from services.router.breaker import HALF_OPEN, OPEN, BreakerPolicy, HealthBoard
 from services.router.catalogue import ModelInfo
+from services.router.checks import answer_check
 from services.router.execution import ExecutionPolicy, Executor, Trace
 from services.router.failures import Kind, UpstreamFailure, from_status
 from services.router.request import read_body
@@ -41,6 +42,15 @@ FAILURES = {
     ),
     "reject": from_status(400, '{"error":{"message":"Failed to download image"}}', None, 0),
 }
+
+
+ANSWERS = {
+    "blank": "",
+    "sorry": "I'm sorry, I can't help with that.",
+    "prose": "hello",
+    "json": '{"x": 1}',
+}
+CHECK = answer_check(True, None, None)  # JSON mode
 
 
 def completion(text: str) -> bytes:
@@ -87,6 +97,8 @@ class Scripted:
                 return b'{"choices": []}'
             if model.upstream_id == "error200":
                 return b'{"error": {"message": "Provider returned error"}}'
+            if model.upstream_id in ANSWERS:
+                return completion(ANSWERS[model.upstream_id])
             return completion(f"from {model.id}")
         finally:
             self.closed.append(model.upstream_id)
@@ -102,6 +114,14 @@ class Scripted:
             if name == "hang":
                 await self.release.wait()
             if name == "empty":
+                return
+            if name in ANSWERS:
+                yield [
+                    chunk({"content": ANSWERS[name]})
+                    if ANSWERS[name]
+                    else chunk({"role": "assistant"})
+                ]
+                yield [chunk({}, "stop")]
                 return
             if name == "whole":  # ignored stream: true, answered JSON
                 yield completion("whole answer")
@@ -353,4 +373,39 @@ async def test_closing_the_stream_early_closes_the_upstream() -> None:
     await anext(events)
     await events.aclose()
     assert upstream.closed == ["ok"]
+    assert board.inflight == {}
+
+
+async def test_cascade_escalates_past_answers_that_fail_their_check() -> None:
+    upstream = Scripted()
+    run, board = executor(upstream)
+    trace = Trace(started=0.0)
+    answer = await run.complete(
+        candidates("blank", "sorry", "prose", "json"), CHAT, None, trace, "c", CHECK
+    )
+    assert answer.body["choices"][0]["message"]["content"] == '{"x": 1}'
+    assert trace.escalations == ["empty", "refusal", "invalid_json"]
+    assert upstream.calls == ["blank", "sorry", "prose", "json"]
+    assert board.inflight == {}
+    assert board.state("p/blank") != OPEN  # a poor answer is not an unhealthy model
+
+
+async def test_cascade_returns_the_strongest_answer_when_none_passes() -> None:
+    run, board = executor(Scripted())
+    trace = Trace(started=0.0)
+    answer = await run.complete(candidates("blank", "prose"), CHAT, None, trace, "c", CHECK)
+    assert answer.body["choices"][0]["message"]["content"] == "hello"
+    assert trace.escalations == ["empty", "invalid_json", "none better"]
+    assert board.inflight == {}
+
+
+async def test_a_cascade_stream_is_checked_whole_before_its_first_chunk() -> None:
+    upstream = Scripted()
+    run, board = executor(upstream)
+    trace = Trace(started=0.0)
+    received: list[bytes] = []
+    async for part in run.stream(candidates("prose", "json"), CHAT, None, trace, "sid", 1, CHECK):
+        received += part
+    assert text_of(received) == '{"x": 1}'  # nothing of the prose answer reached the client
+    assert trace.escalations == ["invalid_json"]
     assert board.inflight == {}

@@ -362,3 +362,32 @@ def test_logprobs_pass_through() -> None:
     lp = {"content": [{"token": "a", "logprob": -0.1, "bytes": [97], "top_logprobs": []}]}
     event = out(r.feed([{"choices": [{"index": 0, "delta": {"content": "a"}, "logprobs": lp}]}]))[0]
     assert event["choices"][0]["logprobs"] == lp
+
+
+def test_the_fast_path_for_text_deltas_says_what_the_full_reading_says() -> None:
+    fast = reader()
+    docs = [
+        delta({"role": "assistant", "content": ""}),
+        delta({"content": "he"}),
+        delta({"content": "llo", "role": "assistant"}),
+        delta({"content": "!", "reasoning_content": None}),
+        delta({"content": "", "reasoning": "hmm"}),  # reasoning: never lost
+        delta({"content": " x", "channel": "final"}),  # a field the fast path does not know
+        delta({}, "stop"),
+    ]
+    events = out(fast.feed(docs))
+    texts = [
+        (e["choices"][0]["delta"].get("content"), e["choices"][0]["delta"].get("reasoning_content"))
+        for e in events
+    ]
+    assert all(set(e) == {"id", "object", "created", "model", "choices"} for e in events)
+    assert [e["choices"][0]["finish_reason"] for e in events] == [None] * 5 + ["stop"]
+    assert texts == [
+        ("he", None),
+        ("llo", None),
+        ("!", None),
+        (None, "hmm"),
+        (" x", None),
+        (None, None),
+    ]
+    assert fast.chars == len("hello! x")

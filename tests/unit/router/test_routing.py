@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 
@@ -365,3 +367,25 @@ def test_decision_message_carries_candidates_and_features() -> None:
     assert [f.name for f in message.features] == list(kernel.FEATURE_NAMES)
     assert message.catalog_version == 7
     assert message.decision_us > 0
+
+
+def test_refitted_weights_are_taken_up_without_a_restart(tmp_path: Path) -> None:
+    from native._common import DEFAULT_WEIGHTS_PATH
+    from services.router.weights import WeightsWatcher
+
+    path = tmp_path / "weights.json"
+    weights = json.loads(DEFAULT_WEIGHTS_PATH.read_text())
+    path.write_text(json.dumps(weights))
+    routed = Router(HealthBoard(BreakerPolicy()), weights_file=path)
+    routed.install(CATALOGUE, 1)
+    before = routed.decide(RouteRequest(messages=HELLO)).complexity
+    watcher = WeightsWatcher(routed)
+    watcher.check()
+    assert routed.decide(RouteRequest(messages=HELLO)).complexity == before  # unchanged file
+    weights["bias"] = weights["bias"] + 3.0  # a refit that finds every prompt harder
+    path.write_text(json.dumps(weights))
+    watcher.check()
+    assert routed.decide(RouteRequest(messages=HELLO)).complexity > before
+    path.write_text("{broken")  # a bad refit is logged; the weights in use stay
+    watcher.check()
+    assert routed.decide(RouteRequest(messages=HELLO)).complexity > before

@@ -1,11 +1,21 @@
 from freeway.common.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class CacheMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CACHE_MODE_DEFAULT: _ClassVar[CacheMode]
+    CACHE_MODE_ON: _ClassVar[CacheMode]
+    CACHE_MODE_OFF: _ClassVar[CacheMode]
+CACHE_MODE_DEFAULT: CacheMode
+CACHE_MODE_ON: CacheMode
+CACHE_MODE_OFF: CacheMode
 
 class Constraints(_message.Message):
     __slots__ = ("capabilities", "min_context", "allow", "deny", "max_price_per_mtok", "free_only")
@@ -24,20 +34,22 @@ class Constraints(_message.Message):
     def __init__(self, capabilities: _Optional[_Iterable[_Union[_common_pb2.Capability, str]]] = ..., min_context: _Optional[int] = ..., allow: _Optional[_Iterable[str]] = ..., deny: _Optional[_Iterable[str]] = ..., max_price_per_mtok: _Optional[float] = ..., free_only: _Optional[bool] = ...) -> None: ...
 
 class CompletionRequest(_message.Message):
-    __slots__ = ("body", "strategy", "constraints", "key_id", "team_id", "request_id")
+    __slots__ = ("body", "strategy", "constraints", "key_id", "team_id", "request_id", "cache")
     BODY_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
     body: str
     strategy: _common_pb2.Strategy
     constraints: Constraints
     key_id: str
     team_id: str
     request_id: str
-    def __init__(self, body: _Optional[str] = ..., strategy: _Optional[_Union[_common_pb2.Strategy, str]] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., key_id: _Optional[str] = ..., team_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    cache: CacheMode
+    def __init__(self, body: _Optional[str] = ..., strategy: _Optional[_Union[_common_pb2.Strategy, str]] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., key_id: _Optional[str] = ..., team_id: _Optional[str] = ..., request_id: _Optional[str] = ..., cache: _Optional[_Union[CacheMode, str]] = ...) -> None: ...
 
 class FeatureContribution(_message.Message):
     __slots__ = ("name", "value", "contribution")
