@@ -14,10 +14,12 @@ from typing import Any
 
 import aiohttp
 import grpc
+import orjson
 import pytest
 
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from freeway.common.v1 import common_pb2
+from freeway.router.v1 import router_pb2, router_pb2_grpc
 from services.catalog.app import App as CatalogApp
 from services.catalog.app import build as build_catalog
 from services.catalog.config import CatalogSettings
@@ -89,6 +91,23 @@ async def _paid_model(catalog_addr: str) -> common_pb2.Model:
                 await asyncio.sleep(0.05)
 
 
+async def _knows(router_addr: str, model_id: str) -> None:
+    """Wait (bounded) until a router's catalogue snapshot has `model_id`."""
+    body = orjson.dumps({"model": model_id, "messages": [{"role": "user", "content": "hi"}]})
+    request = router_pb2.CompletionRequest(body=body.decode())
+    async with grpc.aio.insecure_channel(router_addr) as channel:
+        stub = router_pb2_grpc.RouterServiceStub(channel)
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    await stub.Route(request, timeout=5)
+                    return
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.NOT_FOUND:
+                        raise
+                await asyncio.sleep(0.05)
+
+
 @pytest.fixture
 async def scaled(tmp_path: Path, pg_schema: str, redis_url: str) -> AsyncIterator[Scaled]:
     simulator = await Simulator(port=0, record=False).start()
@@ -136,6 +155,8 @@ async def scaled(tmp_path: Path, pg_schema: str, redis_url: str) -> AsyncIterato
         )
         runners.append(await serve(create_app(settings, suite), "127.0.0.1:0", grace=1))
     paid = await _paid_model(catalog_addr)
+    for router in routers:
+        await _knows(f"127.0.0.1:{router.port}", paid.id)
     edges = [f"http://127.0.0.1:{bound_port(r)}" for r in runners]
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
