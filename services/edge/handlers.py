@@ -67,8 +67,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         if ticket is not None:
             ticket.saw(reply.outcome)
     finally:
-        # Shielded: a client that leaves cancels this handler, never the settlement.
-        await asyncio.shield(asyncio.ensure_future(admission.settle(ticket)))
+        if ticket is not None:  # shielded: a client that leaves cancels this handler, not this
+            await asyncio.shield(asyncio.ensure_future(admission.settle(ticket)))
     resp = json_response(reply.body.encode())
     resp.headers.update(convert.outcome_headers(reply.outcome, stream=False))
     return resp
