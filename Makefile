@@ -84,8 +84,9 @@ bench-router: $(STAMP)  ## Route RPS and p50/p99 over gRPC against a bare grpc.a
 bench-usage: $(STAMP)  ## µs per usage event written to the spool before the answer leaves
 	$(PY) -m bench.usage
 
-chaos: $(STAMP)  ## kill / restart probes on loopback (~2 min): success rate, 5xx, added latency, events lost / duplicated
+chaos: $(STAMP)  ## kill / restart / failover probes on loopback (~3 min): success rate, 5xx, added latency, events lost / duplicated
 	$(PY) -m bench.chaos
+	$(PY) -m bench.failover
 
 bench-keys: $(STAMP)  ## µs per request of auth + limits + budgets, embedded and Redis, vs the edge without
 	$(PY) -m bench.keys

@@ -273,10 +273,17 @@ class Load:
     """`concurrency` clients sending completions back to back (half of them streamed); a
     client pauses 50 ms after a failure, as a real one would back off."""
 
-    def __init__(self, base_url: str, concurrency: int, tls: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        concurrency: int,
+        tls: ssl.SSLContext | None = None,
+        pause_s: float = 0.05,
+    ):
         self.base_url = base_url
         self.concurrency = concurrency
         self.tls = tls
+        self.pause_s = pause_s
         self.attempts: list[Attempt] = []
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -302,8 +309,8 @@ class Load:
             attempt = await self._one(http, stream=(n + i) % 2 == 1, text=f"chaos {n}/{i}")
             self.attempts.append(attempt)
             i += 1
-            if not attempt.answered:
-                await asyncio.sleep(0.05)
+            if not attempt.answered and self.pause_s:
+                await asyncio.sleep(self.pause_s)
 
     async def _one(self, http: aiohttp.ClientSession, stream: bool, text: str) -> Attempt:
         body = {"model": "auto", "stream": stream, "messages": [{"role": "user", "content": text}]}

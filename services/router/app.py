@@ -144,6 +144,7 @@ def build(
         board,
         ExecutionPolicy(
             attempt_timeout_s=settings.attempt_timeout_s,
+            max_attempts=settings.max_attempts,
             hedge_floor_s=settings.hedge_floor_s,
             hedge_cold_s=settings.hedge_cold_s,
             retry_after_default_s=settings.retry_after_default_s,

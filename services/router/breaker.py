@@ -53,6 +53,7 @@ class WaitEstimate:
 @dataclass
 class _Breaker:
     failures: int = 0  # consecutive
+    last_failed: float = 0.0
     opened_until: float = 0.0
     cooldown_s: float = 0.0
     tripped: bool = False  # opened at least once and not closed by a success since
@@ -73,6 +74,14 @@ class HealthBoard:
         self._probing: set[str] = set()
         self._waits: dict[tuple[str, bool], WaitEstimate] = {}
         self._global_waits: dict[bool, WaitEstimate] = {}
+
+    def suspect(self, model_id: str) -> bool:
+        """Whether the model failed lately without succeeding since (its breaker not yet
+        open): tried after the others, so one failure already steers requests away."""
+        breaker = self._breakers.get(model_id)
+        if breaker is None or breaker.failures == 0:
+            return False
+        return self.clock() - breaker.last_failed < self.policy.cooldown_s
 
     def admit(self, model_id: str) -> int:
         """Whether a request may try `model_id` now: CLOSED (go), HALF_OPEN (go: the
@@ -159,6 +168,7 @@ class HealthBoard:
         breaker = self._breakers.setdefault(model_id, _Breaker())
         breaker.failures += 1
         now = self.clock()
+        breaker.last_failed = now
         half_open = breaker.tripped and breaker.opened_until <= now
         if half_open or breaker.failures >= self.policy.failures:
             self._open(breaker, now)

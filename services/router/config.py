@@ -33,14 +33,19 @@ class RouterSettings:
         30.0,
         doc="the most one attempt waits for its answer (or for the next bytes of a stream)",
     )
+    max_attempts: int = setting(
+        "FREEWAY_ROUTER_MAX_ATTEMPTS",
+        32,
+        doc="attempts per request, over its candidates and more decided when they fail",
+    )
     hedge_floor_s: float = setting(
         "FREEWAY_ROUTER_HEDGE_FLOOR_S",
-        1.0,
+        0.25,
         doc="never start the next candidate beside a slow attempt sooner than this",
     )
     hedge_cold_s: float = setting(
         "FREEWAY_ROUTER_HEDGE_COLD_S",
-        10.0,
+        2.0,
         doc="how long an attempt may take before any model has shown its speed",
     )
     connect_timeout_s: float = setting("FREEWAY_ROUTER_CONNECT_TIMEOUT_S", 5.0)
@@ -124,6 +129,7 @@ class RouterSettings:
             "FREEWAY_ROUTER_UNKNOWN_CONTEXT": self.unknown_context,
             "FREEWAY_ROUTER_ATTEMPT_TIMEOUT_S": self.attempt_timeout_s,
             "FREEWAY_ROUTER_HEDGE_FLOOR_S": self.hedge_floor_s,
+            "FREEWAY_ROUTER_MAX_ATTEMPTS": self.max_attempts,
             "FREEWAY_ROUTER_HEDGE_COLD_S": self.hedge_cold_s,
             "FREEWAY_ROUTER_CONNECT_TIMEOUT_S": self.connect_timeout_s,
             "FREEWAY_ROUTER_BREAKER_FAILURES": self.breaker_failures,

@@ -30,6 +30,7 @@ the caller: never a short answer passed off as whole. Every attempt is written t
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -92,11 +93,16 @@ class Trace:
     reader: StreamReader | None = None  # the committed stream's reader
 
 
+# More candidates when a decision's are used up: the router decides again without them.
+Further = Callable[[frozenset[str]], Sequence[ModelInfo]]
+
+
 @dataclass(frozen=True)
 class ExecutionPolicy:
     attempt_timeout_s: float = 30.0  # the most one attempt may wait for its answer / next bytes
-    hedge_floor_s: float = 1.0  # never hedge an attempt sooner than this
-    hedge_cold_s: float = 10.0  # the hedge delay before any model has answered
+    max_attempts: int = 32  # across a decision's candidates and the ones asked for after them
+    hedge_floor_s: float = 0.25  # never hedge an attempt sooner than this
+    hedge_cold_s: float = 2.0  # the hedge delay before any model has answered
     retry_after_default_s: float = 5.0
     retry_after_max_s: float = 600.0
 
@@ -109,6 +115,7 @@ class _Attempt(Generic[T]):
     capped: bool  # the request's deadline, not the policy, bounds it
     task: asyncio.Task[T]
     finished: bool = False  # its model's in-flight count was already given back
+    slow: bool = False  # the next candidate was started beside it: it took too long
 
 
 class PoorAnswer(UpstreamFailure):
@@ -157,6 +164,7 @@ class Executor:
         trace: Trace,
         completion_id: str,
         check: Check | None = None,
+        further: Further | None = None,
     ) -> Answer:
         """The first successful completion among `candidates` (that passes `check`, when
         given), or a typed error."""
@@ -171,7 +179,9 @@ class Executor:
                     raise PoorAnswer(problem, answer)
             return answer
 
-        won, answer = await self._race(candidates, deadline, trace, _ANSWER, attempt)
+        won, answer = await self._race(
+            candidates, deadline, trace, _ANSWER, attempt, further=further
+        )
         if not won.finished:
             self.board.finished(won.model.id, probe=won.probe)
         self._succeeded(won, trace, _ANSWER)
@@ -188,6 +198,7 @@ class Executor:
         created: int,
         check: Check | None = None,
         keep: bool = False,
+        further: Further | None = None,
     ) -> AsyncGenerator[list[bytes], None]:
         """Client chunks (JSON texts) of the first candidate whose stream commits, a list
         per provider read; falls back only before the commit (which, with `check`, is when
@@ -198,7 +209,7 @@ class Executor:
             return await self._open(model, chat, timeout, stream_id, created, check, keep)
 
         won, opened = await self._race(
-            candidates, deadline, trace, _FIRST_CONTENT, attempt, _close_opened
+            candidates, deadline, trace, _FIRST_CONTENT, attempt, _close_opened, further
         )
         model = won.model
         trace.served = model
@@ -271,10 +282,12 @@ class Executor:
         stream: bool,
         run: Callable[[ModelInfo, float], Awaitable[T]],
         discard: Callable[[T], Awaitable[None]] | None = None,
+        further: Further | None = None,
     ) -> tuple[_Attempt[T], T]:
         """The first attempt to succeed, trying candidates in order: the next one starts
-        when an attempt fails, or beside it when it is slow past its hedge delay."""
-        usable = self._usable(candidates, trace)
+        when an attempt fails, or beside it when it is slow past its hedge delay; when the
+        candidates are used up, `further` may name more (while attempts are left)."""
+        usable = self._usable(candidates, trace, further)
         running: list[_Attempt[T]] = []
         more = True
         best: tuple[_Attempt[T], T] | None = None  # the strongest answer that failed a check
@@ -296,6 +309,13 @@ class Executor:
                     [a.task for a in running], timeout=wait, return_when=asyncio.FIRST_COMPLETED
                 )
                 if not done:  # the newest attempt is slow: start the next one beside it
+                    slow = running[-1]
+                    if not slow.slow:
+                        slow.slow = True
+                        # A model this slow may have stopped answering: other requests try
+                        # it last from now on (an answer after all clears it, as any does).
+                        log.info("%s: slow, trying the next candidate beside it", slow.model.id)
+                        self.board.failed(slow.model.id)
                     more = launch()
                     trace.hedged += more
                     continue
@@ -349,19 +369,49 @@ class Executor:
             self.quota.started(model)
 
     def _usable(
-        self, candidates: Sequence[ModelInfo], trace: Trace
+        self, candidates: Sequence[ModelInfo], trace: Trace, further: Further | None = None
     ) -> Iterator[tuple[ModelInfo, bool]]:
         """Candidates whose breaker, Retry-After hold and free-tier quota let them be tried
         (with whether this request holds the model's half-open probe), checked as each
         one's turn comes: a 429 from one model may use up the quota its later siblings
         share, and concurrent requests may have used it since the decision.
 
+        When they are used up, `further` names more, so that a request finds a healthy
+        model while one exists (up to the policy's attempts). Two kinds are kept for last:
+        models that failed lately (another request found out), and — once this request is
+        falling back — models another request is trying right now, so that concurrent
+        requests that lost their first choice find out about different models at once.
+
         A single explicit candidate is always tried: the caller asked for it by name.
         """
-        if len(candidates) == 1:
+        if len(candidates) == 1 and further is None:
             yield candidates[0], False
             return
-        for model in candidates:
+        seen: set[str] = set()
+        fresh = collections.deque(candidates)
+        busy: list[ModelInfo] = []
+        suspects: list[ModelInfo] = []
+        falling_back = exhausted = False
+        while trace.attempts < self.policy.max_attempts:
+            if not fresh and further is not None and not exhausted:
+                found = [m for m in further(frozenset(seen)) if m.id not in seen]
+                exhausted = not found  # nothing new: do not ask again
+                fresh.extend(found)
+            if fresh:
+                model = fresh.popleft()
+                if model.id in seen:
+                    continue
+                seen.add(model.id)
+                if self.board.suspect(model.id):
+                    suspects.append(model)
+                    continue
+                if falling_back and self.board.inflight.get(model.id):
+                    busy.append(model)
+                    continue
+            elif busy or suspects:
+                model = (busy or suspects).pop(0)
+            else:
+                return
             if not self._has_quota(model):
                 trace.skipped.append(model.id)
                 continue
@@ -369,6 +419,7 @@ class Executor:
             if state == OPEN:
                 trace.skipped.append(model.id)
                 continue
+            falling_back = True
             yield model, state == HALF_OPEN
 
     def _has_quota(self, model: ModelInfo) -> bool:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -23,7 +24,7 @@ from services.router import strategies
 from services.router.cache import CACHE_DEFAULT, Entry, ResponseCache, cache_key, cacheable
 from services.router.catalogue import ModelInfo
 from services.router.checks import answer_check
-from services.router.execution import Check, Executor, Trace
+from services.router.execution import Check, Executor, Further, Trace
 from services.router.quota import QuotaLedger
 from services.router.reply import StreamReader, Usage, new_id, usage_of
 from services.router.request import JSON_OBJECT, ChatRequest
@@ -141,6 +142,7 @@ class Pipeline:
                 trace,
                 completion_id,
                 _check(decision, call),
+                self._further(call),
             )
         except BaseException as exc:
             self._record(call, trace, decision, None, exc, stream=False)
@@ -183,6 +185,7 @@ class Pipeline:
                 created,
                 _check(decision, call),
                 keep=key is not None,
+                further=self._further(call),
             )
             async with contextlib.aclosing(chunks):
                 first = True
@@ -213,6 +216,22 @@ class Pipeline:
                     usage = trace.reader.usage or self._estimate(decision, trace.reader.chars)
                 self._record(call, trace, decision, usage, exc, stream=True)
             raise
+
+    def _further(self, call: CompletionCall) -> Further | None:
+        """More candidates once a decision's are used up: the router decides again without
+        the ones already tried (none for a model asked for by name)."""
+        route = call.route
+        if route.model not in ("", "auto"):
+            return None
+
+        def more(tried: frozenset[str]) -> Sequence[ModelInfo]:
+            again = dataclasses.replace(route, deny=(*route.deny, *sorted(tried)))
+            try:  # twice the usual number: falling back, the executor spreads over them
+                return self.router.decide(again, 2 * self.router.candidates).candidates
+            except FreewayError:
+                return ()  # nothing else fits: the failures already tried say why
+
+        return more
 
     def _cache_key(self, call: CompletionCall) -> str | None:
         """The request's cache key, or None when the cache may not answer it."""

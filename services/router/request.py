@@ -109,6 +109,8 @@ def read_body(body: Json) -> ChatRequest:
             check(reader, value)
     reader.finish(body)
     forward = {k: v for k, v in body.items() if k not in ROUTER_FIELDS and v is not None}
+    if reader.echoed_reasoning:  # Freeway's own output, which providers do not take back
+        forward["messages"] = [_without_reasoning(m) for m in forward["messages"]]
     return ChatRequest(
         body=forward,
         model=reader.model,
@@ -157,6 +159,7 @@ class _Reader:
         self.logprobs = False
         self.top_logprobs = False
         self.need_fields: dict[int, str] = {}
+        self.echoed_reasoning = False  # an earlier answer's reasoning_content, sent back
 
     def need(self, bit: int, field: str) -> None:
         """The request needs capability `bit` (first asked for by `field`)."""
@@ -230,6 +233,13 @@ class _Reader:
         return "\n".join(texts)
 
     def assistant(self, value: Mapping[str, Json], where: str) -> str:
+        reasoning = value.get("reasoning_content")
+        if reasoning is not None:
+            if not isinstance(reasoning, str):
+                raise InvalidArgument(
+                    f"expected a string, got {kind(reasoning)}", field=f"{where}.reasoning_content"
+                )
+            self.echoed_reasoning = True
         calls = value.get("tool_calls")
         if calls is not None:
             self.tool_calls(calls, f"{where}.tool_calls")
@@ -618,6 +628,12 @@ class _Reader:
             raise InvalidArgument("is only allowed when stream is true", field="stream_options")
 
 
+def _without_reasoning(message: dict[str, Json]) -> dict[str, Json]:
+    if "reasoning_content" not in message:
+        return message
+    return {k: v for k, v in message.items() if k != "reasoning_content"}
+
+
 def _part_type(part: Json, where: str) -> str:
     if not isinstance(part, dict):
         raise InvalidArgument(f"expected a content part object, got {kind(part)}", field=where)
@@ -702,7 +718,16 @@ _MESSAGE_FIELDS: dict[str, frozenset[str]] = {
     "developer": frozenset({"role", "content", "name"}),
     "user": frozenset({"role", "content", "name"}),
     "assistant": frozenset(
-        {"role", "content", "name", "refusal", "tool_calls", "function_call", "audio"}
+        {
+            "role",
+            "content",
+            "name",
+            "refusal",
+            "tool_calls",
+            "function_call",
+            "audio",
+            "reasoning_content",
+        }
     ),
     "tool": frozenset({"role", "content", "tool_call_id"}),
 }

@@ -197,8 +197,9 @@ class Router:
         """Publish a new catalogue: build a new table, then swap the reference."""
         self._table = self._build(tuple(models), version)
 
-    def decide(self, request: RouteRequest) -> Decision:
-        """Choose a model and its fallbacks, or raise a typed error saying why none fits."""
+    def decide(self, request: RouteRequest, candidates: int | None = None) -> Decision:
+        """Choose a model and its fallbacks (`candidates` in all; the configured number by
+        default), or raise a typed error saying why none fits."""
         started = time.perf_counter()
         strategy = self._strategy(request.strategy)
         needs = needs_mask(request.capabilities, request.needs)
@@ -211,7 +212,8 @@ class Router:
             ranked: Sequence[ModelInfo] = (self._explicit(table, request),)
             reason = f"{request.model} requested explicitly"
         else:
-            ranked = self._select(table, request, needs, strategy, score.value, min_context)
+            k = self.candidates if candidates is None else candidates
+            ranked = self._select(table, request, needs, strategy, score.value, min_context, k)
             reason = _reason(strategy, ranked, score.value)
         return Decision(
             chosen=ranked[0],
@@ -248,13 +250,12 @@ class Router:
         strategy: int,
         score: float,
         min_context: int,
+        k: int,
     ) -> list[ModelInfo]:
         cat = _allowed_catalogue(table, request.allow, request.deny)
         max_price = self._max_price(request)
         seed = next(self._seeds)
-        picked = kernel.select(
-            score, cat, needs, min_context, max_price, strategy, self.candidates, seed
-        )
+        picked = kernel.select(score, cat, needs, min_context, max_price, strategy, k, seed)
         if len(picked) == 0:
             raise explain_no_candidate(
                 table,

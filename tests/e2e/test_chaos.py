@@ -75,3 +75,16 @@ def test_with_two_of_each_a_kill_fails_only_what_was_in_flight(
         assert any(a.answered and a.started > kill.at + chaos.NOTICE_S for a in probe.attempts)
     assert figures.events_lost == 0, figures.table()
     assert figures.events_duplicated == 0, figures.table()
+
+
+def test_half_the_free_models_failing_every_way_still_answers_every_request(
+    tmp_path: Path, postgres_bin: Path
+) -> None:
+    from bench import failover
+
+    figures = asyncio.run(failover.run(tmp_path, 200, 8, _log))
+    print(figures.table())
+    assert figures.failing_models >= 10, figures.table()  # a real part of the catalogue fails
+    assert figures.healthy_models > 0
+    assert figures.success_rate == 1.0, figures.table()  # while a healthy candidate exists
+    assert figures.added_p99_ms <= 1000, figures.table()

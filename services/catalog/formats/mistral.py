@@ -40,6 +40,20 @@ def parse(doc: Json, provider: str) -> Page:
     return read_items(require_list(doc, "data", NAME), "id", "data", read_item, provider)
 
 
+def _not_chat(upstream: str, flags: set[str]) -> tuple[str, ...]:
+    """What a model without `completion_chat` gives (embedding, speech, a classification,
+    OCR text of a document): never text to a chat, so it is never routed one."""
+    if "audio_speech" in flags:
+        return ("audio",)
+    if flags & {"audio_transcription", "audio_transcription_realtime"}:
+        return ("transcript",)
+    if "classification" in flags or "moderation" in upstream:
+        return ("classification",)
+    if "ocr" in flags or "ocr" in upstream:
+        return ("document",)
+    return ("embedding",)
+
+
 def read_item(item: JsonObject, provider: str) -> ModelRecord:
     upstream = text(item.get("id"))
     raw = item.get("capabilities")
@@ -49,8 +63,7 @@ def read_item(item: JsonObject, provider: str) -> ModelRecord:
         inputs.append("image")
     if flags & {"audio", "audio_transcription", "audio_transcription_realtime"}:
         inputs.append("audio")
-    speech_only = "audio_speech" in flags and "completion_chat" not in flags
-    outputs = ("audio",) if speech_only else ("text",)
+    outputs = ("text",) if "completion_chat" in flags else _not_chat(upstream, flags)
     extra = encode_extra(item, _USED)
     extra["capability_flags"] = encode_value(sorted(flags))
     return ModelRecord(

@@ -663,3 +663,24 @@ def test_any_json_body_gives_a_result_or_a_parse_error(body: Any, fmt: str) -> N
         return
     assert all(r.id.startswith("p/") for r in result.records)
     assert result.records or result.warnings
+
+
+def test_mistral_models_without_chat_completion_are_never_chat_models() -> None:
+    from services.catalog.formats import mistral
+    from services.shared.vocabulary import is_chat_model
+
+    def record(flags: dict[str, bool], model_id: str) -> Any:
+        return mistral.read_item({"id": model_id, "capabilities": flags}, "mistral")
+
+    chat = record({"completion_chat": True, "function_calling": True}, "mistral-small")
+    assert is_chat_model(chat.input_modalities, chat.output_modalities)
+    for flags, model_id, output in (
+        ({}, "codestral-embed", "embedding"),
+        ({"classification": True}, "mistral-moderation", "classification"),
+        ({"ocr": True}, "mistral-ocr", "document"),
+        ({"audio_transcription": True}, "voxtral-mini", "transcript"),
+        ({"audio_speech": True}, "voxtral-mini-tts", "audio"),
+    ):
+        other = record(flags, model_id)
+        assert other.output_modalities == (output,), model_id
+        assert not is_chat_model(other.input_modalities, other.output_modalities)

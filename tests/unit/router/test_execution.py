@@ -409,3 +409,72 @@ async def test_a_cascade_stream_is_checked_whole_before_its_first_chunk() -> Non
     assert text_of(received) == '{"x": 1}'  # nothing of the prose answer reached the client
     assert trace.escalations == ["invalid_json"]
     assert board.inflight == {}
+
+
+async def test_when_the_candidates_fail_further_ones_are_asked_for() -> None:
+    upstream = Scripted()
+    run, _ = executor(upstream)
+    asked: list[frozenset[str]] = []
+
+    def further(tried: frozenset[str]) -> list[ModelInfo]:
+        asked.append(tried)
+        return candidates("garbage", "ok") if len(asked) == 1 else []
+
+    trace = Trace(started=0.0)
+    answer = await run.complete(
+        candidates("broken", "limited"), CHAT, None, trace, "c", further=further
+    )
+    assert answer.body["model"] == "p/ok"
+    assert upstream.calls == ["broken", "limited", "garbage", "ok"]
+    assert asked == [frozenset({"p/broken", "p/limited"})]
+
+
+async def test_further_candidates_stop_at_the_attempts_allowed() -> None:
+    upstream = Scripted()
+    board = HealthBoard(BreakerPolicy(failures=99), still)
+    run = Executor(upstream, board, ExecutionPolicy(max_attempts=3), still)
+    names = iter(["broken"] * 10)
+
+    def further(tried: frozenset[str]) -> list[ModelInfo]:
+        return [ModelInfo(id=f"p/x{len(tried)}", provider="p", upstream_id=next(names))]
+
+    with pytest.raises(Unavailable, match="all 3 attempts failed"):
+        await run.complete(
+            candidates("broken"), CHAT, None, Trace(started=0.0), "c", further=further
+        )
+
+
+async def test_a_model_that_lost_for_slowness_is_tried_after_the_others() -> None:
+    upstream = Scripted()
+    run, board = executor(upstream, failures=2, hedge_s=0.01)
+    answer = await run.complete(candidates("hang", "ok"), CHAT, None, Trace(started=0.0), "c")
+    assert answer.body["model"] == "p/ok"
+    assert board.suspect("p/hang")  # it failed lately: the next request tries it last
+    upstream.calls.clear()
+    answer = await run.complete(candidates("hang", "ok"), CHAT, None, Trace(started=0.0), "c")
+    assert (answer.body["model"], upstream.calls) == ("p/ok", ["ok"])
+    board.failed("p/hang")
+    assert board.state("p/hang") == OPEN  # and its breaker opens as any other's
+
+
+async def test_a_model_that_failed_lately_goes_last_and_is_tried_if_all_else_fails() -> None:
+    upstream = Scripted()
+    run, board = executor(upstream)
+    board.failed("p/ok")  # one failure: suspect, breaker still closed
+    trace = Trace(started=0.0)
+    answer = await run.complete(candidates("ok", "broken"), CHAT, None, trace, "c")
+    assert upstream.calls == ["broken", "ok"]
+    assert answer.body["model"] == "p/ok"
+
+
+async def test_falling_back_prefers_models_no_other_request_is_trying() -> None:
+    upstream = Scripted()
+    run, board = executor(upstream)
+    board.started("p/ok")  # another request is trying it right now
+    answer = await run.complete(candidates("broken", "ok", "json"), CHAT, None, Trace(0.0), "c")
+    assert upstream.calls == ["broken", "json"]
+    assert answer.body["model"] == "p/json"
+    board.started("p/json")
+    upstream.calls.clear()
+    answer = await run.complete(candidates("broken", "ok", "json"), CHAT, None, Trace(0.0), "c")
+    assert upstream.calls == ["ok"]  # all busy: taken in order after all (broken: suspect)

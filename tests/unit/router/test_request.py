@@ -347,3 +347,13 @@ def test_prompt_messages_read_labelled_prompt_lines_the_same_way() -> None:
     )
     with pytest.raises(InvalidArgument):
         prompt_messages({"messages": [{"role": "user", "content": 3}]})
+
+
+def test_reasoning_an_answer_carried_is_accepted_back_and_not_forwarded() -> None:
+    """Freeway answers with `reasoning_content`; clients send the message back as it was."""
+    said = {"role": "assistant", "content": "4", "reasoning_content": "2 + 2 is 4"}
+    chat = read_body({"messages": [USER, said, USER]})
+    assert chat.body["messages"][1] == {"role": "assistant", "content": "4"}
+    with pytest.raises(InvalidArgument) as caught:
+        read_body({"messages": [{**said, "reasoning_content": 5}]})
+    assert caught.value.field == "messages[0].reasoning_content"
