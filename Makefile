@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install gen gen-check native native-tuned native-aarch64 run demo test test-unit \
         test-integration test-e2e lint bench bench-gateway bench-kernel bench-catalog \
-        bench-analytics bench-router bench-quality bench-quota bench-usage chaos clean
+        bench-analytics bench-router bench-quality bench-quota bench-usage bench-keys chaos clean
 
 install: $(STAMP)  ## venv, deps, generated gRPC code, compiled kernel, `freeway` CLI
 
@@ -58,7 +58,7 @@ lint: $(STAMP)  ## ruff + mypy (strict, generated code excluded)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy services native scorer tests bench scripts
 
-bench: bench-kernel bench-quality bench-quota bench-catalog bench-analytics bench-router bench-usage bench-gateway  ## every benchmark; tables + bench/results/*.json
+bench: bench-kernel bench-quality bench-quota bench-catalog bench-analytics bench-router bench-usage bench-keys bench-gateway  ## every benchmark; tables + bench/results/*.json
 
 bench-kernel: $(STAMP)  ## µs per routing decision, and the speed-up over the Python twin
 	$(PY) -m bench.kernel
@@ -90,3 +90,6 @@ bench-usage: $(STAMP)  ## µs per usage event written to the spool before the an
 chaos: $(STAMP)  ## kill / restart / failover probes on loopback (~3 min): success rate, 5xx, added latency, events lost / duplicated
 	$(PY) -m bench.chaos
 	$(PY) -m bench.failover
+
+bench-keys: $(STAMP)  ## µs per request of auth + limits + budgets, embedded and Redis, vs the edge without
+	$(PY) -m bench.keys

@@ -6,6 +6,7 @@ freeway token               a new service token (FREEWAY_SERVICE_TOKEN) for comp
 freeway catalog parse|diff  how provider model lists are understood
 freeway router fit          refit the complexity scorer's weights
 freeway score               score JSON-line prompts from stdin
+freeway keys                create | list | revoke | rotate API keys, set team limits
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ DELEGATES: dict[str, tuple[str, str]] = {
     "providers": ("services.catalog.providers_cli", "import / export the providers file as CSV"),
     "router": ("scorer.cli", "fit the scorer's weights (fit DATA… --out FILE) or eval them"),
     "score": ("scorer.score_lines", "score JSON-line prompts from stdin"),
+    "keys": ("services.edge.keys_cli", "API keys: create | list | revoke | rotate, team limits"),
 }
 
 

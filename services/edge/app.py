@@ -1,6 +1,7 @@
 """Composition root of the edge (STYLE.md §6, §8): an aiohttp app factory whose gRPC
 channels open and close with the app (`cleanup_ctx`). Tests build the app the same way,
-pointing `suite` at their own servers and overriding the limiter or keyring when needed."""
+pointing `suite` at their own servers and overriding the ledger, keyring or key store when
+needed."""
 
 from __future__ import annotations
 
@@ -14,17 +15,24 @@ from grpc_health.v1 import health_pb2_grpc
 
 from freeway.catalog.v1 import catalog_pb2_grpc
 from freeway.router.v1 import router_pb2_grpc
-from services.edge import handlers, openapi
-from services.edge.auth import Keyring
+from services.edge import admin, handlers, openapi
+from services.edge.admission import Admission
+from services.edge.auth import Authenticator, Keyring
 from services.edge.config import EdgeSettings, edge_settings
+from services.edge.jwt_auth import JwtVerifier
 from services.edge.keys import (
+    ADMISSION,
     CATALOG_CACHE,
     CLIENTS,
+    KEYSTORE,
+    KEYSYNC,
     MODELS_CACHE,
     SETTINGS,
     Clients,
     VersionedBodies,
 )
+from services.edge.keystore import SQLITE_FILE, KeyStore
+from services.edge.keysync import KeySync
 from services.edge.middlewares import auth_middleware, context_middleware
 from services.edge.openapi import catalog as catalog_api
 from services.edge.openapi import chat as chat_api
@@ -33,7 +41,8 @@ from services.edge.protocol import EdgeRunner
 from services.shared import logs
 from services.shared.channels import channel
 from services.shared.config import parse_address
-from services.shared.ratelimit import RateLimiter, rate_limiter
+from services.shared.db import open_database
+from services.shared.ratelimit import Ledger, ledger
 from services.shared.server import CannotListen, wait_for_signal
 from services.shared.settings import SuiteSettings, service_settings
 
@@ -61,26 +70,35 @@ def create_app(
     settings: EdgeSettings,
     suite: SuiteSettings,
     *,
-    limiter: RateLimiter | None = None,
+    limits: Ledger | None = None,
     keyring: Keyring | None = None,
+    store: KeyStore | None = None,
 ) -> web.Application:
-    """The edge application. `limiter` defaults to Redis when `suite.redis_url` is set,
-    in-process otherwise; `keyring` defaults to the admin key of `settings`."""
-    owned = limiter is None
-    limiter = limiter if limiter is not None else rate_limiter(suite.redis_url)
+    """The edge application. `limits` (the ledger of limits and budgets) defaults to Redis
+    when `suite.redis_url` is set, in-process otherwise; `keyring` to the admin key of
+    `settings`; `store` to the key store in `suite.database_url` (else SQLite under
+    `suite.data_dir`), which the keyring then follows."""
+    owned = limits is None
+    limits = limits if limits is not None else ledger(suite.redis_url, settings.limits_prefix)
     keyring = keyring if keyring is not None else Keyring(settings.admin_key)
+    verifier = JwtVerifier(settings, keyring) if settings.jwt_jwks_url else None
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[context_middleware, auth_middleware(keyring, limiter, settings.rpm)],
+        middlewares=[context_middleware, auth_middleware(Authenticator(keyring, verifier))],
     )
     app[SETTINGS] = settings
     app[MODELS_CACHE] = VersionedBodies()
     app[CATALOG_CACHE] = VersionedBodies()
     app[openapi.DOCUMENT] = openapi.build(DESCRIBERS)
+    app[ADMISSION] = Admission(limits, settings)
     app.cleanup_ctx.append(grpc_clients(suite))
+    app.cleanup_ctx.append(key_store(settings, suite, keyring, store))
+    if verifier is not None:
+        app.cleanup_ctx.append(verifier.lifetime)
     if owned:
-        app.cleanup_ctx.append(closing(limiter))
+        app.cleanup_ctx.append(closing(limits))
     add_routes(app.router)
+    admin.add_routes(app.router)
     return app
 
 
@@ -114,12 +132,37 @@ def grpc_clients(suite: SuiteSettings) -> CleanupCtx:
     return open_channels
 
 
-def closing(limiter: RateLimiter) -> CleanupCtx:
-    async def close_limiter(app: web.Application) -> AsyncIterator[None]:
-        yield
-        await limiter.close()
+def key_store(
+    settings: EdgeSettings, suite: SuiteSettings, keyring: Keyring, store: KeyStore | None
+) -> CleanupCtx:
+    """The key store (migrated), the keyring loaded from it, and kept in step with it."""
 
-    return close_limiter
+    async def open_store(app: web.Application) -> AsyncIterator[None]:
+        owned = store is None
+        if store is None:
+            db = await open_database(suite.database_url, suite.data_dir / SQLITE_FILE)
+            opened = KeyStore(db)
+            await opened.migrate()
+        else:
+            opened = store
+        sync = KeySync(opened, keyring, settings.default_limits, settings.keys_sync_s)
+        await sync.load()
+        sync.start()
+        app[KEYSTORE], app[KEYSYNC] = opened, sync
+        yield
+        await sync.stop()
+        if owned:
+            await opened.db.close()
+
+    return open_store
+
+
+def closing(limits: Ledger) -> CleanupCtx:
+    async def close_ledger(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await limits.close()
+
+    return close_ledger
 
 
 async def serve(app: web.Application, address: str, grace: float = 10.0) -> web.AppRunner:
@@ -147,7 +190,7 @@ async def main() -> None:
     settings = edge_settings()
     suite = service_settings()
     if not settings.admin_key:
-        log.warning("FREEWAY_ADMIN_KEY is not set: no key is accepted, every call gets 401")
+        log.warning("FREEWAY_ADMIN_KEY is not set: only keys of the key store are accepted")
     runner = await serve(create_app(settings, suite), suite.edge_addr, settings.shutdown_grace_s)
     host = suite.edge_addr.rpartition(":")[0]
     log.info("edge listening on http://%s:%d", host, bound_port(runner))

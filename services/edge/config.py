@@ -2,19 +2,23 @@
 
 Where the edge listens and where router / catalog / Redis are come from the suite settings
 (`SuiteSettings`); this section holds what only the edge cares about. The admin key is
-hashed as it is loaded: only its SHA-256 digest is ever kept.
+hashed as it is loaded: only its SHA-256 digest is ever kept. Limits here are the defaults
+of keys that set none; 0 is unlimited, and every default is 0, so a single-key install is
+never throttled without saying so (see the README, "Keys, teams and budgets").
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from services.edge.accounts import HASH_PREFIX, ROLES, Limits, key_digest
 from services.shared.config import ConfigError, load, setting
 
-HASH_PREFIX = "sha256:"
+__all__ = ["HASH_PREFIX", "EdgeSettings", "edge_settings", "key_digest"]
+UNKNOWN_PRICE_POLICIES = ("refuse", "ceiling")
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,47 @@ class EdgeSettings:
         doc="accepted as an admin API key; kept only as 'sha256:<hex>' (a digest is accepted too)",
     )
     rpm: int = setting(
-        "FREEWAY_EDGE_RPM", 600, doc="requests per minute per API key (0: unlimited)"
+        "FREEWAY_EDGE_RPM", 0, doc="requests per minute of a key that sets none (0: unlimited)"
+    )
+    rpd: int = setting(
+        "FREEWAY_EDGE_RPD", 0, doc="requests per UTC day of a key that sets none (0: unlimited)"
+    )
+    tpm: int = setting(
+        "FREEWAY_EDGE_TPM", 0, doc="tokens per minute of a key that sets none (0: unlimited)"
+    )
+    concurrent: int = setting(
+        "FREEWAY_EDGE_CONCURRENT", 0, doc="requests in flight of a key that sets none (0: any)"
+    )
+    limits_prefix: str = setting(
+        "FREEWAY_EDGE_LIMITS_PREFIX", "freeway:rl:", doc="Redis key prefix of limits and budgets"
+    )
+    budget_reserve_usd: float = setting(
+        "FREEWAY_BUDGET_RESERVE_USD",
+        0.01,
+        doc="reserved from a budget per request until its cost is known (a key may set its own)",
+    )
+    unknown_price: str = setting(
+        "FREEWAY_BUDGET_UNKNOWN_PRICE",
+        "refuse",
+        doc="a budgeted caller and a model of unknown price: refuse it, or count a ceiling",
+    )
+    unknown_price_usd: float = setting(
+        "FREEWAY_BUDGET_UNKNOWN_PRICE_USD",
+        0.05,
+        doc="what a request of unknown cost counts against a budget (never $0)",
+    )
+    keys_sync_s: float = setting(
+        "FREEWAY_KEYS_SYNC_S", 0.25, doc="how often each edge looks for key changes"
+    )
+    jwt_jwks_url: str = setting(
+        "FREEWAY_JWT_JWKS_URL", "", doc="accept bearer JWTs signed by this JWKS's keys"
+    )
+    jwt_issuer: str = setting("FREEWAY_JWT_ISSUER", "", doc="required `iss` of JWTs")
+    jwt_audience: str = setting("FREEWAY_JWT_AUDIENCE", "", doc="required `aud` of JWTs")
+    jwt_team_claim: str = setting("FREEWAY_JWT_TEAM_CLAIM", "team", doc="claim naming the team")
+    jwt_role_claim: str = setting("FREEWAY_JWT_ROLE_CLAIM", "role", doc="claim naming the role")
+    jwt_default_role: str = setting(
+        "FREEWAY_JWT_DEFAULT_ROLE", "member", doc="role of a JWT without the role claim"
     )
     completion_timeout_s: float = setting(
         "FREEWAY_EDGE_COMPLETION_TIMEOUT_S",
@@ -50,8 +94,29 @@ class EdgeSettings:
     def __post_init__(self) -> None:
         if self.admin_key and not self.admin_key.startswith(HASH_PREFIX):
             object.__setattr__(self, "admin_key", key_digest(self.admin_key))
-        if self.rpm < 0:
-            raise ConfigError(f"FREEWAY_EDGE_RPM: expected ≥ 0, got {self.rpm}")
+        for name in ("rpm", "rpd", "tpm", "concurrent"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{_env(name)}: expected ≥ 0, got {getattr(self, name)}")
+        if self.unknown_price not in UNKNOWN_PRICE_POLICIES:
+            raise ConfigError(
+                "FREEWAY_BUDGET_UNKNOWN_PRICE: expected refuse or ceiling,"
+                f" got {self.unknown_price!r}"
+            )
+        for name in ("budget_reserve_usd", "unknown_price_usd"):
+            if not 0 < getattr(self, name) <= 1000:
+                raise ConfigError(
+                    f"{_env(name)}: expected a positive USD amount ≤ 1000,"
+                    f" got {getattr(self, name)}"
+                )
+        if self.jwt_default_role not in ROLES:
+            raise ConfigError(
+                f"FREEWAY_JWT_DEFAULT_ROLE: expected one of {', '.join(ROLES)}, "
+                f"got {self.jwt_default_role!r}"
+            )
+        if self.jwt_jwks_url and not self.jwt_jwks_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"FREEWAY_JWT_JWKS_URL: expected http(s)://…, got {self.jwt_jwks_url!r}"
+            )
         if self.max_body_bytes < 1024:
             raise ConfigError(
                 f"FREEWAY_EDGE_MAX_BODY_BYTES: expected ≥ 1024, got {self.max_body_bytes}"
@@ -61,15 +126,20 @@ class EdgeSettings:
             "rpc_timeout_s",
             "health_timeout_s",
             "shutdown_grace_s",
+            "keys_sync_s",
         ):
             if getattr(self, name) <= 0:
-                env = f"FREEWAY_EDGE_{name.upper()}"
-                raise ConfigError(f"{env}: expected a positive number, got {getattr(self, name)}")
+                raise ConfigError(
+                    f"{_env(name)}: expected a positive number, got {getattr(self, name)}"
+                )
+
+    @property
+    def default_limits(self) -> Limits:
+        return Limits(self.rpm, self.rpd, self.tpm, self.concurrent)
 
 
-def key_digest(key: str) -> str:
-    """How an API key is stored: 'sha256:' + the hex SHA-256 of the key."""
-    return HASH_PREFIX + hashlib.sha256(key.encode()).hexdigest()
+def _env(name: str) -> str:
+    return str(next(f for f in dataclasses.fields(EdgeSettings) if f.name == name).metadata["env"])
 
 
 def edge_settings(

@@ -18,7 +18,8 @@ from grpc_health.v1 import health_pb2
 from freeway.catalog.v1 import catalog_pb2
 from freeway.router.v1 import router_pb2
 from services.edge import catalog_json, convert, errors, queries, sse
-from services.edge.keys import CALLER, CATALOG_CACHE, CLIENTS, MODELS_CACHE, SETTINGS
+from services.edge.admission import Ticket
+from services.edge.keys import ADMISSION, CALLER, CATALOG_CACHE, CLIENTS, MODELS_CACHE, SETTINGS
 from services.shared.channels import call_metadata
 from services.shared.errors import CODE_TRAILER, FIELD_TRAILER, Unavailable
 from services.shared.logs import request_id
@@ -36,14 +37,17 @@ def json_response(body: bytes, status: int = 200) -> web.Response:
 
 
 def completion_request(request: web.Request, raw: bytes) -> router_pb2.CompletionRequest:
-    """The router's request: the body as sent, who sends it, and its say on the cache."""
+    """The router's request: the body as sent, who sends it, its say on the cache, and
+    what its key may use."""
     caller = request[CALLER]
-    return router_pb2.CompletionRequest(
+    message = router_pb2.CompletionRequest(
         body=convert.request_text(raw),
         key_id=caller.key_id,
+        team_id=caller.team_id,
         request_id=request_id.get(),
         cache=convert.cache_mode(request.headers.get(convert.CACHE_HEADER)),
     )
+    return request.app[ADMISSION].scope(caller, raw, message)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -52,16 +56,27 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     message = completion_request(request, raw)
     router = request.app[CLIENTS].router
     timeout = request.app[SETTINGS].completion_timeout_s
-    if convert.wants_stream(raw):
-        call = router.CompleteStream(message, timeout=timeout, metadata=call_metadata())
-        return await stream_completion(request, call)
-    reply = await router.Complete(message, timeout=timeout, metadata=call_metadata())
+    # Limits and budgets (see admission): taken before the router call, settled after it.
+    admission = request.app[ADMISSION]
+    ticket = await admission.admit(request[CALLER])
+    try:
+        if convert.wants_stream(raw):
+            call = router.CompleteStream(message, timeout=timeout, metadata=call_metadata())
+            return await stream_completion(request, call, ticket)
+        reply = await router.Complete(message, timeout=timeout, metadata=call_metadata())
+        if ticket is not None:
+            ticket.saw(reply.outcome)
+    finally:
+        if ticket is not None:  # shielded: a client that leaves cancels this handler, not this
+            await asyncio.shield(asyncio.ensure_future(admission.settle(ticket)))
     resp = json_response(reply.body.encode())
     resp.headers.update(convert.outcome_headers(reply.outcome, stream=False))
     return resp
 
 
-async def stream_completion(request: web.Request, call: Any) -> web.StreamResponse:
+async def stream_completion(
+    request: web.Request, call: Any, ticket: Ticket | None = None
+) -> web.StreamResponse:
     """Relay the router's chunks as SSE, each message as soon as it arrives. A failure
     before the first chunk is a plain HTTP error; after it, an error event (and no
     [DONE]). The call is cancelled when the client leaves, so the router stops working
@@ -74,6 +89,8 @@ async def stream_completion(request: web.Request, call: Any) -> web.StreamRespon
         resp = await sse.open_stream(request, request_id.get(), headers)
         try:
             while chunk is not grpc.aio.EOF:
+                if ticket is not None and chunk.HasField("outcome"):
+                    ticket.saw(chunk.outcome)
                 await resp.send(convert.sse_events(chunk.events))
                 chunk = await call.read()
             await resp.finish()

@@ -14,6 +14,9 @@ from services.edge.config import EdgeSettings
 if TYPE_CHECKING:
     from freeway.catalog.v1.catalog_pb2_grpc import CatalogServiceAsyncStub
     from freeway.router.v1.router_pb2_grpc import RouterServiceAsyncStub
+    from services.edge.admission import Admission
+    from services.edge.keystore import KeyStore
+    from services.edge.keysync import KeySync
 
 
 @dataclass
@@ -52,3 +55,6 @@ CLIENTS = web.AppKey("clients", Clients)
 MODELS_CACHE = web.AppKey("models_cache", VersionedBodies)
 CATALOG_CACHE = web.AppKey("catalog_cache", VersionedBodies)
 CALLER = web.RequestKey("caller", Caller)
+ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
+KEYSTORE: web.AppKey[KeyStore] = web.AppKey("keystore")
+KEYSYNC: web.AppKey[KeySync] = web.AppKey("keysync")

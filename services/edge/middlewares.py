@@ -1,5 +1,6 @@
 """The edge's cross-cutting concerns (STYLE.md §4, §5): the request id and the one place
-where failures become HTTP answers, then authentication and per-key rate limits."""
+where failures become HTTP answers, then authentication and roles. (Limits and budgets
+apply to chat completions: see `admission`.)"""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import grpc
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from services.edge import errors, protocol
-from services.edge.auth import Keyring
+from services.edge import errors, protocol, roles
+from services.edge.auth import Authenticator
 from services.edge.keys import CALLER
 from services.shared.errors import (
     CODE_TRAILER,
@@ -22,14 +23,12 @@ from services.shared.errors import (
     FreewayError,
 )
 from services.shared.logs import request_id
-from services.shared.ratelimit import RateLimiter
 
 log = logging.getLogger("freeway.edge")
 
 REQUEST_ID_HEADER = "x-request-id"
 MAX_REQUEST_ID = 128
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
-RATE_WINDOW_S = 60
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -101,9 +100,7 @@ def _unreadable_body(exc: web.RequestPayloadError, request: web.Request) -> web.
 
 
 def _freeway_error(exc: FreewayError) -> web.Response:
-    mapped = errors.for_status(exc.status)
-    code = getattr(exc, "code", None) or mapped.code
-    error = errors.HttpError(mapped.status, mapped.type, code)
+    error = errors.for_status(exc.status, getattr(exc, "code", None))
     resp = _json_error(error.status, errors.error_body(error, str(exc), exc.field or None))
     if exc.retry_after_s is not None:
         resp.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
@@ -140,21 +137,16 @@ def _http_error(exc: web.HTTPException, request: web.Request) -> web.Response:
     return resp
 
 
-def auth_middleware(keyring: Keyring, limiter: RateLimiter, rpm: int) -> Middleware:
-    """Every route but the public ones needs a known key, within its per-minute limit."""
+def auth_middleware(auth: Authenticator) -> Middleware:
+    """Every route but the public ones needs a known key (or JWT) whose role allows it."""
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in PUBLIC_PATHS:
             return await handler(request)
-        caller = keyring.identify(request.headers.get("Authorization"))
-        if rpm:
-            decision = await limiter.hit(caller.key_id, rpm, RATE_WINDOW_S)
-            if not decision.allowed:
-                raise errors.RateLimited(
-                    f"Rate limit reached for key {caller.key_id}: {rpm} requests per minute.",
-                    decision.reset_s,
-                )
+        caller = await auth.identify(request.headers.get("Authorization"))
+        if request.match_info.http_exception is None:  # unknown routes answer 404 / 405
+            roles.require(caller.role, request.method, request.path)
         request[CALLER] = caller
         return await handler(request)
 

@@ -63,6 +63,10 @@ class NotFound(FreewayError):
     status = "NOT_FOUND"
 
 
+class AlreadyExists(FreewayError):
+    status = "ALREADY_EXISTS"
+
+
 class FailedPrecondition(FreewayError):
     status = "FAILED_PRECONDITION"
 

@@ -135,6 +135,13 @@ MESSAGES: dict[str, Json] = {
             "tool_calls": nullable({"type": "array", "items": TOOL_CALL}),
             "function_call": _refused("the deprecated functions API; use tool_calls"),
             "audio": _refused("audio from an earlier answer cannot be sent back"),
+            "reasoning_content": nullable(
+                {
+                    "type": "string",
+                    "description": "An earlier answer's reasoning, as Freeway returned it: "
+                    "accepted back, and not sent to providers (they do not take it back).",
+                }
+            ),
         },
         (),
     ),

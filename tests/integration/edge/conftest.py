@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.edge.app import create_app
 from services.edge.auth import Keyring
 from services.edge.config import EdgeSettings
-from services.shared.ratelimit import RateLimiter
+from services.shared.ratelimit import Ledger
 from services.shared.server import RunningServer
 from services.shared.settings import SuiteSettings
 from tests.integration.edge.fakes import FakeCatalog, FakeRouter, serve_catalog, serve_router
@@ -33,12 +34,15 @@ class Backends:
     catalog: FakeCatalog
     router_server: RunningServer
     catalog_server: RunningServer
+    data_dir: Path
 
     def suite(self, **overrides: Any) -> SuiteSettings:
         values: dict[str, Any] = {
             "router_addr": f"127.0.0.1:{self.router_server.port}",
             "catalog_addr": f"127.0.0.1:{self.catalog_server.port}",
             "redis_url": None,
+            "database_url": None,
+            "data_dir": self.data_dir,  # the edge's embedded key store lives here
         }
         return SuiteSettings(**{**values, **overrides})
 
@@ -88,11 +92,11 @@ async def away_from_window_edge() -> None:
 
 
 @pytest.fixture
-async def backends() -> AsyncIterator[Backends]:
+async def backends(tmp_path: Path) -> AsyncIterator[Backends]:
     router, catalog = FakeRouter(), FakeCatalog()
     router_server = await serve_router(router)
     catalog_server = await serve_catalog(catalog)
-    yield Backends(router, catalog, router_server, catalog_server)
+    yield Backends(router, catalog, router_server, catalog_server, tmp_path / "var")
     await router_server.stop(0)
     await catalog_server.stop(0)
 
@@ -105,14 +109,14 @@ def make_edge(backends: Backends) -> EdgeFactory:
     async def build(
         *,
         suite: SuiteSettings | None = None,
-        limiter: RateLimiter | None = None,
+        limits: Ledger | None = None,
         keyring: Keyring | None = None,
         **settings: Any,
     ) -> AsyncIterator[Edge]:
         app = create_app(
             EdgeSettings(**{"admin_key": ADMIN_KEY, **settings}),
             suite or backends.suite(),
-            limiter=limiter,
+            limits=limits,
             keyring=keyring,
         )
         # TestServer runs with handler_cancellation=True, like `serve` (RUNNER_OPTIONS).

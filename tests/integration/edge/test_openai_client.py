@@ -76,10 +76,10 @@ async def test_bad_parameter_is_a_bad_request_naming_it(client: openai.AsyncOpen
 
 async def test_rate_limit_is_a_rate_limit_error(client: openai.AsyncOpenAI) -> None:
     await away_from_window_edge()
-    for _ in range(3):
-        await client.models.list()
+    for _ in range(3):  # limits count chat completions
+        await client.chat.completions.create(model="auto", messages=MESSAGES)
     with pytest.raises(openai.RateLimitError):
-        await client.models.list()
+        await client.chat.completions.create(model="auto", messages=MESSAGES)
 
 
 async def test_failure_mid_stream_raises_in_the_client(

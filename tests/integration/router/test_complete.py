@@ -115,14 +115,16 @@ async def test_every_candidate_rate_limited_says_when_to_retry(harness: Harness)
     assert int(trailer(caught.value, "retry-after")) >= 58
 
 
-async def test_repeated_failures_open_the_breaker(harness: Harness) -> None:
-    for _ in range(3):
+async def test_a_failing_model_is_tried_last_and_its_breaker_opens(harness: Harness) -> None:
+    response = await harness.stub.Complete(request("t/broken", "t/ok"))
+    assert response.outcome.model == "t/ok"
+    for _ in range(3):  # failed lately: every request tries the others first
         response = await harness.stub.Complete(request("t/broken", "t/ok"))
-        assert response.outcome.model == "t/ok"
-    assert harness.upstream.count("broken") == 3
-    decision = await harness.stub.Route(request("t/broken", "t/ok"))
-    assert (decision.chosen.model_id, len(decision.fallbacks)) == ("t/ok", 0)
-    await harness.stub.Complete(request("t/broken", "t/ok"))
+        assert (response.outcome.model, response.outcome.attempts) == ("t/ok", 1)
+    assert harness.upstream.count("broken") == 1
+    for _ in range(2):  # only it: tried (and failing) until its breaker opens
+        with pytest.raises(grpc.aio.AioRpcError):
+            await harness.stub.Complete(request("t/broken"))
     assert harness.upstream.count("broken") == 3
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await harness.stub.Route(request("t/broken"))

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 import openai
 import pytest
 from pydantic import BaseModel

@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from services.edge import errors
+from services.edge.accounts import Limits
 from services.edge.auth import Keyring
 from services.edge.config import EdgeSettings, edge_settings, key_digest
 from services.edge.middlewares import incoming_request_id
@@ -25,10 +26,11 @@ def test_a_digest_is_accepted_as_is() -> None:
     assert EdgeSettings(admin_key=digest).admin_key == digest
 
 
-def test_defaults() -> None:
+def test_defaults_never_throttle_a_single_key_install() -> None:
     settings = edge_settings({}, {})
-    assert settings.rpm == 600
+    assert settings.default_limits == Limits(rpm=0, rpd=0, tpm=0, concurrent=0)  # 0: unlimited
     assert settings.admin_key == ""
+    assert settings.unknown_price == "refuse"
 
 
 @pytest.mark.parametrize(
@@ -36,6 +38,12 @@ def test_defaults() -> None:
     [
         ({"FREEWAY_EDGE_RPM": "-1"}, "FREEWAY_EDGE_RPM"),
         ({"FREEWAY_EDGE_RPM": "many"}, "FREEWAY_EDGE_RPM"),
+        ({"FREEWAY_EDGE_CONCURRENT": "-2"}, "FREEWAY_EDGE_CONCURRENT"),
+        ({"FREEWAY_BUDGET_UNKNOWN_PRICE": "free"}, "FREEWAY_BUDGET_UNKNOWN_PRICE"),
+        ({"FREEWAY_BUDGET_RESERVE_USD": "0"}, "FREEWAY_BUDGET_RESERVE_USD"),
+        ({"FREEWAY_KEYS_SYNC_S": "0"}, "FREEWAY_KEYS_SYNC_S"),
+        ({"FREEWAY_JWT_JWKS_URL": "ftp://x"}, "FREEWAY_JWT_JWKS_URL"),
+        ({"FREEWAY_JWT_DEFAULT_ROLE": "root"}, "FREEWAY_JWT_DEFAULT_ROLE"),
         ({"FREEWAY_EDGE_RPC_TIMEOUT_S": "0"}, "FREEWAY_EDGE_RPC_TIMEOUT_S"),
         ({"FREEWAY_EDGE_MAX_BODY_BYTES": "10"}, "FREEWAY_EDGE_MAX_BODY_BYTES"),
     ],

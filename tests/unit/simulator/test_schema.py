@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 import pytest
 from pydantic import BaseModel
 
