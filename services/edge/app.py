@@ -34,6 +34,7 @@ from services.edge.keys import (
 from services.edge.keystore import SQLITE_FILE, KeyStore
 from services.edge.keysync import KeySync
 from services.edge.middlewares import auth_middleware, context_middleware
+from services.edge.openapi import admin as admin_api
 from services.edge.openapi import catalog as catalog_api
 from services.edge.openapi import chat as chat_api
 from services.edge.openapi import document as service_api
@@ -63,6 +64,7 @@ DESCRIBERS: tuple[openapi.Describer, ...] = (
     service_api.describe,
     chat_api.describe,
     catalog_api.describe,
+    admin_api.describe,
 )
 
 

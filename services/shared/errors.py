@@ -9,8 +9,10 @@ an OpenAI error `code` a client can act on (`context_length_exceeded`, …) and,
 
 from __future__ import annotations
 
-# Trailing-metadata keys that carry an error's details across gRPC.
-FIELD_TRAILER = "freeway-param"
+# Trailing-metadata keys that carry an error's details across gRPC. The field is a
+# binary (`-bin`) entry: it names what the client sent, which may be any text at all,
+# and ASCII metadata would refuse the whole answer over one control character.
+FIELD_TRAILER = "freeway-param-bin"
 CODE_TRAILER = "freeway-code"
 RETRY_AFTER_TRAILER = "retry-after"
 TRAILERS = (FIELD_TRAILER, CODE_TRAILER, RETRY_AFTER_TRAILER)
@@ -37,11 +39,11 @@ class FreewayError(Exception):
             self.code = code
         self.retry_after_s = retry_after_s
 
-    def trailers(self) -> list[tuple[str, str]]:
+    def trailers(self) -> list[tuple[str, str | bytes]]:
         """The details as gRPC trailing metadata."""
-        out = []
+        out: list[tuple[str, str | bytes]] = []
         if self.field:
-            out.append((FIELD_TRAILER, self.field))
+            out.append((FIELD_TRAILER, self.field.encode("utf-8", "replace")))
         if self.code:
             out.append((CODE_TRAILER, self.code))
         if self.retry_after_s is not None:

@@ -12,6 +12,7 @@ import pytest
 from freeway.analytics.v1 import analytics_pb2
 from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2
+from services.shared.errors import FIELD_TRAILER
 from tests.integration.router.conftest import Harness, answer, events, request, streamed_text
 
 OK = analytics_pb2.USAGE_STATUS_OK
@@ -29,7 +30,7 @@ async def collect(
 def trailer(exc: grpc.aio.AioRpcError, key: str) -> str:
     for name, value in exc.trailing_metadata() or ():
         if name == key:
-            return str(value)
+            return value.decode() if isinstance(value, bytes) else str(value)
     return ""
 
 
@@ -173,7 +174,7 @@ async def test_explicit_unknown_model_is_not_found_and_still_recorded(harness: H
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await harness.stub.Complete(request(model="t/missing", request_id="r-missing"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
-    assert trailer(caught.value, "freeway-param") == "model"
+    assert trailer(caught.value, FIELD_TRAILER) == "model"
     await harness.analytics.wait_for(1)
     event = harness.analytics.by_request("r-missing")
     assert (event.requested_model, event.status, event.attempts) == ("t/missing", ERROR, 0)
@@ -192,10 +193,10 @@ async def test_an_invalid_body_is_invalid_argument_naming_the_field(harness: Har
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await harness.stub.Complete(bad)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert trailer(caught.value, "freeway-param") == "messages[0].content"
+    assert trailer(caught.value, FIELD_TRAILER) == "messages[0].content"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await harness.stub.Complete(request("t/ok", stream=True))
-    assert trailer(caught.value, "freeway-param") == "stream"
+    assert trailer(caught.value, FIELD_TRAILER) == "stream"
 
 
 async def test_missing_usage_is_estimated(harness: Harness) -> None:
