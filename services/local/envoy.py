@@ -63,13 +63,12 @@ def local_reply_config() -> dict[str, Any]:
         {"filter": _status_filter("EQ", status), "body_format_override": _error_format(*error)}
         for status, error in LOCAL_REPLY_ERRORS.items()
     ]
-    mappers.append(
-        {
-            "filter": _status_filter("GE", 500),
-            "body_format_override": _error_format("server_error", None),
-        }
-    )
-    return {"mappers": mappers, "body_format": _error_format("invalid_request_error", None)}
+    for low, kind in ((500, "server_error"), (400, "invalid_request_error")):
+        mappers.append(
+            {"filter": _status_filter("GE", low), "body_format_override": _error_format(kind, None)}
+        )
+    # No top-level body_format: it would rewrite every local reply, a 200 direct_response too.
+    return {"mappers": mappers}
 
 
 def http_connection_manager(

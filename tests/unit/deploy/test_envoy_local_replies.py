@@ -22,7 +22,9 @@ def test_static_and_generated_configs_shape_local_replies_alike() -> None:
 
 def test_every_local_reply_is_an_openai_error() -> None:
     config = local_reply_config()
-    formats = [m["body_format_override"] for m in config["mappers"]] + [config["body_format"]]
+    assert "body_format" not in config  # it would rewrite a 2xx direct_response too
+    assert all(_lowest_status(m) >= 400 for m in config["mappers"])
+    formats = [m["body_format_override"] for m in config["mappers"]]
     for body_format in formats:
         assert body_format["content_type"] == "application/json"
         error = body_format["json_format"]["error"]
@@ -31,3 +33,10 @@ def test_every_local_reply_is_an_openai_error() -> None:
         assert error["param"] is None
     server_errors = {s for s, (kind, _) in LOCAL_REPLY_ERRORS.items() if kind == "server_error"}
     assert server_errors == {502, 503, 504}
+
+
+def _lowest_status(mapper: dict[str, Any]) -> int:
+    comparison = mapper["filter"]["status_code_filter"]["comparison"]
+    value: int = comparison["value"]["default_value"]
+    assert comparison["op"] in {"EQ", "GE"}
+    return value
