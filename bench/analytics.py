@@ -47,8 +47,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from freeway.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from freeway.common.v1 import common_pb2
 from services.analytics.ingest import Batch, acknowledged
-from services.analytics.servicer import SERVICE_NAME, usage_batch
+from services.analytics.servicer import SERVICE_NAME
 from services.analytics.store import UsageStore, open_usage_store
+from services.analytics.wire import usage_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -1,0 +1,75 @@
+"""The additive usage metrics of one group in one time bucket: what a rollup row holds.
+
+Every field adds up across buckets and groups (counts, sums, histogram bins), so any
+coarser answer is a sum of finer ones. Costs are split honestly: `cost_usd` sums only the
+known costs (`priced_requests`); the recorded saving covers only the requests whose cost
+and baseline are both known (`saving_requests`); the rest is counted apart, never as $0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from services.analytics import histogram
+
+COUNTS = (
+    "requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens",
+    "reasoning_tokens", "priced_requests", "priced_prompt_tokens", "priced_completion_tokens",
+    "saving_requests", "cache_hits", "escalations",
+)  # fmt: skip
+AMOUNTS = ("cost_usd", "baseline_cost_usd", "saving_usd", "latency_sum_ms", "ttft_sum_ms")
+SCALARS = COUNTS + AMOUNTS
+
+
+@dataclass(slots=True)
+class Metrics:
+    requests: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    priced_requests: int = 0  # cost known
+    priced_prompt_tokens: int = 0
+    priced_completion_tokens: int = 0
+    saving_requests: int = 0  # cost and recorded baseline known
+    cache_hits: int = 0
+    escalations: int = 0
+    cost_usd: float = 0.0  # over priced requests
+    baseline_cost_usd: float = 0.0  # over saving requests
+    saving_usd: float = 0.0  # over saving requests
+    latency_sum_ms: float = 0.0
+    ttft_sum_ms: float = 0.0  # over requests with a first token
+    latency: list[int] = field(default_factory=histogram.empty)
+    ttft: list[int] = field(default_factory=histogram.empty)
+
+    def add(self, other: Metrics) -> None:
+        for name in SCALARS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        histogram.add(self.latency, other.latency)
+        histogram.add(self.ttft, other.ttft)
+
+    @property
+    def unpriced_requests(self) -> int:
+        return self.requests - self.priced_requests
+
+    @property
+    def ttft_requests(self) -> int:
+        return sum(self.ttft)
+
+    @property
+    def latency_mean_ms(self) -> float:
+        return self.latency_sum_ms / self.requests if self.requests else 0.0
+
+    def latency_ms(self, percentiles: tuple[float, ...]) -> list[float]:
+        return [histogram.percentile(self.latency, p) for p in percentiles]
+
+    def ttft_ms(self, percentiles: tuple[float, ...]) -> list[float]:
+        return [histogram.percentile(self.ttft, p) for p in percentiles]
+
+
+def total(parts: list[Metrics]) -> Metrics:
+    out = Metrics()
+    for part in parts:
+        out.add(part)
+    return out

@@ -1,0 +1,308 @@
+"""The SQL the usage store runs, generated once per shape from the schema's column lists.
+
+Two dialects: PostgreSQL keeps times as TIMESTAMPTZ and truncates them with `date_trunc`;
+SQLite keeps fixed-width ISO-8601 UTC text ("2026-03-01T12:34:56.000000Z") and truncates
+it with `substr`. Everything else is portable SQL (`$n` parameters; SQLite's adapter
+rewrites them).
+
+Every read has one shape: inner rows (rollup rows, pending events or raw events, each
+turned into the metric columns) UNION ALL'ed, then summed per (bucket, group) outside. A
+rollup and the pending events beside it are read in one statement, so the roll-up worker
+moving events from one to the other can never make a query count an event twice or miss it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from services.analytics.metrics import COUNTS
+from services.analytics.queries import Dimension, Granularity
+from services.analytics.schema import (
+    COLUMNS,
+    CUBES,
+    DIMENSION_COLUMN,
+    LATENCY_BINS,
+    METRIC_COLUMNS,
+    PENDING,
+    RAW_MODEL,
+    TTFT_BINS,
+    Cube,
+)
+
+
+def utc(when: datetime) -> datetime:
+    """`when` in UTC; a naive datetime is taken to be UTC already (never local time)."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def iso_utc(when: datetime) -> str:
+    """Fixed-width ISO-8601 in UTC, so that text order is time order."""
+    return utc(when).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+_BOTH_KNOWN = "cost_usd IS NOT NULL AND baseline_cost_usd IS NOT NULL"
+
+# Each metric of one event row (pending or raw).
+ROW_METRICS: dict[str, str] = {
+    "requests": "1",
+    "errors": "CASE WHEN status = 'error' THEN 1 ELSE 0 END",
+    "prompt_tokens": "prompt_tokens",
+    "completion_tokens": "completion_tokens",
+    "cached_tokens": "cached_tokens",
+    "reasoning_tokens": "reasoning_tokens",
+    "priced_requests": "CASE WHEN cost_usd IS NULL THEN 0 ELSE 1 END",
+    "priced_prompt_tokens": "CASE WHEN cost_usd IS NULL THEN 0 ELSE prompt_tokens END",
+    "priced_completion_tokens": "CASE WHEN cost_usd IS NULL THEN 0 ELSE completion_tokens END",
+    "saving_requests": f"CASE WHEN {_BOTH_KNOWN} THEN 1 ELSE 0 END",
+    "cache_hits": "CASE WHEN cache_hit THEN 1 ELSE 0 END",
+    "escalations": "escalations",
+    "cost_usd": "COALESCE(cost_usd, 0)",
+    "baseline_cost_usd": f"CASE WHEN {_BOTH_KNOWN} THEN baseline_cost_usd ELSE 0 END",
+    "saving_usd": f"CASE WHEN {_BOTH_KNOWN} THEN baseline_cost_usd - cost_usd ELSE 0 END",
+    "latency_sum_ms": "latency_ms",
+    "ttft_sum_ms": "CASE WHEN ttft_bin IS NULL THEN 0 ELSE ttft_ms END",
+    **{c: f"CASE WHEN latency_bin = {i} THEN 1 ELSE 0 END" for i, c in enumerate(LATENCY_BINS)},
+    **{c: f"CASE WHEN ttft_bin = {i} THEN 1 ELSE 0 END" for i, c in enumerate(TTFT_BINS)},
+}
+assert list(ROW_METRICS) == list(METRIC_COLUMNS)
+_INTEGERS = frozenset(COUNTS + LATENCY_BINS + TTFT_BINS)
+
+
+def summed(name: str, expression: str | None = None) -> str:
+    total = f"SUM({expression or name})"
+    if name in _INTEGERS:
+        return f"CAST(COALESCE({total}, 0) AS BIGINT) AS {name}"
+    return f"COALESCE({total}, 0) AS {name}"
+
+
+SUMS = ", ".join(summed(c) for c in METRIC_COLUMNS)
+ROW_SUMS = ", ".join(summed(c, ROW_METRICS[c]) for c in METRIC_COLUMNS)
+ROW_VALUES = ", ".join(f"{ROW_METRICS[c]} AS {c}" for c in METRIC_COLUMNS)
+
+
+class Dialect:
+    name = ""
+
+    def bucket(self, grain: Granularity, column: str) -> str:
+        raise NotImplementedError
+
+    def time(self, when: datetime) -> Any:
+        raise NotImplementedError
+
+    def parse_time(self, value: Any) -> datetime:
+        raise NotImplementedError
+
+
+class Postgres(Dialect):
+    name = "postgresql"
+
+    def bucket(self, grain: Granularity, column: str) -> str:
+        return f"date_trunc('{grain.value}', {column}, 'UTC')"
+
+    def time(self, when: datetime) -> datetime:
+        return when
+
+    def parse_time(self, value: Any) -> datetime:
+        assert isinstance(value, datetime)
+        return value
+
+
+_SQLITE_BUCKET = {
+    Granularity.MINUTE: "substr({c}, 1, 16) || ':00.000000Z'",
+    Granularity.HOUR: "substr({c}, 1, 13) || ':00:00.000000Z'",
+    Granularity.DAY: "substr({c}, 1, 10) || 'T00:00:00.000000Z'",
+}
+
+
+class Sqlite(Dialect):
+    name = "sqlite"
+
+    def bucket(self, grain: Granularity, column: str) -> str:
+        return _SQLITE_BUCKET[grain].format(c=column)
+
+    def time(self, when: datetime) -> str:
+        return iso_utc(when)
+
+    def parse_time(self, value: Any) -> datetime:
+        return datetime.fromisoformat(value)
+
+
+@dataclass
+class Params:
+    """Positional parameters, numbered as they are added ($1, $2, ...)."""
+
+    values: list[Any] = field(default_factory=list)
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+    def many(self, values: Sequence[Any]) -> str:
+        return ", ".join(self.add(v) for v in values)
+
+
+@dataclass(frozen=True)
+class Read:
+    """One read: the source (a cube and the pending events, or raw events), the range, the
+    groups, the filter, and the bucket size of the answer (None: one row per group)."""
+
+    cube: Cube | None
+    grain: Granularity | None  # the cube rows' grain
+    start: datetime
+    end: datetime
+    group: tuple[Dimension, ...]
+    filter: Mapping[Dimension, tuple[str, ...]]
+    bucket: Granularity | None
+
+
+def read_sql(dialect: Dialect, read: Read) -> tuple[str, list[Any]]:
+    params = Params()
+    start, end = params.add(dialect.time(read.start)), params.add(dialect.time(read.end))
+    names = [DIMENSION_COLUMN[d] for d in read.group]
+    head = (["b"] if read.bucket else []) + names
+    if read.cube is None:
+        inner = _rows(dialect, "usage_events", read, params, start, end, raw=True)
+    else:
+        assert read.grain is not None
+        inners = [
+            _cube_rows(dialect, read.cube, read.grain, read, params, start, end),
+            _rows(dialect, "usage_pending", read, params, start, end, raw=False),
+        ]
+        inner = " UNION ALL ".join(inners)
+    group = f" GROUP BY {', '.join(head)}" if head else ""
+    sql = f"SELECT {', '.join([*head, SUMS])} FROM ({inner}) u{group}"
+    return sql, params.values
+
+
+def _rows(
+    dialect: Dialect, table: str, read: Read, params: Params, start: str, end: str, *, raw: bool
+) -> str:
+    columns = [_dimension(d, raw) + f" AS {DIMENSION_COLUMN[d]}" for d in read.group]
+    if read.bucket:
+        columns.insert(0, f"{dialect.bucket(read.bucket, 'time')} AS b")
+    where = f"time >= {start} AND time < {end}" + _filters(read.filter, params, raw)
+    return f"SELECT {', '.join([*columns, ROW_VALUES])} FROM {table} WHERE {where}"
+
+
+def _cube_rows(
+    dialect: Dialect,
+    cube: Cube,
+    grain: Granularity,
+    read: Read,
+    params: Params,
+    start: str,
+    end: str,
+) -> str:
+    columns = [DIMENSION_COLUMN[d] for d in read.group]
+    if read.bucket:
+        bucket = "bucket" if read.bucket == grain else dialect.bucket(read.bucket, "bucket")
+        columns.insert(0, f"{bucket} AS b")
+    where = (
+        f"grain = {params.add(grain.value)} AND bucket >= {start} AND bucket < {end}"
+        + _filters(read.filter, params, raw=False)
+    )
+    return f"SELECT {', '.join([*columns, *METRIC_COLUMNS])} FROM {cube.table} WHERE {where}"
+
+
+def _dimension(dimension: Dimension, raw: bool) -> str:
+    return RAW_MODEL if raw and dimension is Dimension.MODEL else DIMENSION_COLUMN[dimension]
+
+
+def _filters(wanted: Mapping[Dimension, tuple[str, ...]], params: Params, raw: bool) -> str:
+    return "".join(
+        f" AND {_dimension(d, raw)} IN ({params.many(values)})" for d, values in wanted.items()
+    )
+
+
+# ---- Writes ------------------------------------------------------------------------------
+
+_PG_TYPES = {
+    "event_id": "text", "time": "timestamptz", "key_id": "text", "team_id": "text",
+    "request_id": "text", "requested_model": "text", "served_model": "text",
+    "provider": "text", "prompt_tokens": "int8", "completion_tokens": "int8",
+    "cached_tokens": "int8", "reasoning_tokens": "int8", "cost_usd": "float8",
+    "baseline_cost_usd": "float8", "latency_ms": "float8", "ttft_ms": "float8",
+    "attempts": "int4", "cache_hit": "bool", "status": "text", "complexity": "float8",
+    "strategy": "text", "error": "text", "stream": "bool", "escalations": "int4",
+    "escalation_reason": "text", "features": "bytea", "capabilities": "text",
+    "latency_bin": "int2", "ttft_bin": "int2",
+}  # fmt: skip
+_NAMES = ", ".join(COLUMNS)
+_PENDING_SELECT = ", ".join(RAW_MODEL if c == "model" else c for c in PENDING)
+
+# One statement per batch: the events arrive as one array per column; the new ones (never
+# a duplicate: ON CONFLICT skips them) are copied to usage_pending, and their ids returned.
+# Sorted by id, so that concurrent overlapping batches lock rows in one order.
+PG_INSERT = f"""
+WITH batch AS (
+  SELECT * FROM unnest({", ".join(f"${i}::{_PG_TYPES[c]}[]" for i, c in enumerate(COLUMNS, 1))})
+    AS b({_NAMES})
+), new AS (
+  INSERT INTO usage_events ({_NAMES}) SELECT {_NAMES} FROM batch ORDER BY event_id
+  ON CONFLICT (event_id) DO NOTHING
+  RETURNING {_NAMES}
+), pending AS (
+  INSERT INTO usage_pending ({", ".join(PENDING)}) SELECT {_PENDING_SELECT} FROM new
+)
+SELECT event_id FROM new
+"""
+
+_VALUES = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
+SQLITE_INSERT = (
+    f"INSERT INTO usage_events ({_NAMES}) VALUES ({_VALUES}) ON CONFLICT (event_id) DO NOTHING"
+)
+SQLITE_PENDING = (
+    f"INSERT INTO usage_pending ({', '.join(PENDING)})"
+    f" SELECT {_PENDING_SELECT} FROM usage_events WHERE rowid > $1"
+)
+
+_EVERY_DIMENSION = ("model", "provider", "key_id", "team_id", "strategy", "status")
+
+
+def _upsert(dialect: Dialect, cube: Cube, grain: Granularity, source: str) -> str:
+    """Add `source`'s minute rows (bucket, every dimension, metrics) into `cube` at `grain`."""
+    dims = list(cube.columns)
+    bucket = "bucket" if grain is Granularity.MINUTE else dialect.bucket(grain, "bucket")
+    key = ["grain", "bucket", *dims]
+    update = ", ".join(f"{c} = {cube.table}.{c} + excluded.{c}" for c in METRIC_COLUMNS)
+    return (
+        f"INSERT INTO {cube.table} ({', '.join([*key, *METRIC_COLUMNS])})"
+        f" SELECT '{grain.value}', {bucket} AS rb, {', '.join([*dims, SUMS])}"
+        f" FROM {source} WHERE true GROUP BY {', '.join(['rb', *dims])}"
+        f" ORDER BY {', '.join(['rb', *dims])}"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
+    )
+
+
+def _minutes(dialect: Dialect, source: str, where: str) -> str:
+    """The pending events of `source` summed per minute and every dimension."""
+    dims = ", ".join(_EVERY_DIMENSION)
+    return (
+        f"SELECT {dialect.bucket(Granularity.MINUTE, 'time')} AS bucket, {dims}, {ROW_SUMS}"
+        f" FROM {source}{where} GROUP BY bucket, {dims}"
+    )
+
+
+def _targets() -> list[tuple[Cube, Granularity]]:
+    return [(cube, grain) for cube in CUBES for grain in cube.grains]
+
+
+def pg_roll_up(dialect: Dialect) -> str:
+    """Move at most $1 pending events into every rollup, in one statement (so in one
+    transaction); concurrent workers (replicas) take disjoint events (SKIP LOCKED)."""
+    parts = [
+        "moved AS (DELETE FROM usage_pending WHERE ctid = ANY(ARRAY("
+        "SELECT ctid FROM usage_pending LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING *)",
+        f"m AS ({_minutes(dialect, 'moved', '')})",
+    ]
+    parts += [f"u{i} AS ({_upsert(dialect, c, g, 'm')})" for i, (c, g) in enumerate(_targets())]
+    return f"WITH {', '.join(parts)} SELECT count(*) FROM moved"
+
+
+def sqlite_roll_up(dialect: Dialect) -> list[str]:
+    """Statements adding the pending events with rowid <= $1 into every rollup."""
+    minutes = _minutes(dialect, "usage_pending", " WHERE rowid <= $1")
+    return [f"WITH m AS ({minutes}) {_upsert(dialect, c, g, 'm')}" for c, g in _targets()]
