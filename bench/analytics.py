@@ -56,7 +56,7 @@ RESULTS = ROOT / "bench" / "results"
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 APP_NAME = "freeway-bench-analytics"
 START_TIMEOUT_S = 30.0
-T0 = datetime(2026, 3, 1, tzinfo=UTC)
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
 
 
 @dataclass

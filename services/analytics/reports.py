@@ -273,10 +273,12 @@ async def _quotas(
 # ---- Export -----------------------------------------------------------------------------
 
 
-async def export(store: UsageStore, q: queries.Export) -> AsyncIterator[tuple[bytes, int]]:
-    """(bytes, rows) chunks of whole lines, oldest row first."""
+async def export(
+    store: UsageStore, q: queries.Export, page: int = 0
+) -> AsyncIterator[tuple[bytes, int]]:
+    """(bytes, rows) chunks of whole lines, oldest row first, `page` rows at a time."""
     encoder = Encoder(q)
-    page = EXPORT_PAGE_WITH_FEATURES if q.include_features else EXPORT_PAGE
+    page = page or (EXPORT_PAGE_WITH_FEATURES if q.include_features else EXPORT_PAGE)
     after: tuple[datetime, str] | None = None
     sent = 0
     while not q.limit or sent < q.limit:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from services.analytics.metrics import COUNTS
+from services.analytics.metrics import COUNTS, SCALARS
 from services.analytics.queries import Dimension, Granularity
 from services.analytics.schema import (
     COLUMNS,
@@ -45,8 +45,8 @@ def iso_utc(when: datetime) -> str:
 
 _BOTH_KNOWN = "cost_usd IS NOT NULL AND baseline_cost_usd IS NOT NULL"
 
-# Each metric of one event row (pending or raw).
-ROW_METRICS: dict[str, str] = {
+# Each additive scalar of one event row (pending or raw).
+ROW_SCALARS: dict[str, str] = {
     "requests": "1",
     "errors": "CASE WHEN status = 'error' THEN 1 ELSE 0 END",
     "prompt_tokens": "prompt_tokens",
@@ -64,10 +64,8 @@ ROW_METRICS: dict[str, str] = {
     "saving_usd": f"CASE WHEN {_BOTH_KNOWN} THEN baseline_cost_usd - cost_usd ELSE 0 END",
     "latency_sum_ms": "latency_ms",
     "ttft_sum_ms": "CASE WHEN ttft_bin IS NULL THEN 0 ELSE ttft_ms END",
-    **{c: f"CASE WHEN latency_bin = {i} THEN 1 ELSE 0 END" for i, c in enumerate(LATENCY_BINS)},
-    **{c: f"CASE WHEN ttft_bin = {i} THEN 1 ELSE 0 END" for i, c in enumerate(TTFT_BINS)},
 }
-assert list(ROW_METRICS) == list(METRIC_COLUMNS)
+assert list(ROW_SCALARS) == list(SCALARS)
 _INTEGERS = frozenset(COUNTS + LATENCY_BINS + TTFT_BINS)
 
 
@@ -79,8 +77,31 @@ def summed(name: str, expression: str | None = None) -> str:
 
 
 SUMS = ", ".join(summed(c) for c in METRIC_COLUMNS)
-ROW_SUMS = ", ".join(summed(c, ROW_METRICS[c]) for c in METRIC_COLUMNS)
-ROW_VALUES = ", ".join(f"{ROW_METRICS[c]} AS {c}" for c in METRIC_COLUMNS)
+
+
+def events_aggregate(source: str, where: str, keys: Sequence[tuple[str, str]]) -> str:
+    """Event rows of `source` (WHERE `where`) summed per `keys` ((expression, alias)
+    pairs) into the metric columns.
+
+    One pass groups the events per (keys, latency bin, ttft bin); only those groups are
+    then spread over one column per bin. Spreading each event over 124 bin columns would
+    cost 124 expressions per event; events of one minute and group share a handful of
+    bins, so this costs one grouping of the events and a little per group."""
+    names = [alias for _, alias in keys]
+    key_sql = "".join(f"{expr} AS {alias}, " for expr, alias in keys)
+    scalars = ", ".join(f"SUM({ROW_SCALARS[c]}) AS {c}" for c in SCALARS)
+    fine_group = ", ".join([*names, "latency_bin", "ttft_bin"])
+    fine = (
+        f"SELECT {key_sql}latency_bin AS lb, ttft_bin AS tb, count(*) AS n, {scalars}"
+        f" FROM {source} WHERE {where} GROUP BY {fine_group}"
+    )
+    spread = [summed(c) for c in SCALARS]
+    spread += [
+        summed(c, f"CASE WHEN lb = {i} THEN n ELSE 0 END") for i, c in enumerate(LATENCY_BINS)
+    ]
+    spread += [summed(c, f"CASE WHEN tb = {i} THEN n ELSE 0 END") for i, c in enumerate(TTFT_BINS)]
+    group = f" GROUP BY {', '.join(names)}" if names else ""
+    return f"SELECT {', '.join([*names, *spread])} FROM ({fine}) f{group}"
 
 
 class Dialect:
@@ -180,11 +201,11 @@ def read_sql(dialect: Dialect, read: Read) -> tuple[str, list[Any]]:
 def _rows(
     dialect: Dialect, table: str, read: Read, params: Params, start: str, end: str, *, raw: bool
 ) -> str:
-    columns = [_dimension(d, raw) + f" AS {DIMENSION_COLUMN[d]}" for d in read.group]
+    keys = [(_dimension(d, raw), DIMENSION_COLUMN[d]) for d in read.group]
     if read.bucket:
-        columns.insert(0, f"{dialect.bucket(read.bucket, 'time')} AS b")
+        keys.insert(0, (dialect.bucket(read.bucket, "time"), "b"))
     where = f"time >= {start} AND time < {end}" + _filters(read.filter, params, raw)
-    return f"SELECT {', '.join([*columns, ROW_VALUES])} FROM {table} WHERE {where}"
+    return events_aggregate(table, where, keys)
 
 
 def _cube_rows(
@@ -219,31 +240,25 @@ def _filters(wanted: Mapping[Dimension, tuple[str, ...]], params: Params, raw: b
 
 # ---- Writes ------------------------------------------------------------------------------
 
-_PG_TYPES = {
-    "event_id": "text", "time": "timestamptz", "key_id": "text", "team_id": "text",
-    "request_id": "text", "requested_model": "text", "served_model": "text",
-    "provider": "text", "prompt_tokens": "int8", "completion_tokens": "int8",
-    "cached_tokens": "int8", "reasoning_tokens": "int8", "cost_usd": "float8",
-    "baseline_cost_usd": "float8", "latency_ms": "float8", "ttft_ms": "float8",
-    "attempts": "int4", "cache_hit": "bool", "status": "text", "complexity": "float8",
-    "strategy": "text", "error": "text", "stream": "bool", "escalations": "int4",
-    "escalation_reason": "text", "features": "bytea", "capabilities": "text",
-    "latency_bin": "int2", "ttft_bin": "int2",
-}  # fmt: skip
 _NAMES = ", ".join(COLUMNS)
 _PENDING_SELECT = ", ".join(RAW_MODEL if c == "model" else c for c in PENDING)
+_PENDING_NEEDS = ", ".join(
+    dict.fromkeys(["event_id", "time", "served_model", "requested_model", *PENDING[2:]])
+)
 
-# One statement per batch: the events arrive as one array per column; the new ones (never
-# a duplicate: ON CONFLICT skips them) are copied to usage_pending, and their ids returned.
-# Sorted by id, so that concurrent overlapping batches lock rows in one order.
-PG_INSERT = f"""
-WITH batch AS (
-  SELECT * FROM unnest({", ".join(f"${i}::{_PG_TYPES[c]}[]" for i, c in enumerate(COLUMNS, 1))})
-    AS b({_NAMES})
-), new AS (
-  INSERT INTO usage_events ({_NAMES}) SELECT {_NAMES} FROM batch ORDER BY event_id
+PG_STAGE = "usage_ingest"
+PG_CREATE_STAGE = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {PG_STAGE} (LIKE usage_events INCLUDING DEFAULTS)"
+    " ON COMMIT DELETE ROWS"
+)
+# After COPY into the stage: the new events (never a duplicate: ON CONFLICT skips them)
+# are copied to usage_pending and their ids returned. Sorted by id, so that concurrent
+# overlapping batches lock rows in one order.
+PG_MERGE = f"""
+WITH new AS (
+  INSERT INTO usage_events ({_NAMES}) SELECT {_NAMES} FROM {PG_STAGE} ORDER BY event_id
   ON CONFLICT (event_id) DO NOTHING
-  RETURNING {_NAMES}
+  RETURNING {_PENDING_NEEDS}
 ), pending AS (
   INSERT INTO usage_pending ({", ".join(PENDING)}) SELECT {_PENDING_SELECT} FROM new
 )
@@ -279,11 +294,9 @@ def _upsert(dialect: Dialect, cube: Cube, grain: Granularity, source: str) -> st
 
 def _minutes(dialect: Dialect, source: str, where: str) -> str:
     """The pending events of `source` summed per minute and every dimension."""
-    dims = ", ".join(_EVERY_DIMENSION)
-    return (
-        f"SELECT {dialect.bucket(Granularity.MINUTE, 'time')} AS bucket, {dims}, {ROW_SUMS}"
-        f" FROM {source}{where} GROUP BY bucket, {dims}"
-    )
+    keys = [(dialect.bucket(Granularity.MINUTE, "time"), "bucket")]
+    keys += [(d, d) for d in _EVERY_DIMENSION]
+    return events_aggregate(source, where, keys)
 
 
 def _targets() -> list[tuple[Cube, Granularity]]:
@@ -292,11 +305,13 @@ def _targets() -> list[tuple[Cube, Granularity]]:
 
 def pg_roll_up(dialect: Dialect) -> str:
     """Move at most $1 pending events into every rollup, in one statement (so in one
-    transaction); concurrent workers (replicas) take disjoint events (SKIP LOCKED)."""
+    transaction)."""
     parts = [
+        # A concurrent worker (another replica) that picks the same rows waits for this
+        # one to commit, then finds them deleted and skips them: each moves once.
         "moved AS (DELETE FROM usage_pending WHERE ctid = ANY(ARRAY("
-        "SELECT ctid FROM usage_pending LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING *)",
-        f"m AS ({_minutes(dialect, 'moved', '')})",
+        f"SELECT ctid FROM usage_pending LIMIT $1)) RETURNING {', '.join(PENDING)})",
+        f"m AS ({_minutes(dialect, 'moved', 'true')})",
     ]
     parts += [f"u{i} AS ({_upsert(dialect, c, g, 'm')})" for i, (c, g) in enumerate(_targets())]
     return f"WITH {', '.join(parts)} SELECT count(*) FROM moved"
@@ -304,5 +319,5 @@ def pg_roll_up(dialect: Dialect) -> str:
 
 def sqlite_roll_up(dialect: Dialect) -> list[str]:
     """Statements adding the pending events with rowid <= $1 into every rollup."""
-    minutes = _minutes(dialect, "usage_pending", " WHERE rowid <= $1")
+    minutes = _minutes(dialect, "usage_pending", "rowid <= $1")
     return [f"WITH m AS ({minutes}) {_upsert(dialect, c, g, 'm')}" for c, g in _targets()]

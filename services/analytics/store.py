@@ -464,9 +464,13 @@ class PostgresUsageStore(UsageStore):
         self._roll_up = sql.pg_roll_up(self.dialect)
 
     async def _insert(self, batch: UsageBatch) -> list[str]:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(sql.PG_INSERT, *self.db_columns(batch))
-        return [r[0] for r in rows]
+        rows = list(zip(*self.db_columns(batch), strict=True))
+        async with self.pool.acquire() as conn, conn.transaction():
+            # The stage lives as long as the pooled connection; each commit empties it.
+            await conn.execute(sql.PG_CREATE_STAGE)
+            await conn.copy_records_to_table(sql.PG_STAGE, records=rows, columns=COLUMNS)
+            new = await conn.fetch(sql.PG_MERGE)
+        return [r[0] for r in new]
 
     async def roll_up(self, limit: int = ROLL_UP_LIMIT) -> int:
         moved: int = await self.db.fetchval(self._roll_up, limit)

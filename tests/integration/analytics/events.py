@@ -52,3 +52,53 @@ def timestamp(when: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(when)
     return stamp
+
+
+MODELS = (
+    ("groq/llama-3.1-8b-instant", "groq", 0.0),  # free: cost known, $0
+    ("cerebras/llama3.1-8b", "cerebras", 0.0),
+    ("openai/gpt-4o-mini", "openai", 0.15),  # paid: USD per million tokens
+    ("mistral/mystery-large", "mistral", None),  # unpriced: cost unknown
+)
+KEYS = (("key-a", "team-1"), ("key-b", "team-1"), ("key-c", "team-2"))
+
+
+def mixed(
+    count: int, start: datetime = T0, step: timedelta = timedelta(minutes=7)
+) -> list[UsageEvent]:
+    """`count` events of several models, keys, teams, statuses and strategies, `step`
+    apart from `start`, with latencies spread over three orders of magnitude and some
+    unknown prices (deterministic: the same every run)."""
+    out = []
+    for n in range(count):
+        model, provider, price = MODELS[n % len(MODELS)]
+        key, team = KEYS[(n // 2) % len(KEYS)]
+        status = (UsageStatus.OK, UsageStatus.OK, UsageStatus.ERROR, UsageStatus.CANCELLED)[
+            (n // 5) % 4
+        ]
+        prompt, completion = 50 + (n * 37) % 900, 5 + (n * 11) % 300
+        cost = None if price is None else (prompt + completion) * price / 1e6
+        out.append(
+            event(
+                n,
+                time=start + step * n + timedelta(seconds=n % 50, microseconds=n),
+                key_id=key,
+                team_id=team,
+                served_model="" if status is UsageStatus.ERROR and n % 3 == 0 else model,
+                provider="" if status is UsageStatus.ERROR and n % 3 == 0 else provider,
+                requested_model="auto",
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                cached_tokens=prompt // 4,
+                reasoning_tokens=completion // 10,
+                cost_usd=cost,
+                baseline_cost_usd=None if n % 11 == 0 else (prompt * 0.5 + completion * 1.5) / 1e6,
+                latency_ms=0.4 + (n * 7919) % 30_000 / 7.0,
+                ttft_ms=0.0 if n % 6 == 0 else 20 + (n * 31) % 900,
+                status=status,
+                strategy=(Strategy.FREE_FIRST, Strategy.CASCADE, Strategy.COST)[n % 3],
+                cache_hit=n % 9 == 0,
+                escalations=n % 4 if n % 3 == 1 else 0,
+            )
+        )
+    return out
