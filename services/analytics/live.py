@@ -197,7 +197,8 @@ class _Ticker:
         interval = self.request.interval_ms / 1000
         while True:
             # Ticks fall on multiples of the interval, so watchers of one pair stay in step.
-            await asyncio.sleep(interval - self.live.clock() % interval)
+            left = interval - self.live.clock() % interval
+            await asyncio.sleep(left if left > interval / 10 else left + interval)
             snapshot = self.live.snapshot(self.request.window_s)
             for inbox in self.inboxes:
                 _offer(inbox, snapshot)

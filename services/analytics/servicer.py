@@ -8,7 +8,7 @@ interceptor, which turns them into the matching status; for a stream that ends i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from freeway.analytics.v1 import analytics_pb2 as pb
@@ -34,7 +34,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         self.store = store
         self.ingest_depth = ingest_depth
         self.live = live
-        self.now = now or (lambda: datetime.now(UTC))
+        self.now = now or store.now
         self._ingest = Recording(store, live)
         self._messages: dict[int, tuple[LiveSnapshot, pb.LiveMetrics]] = {}
 
