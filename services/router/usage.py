@@ -33,11 +33,15 @@ class Prices:
         return tokens / 1e6 + self.per_request
 
 
-def model_cost(model: ModelInfo, prompt_tokens: int, completion_tokens: int) -> float:
-    """What the call cost on `model`: 0 when free; unknown prices count as 0 (never guessed)."""
+def model_cost(model: ModelInfo, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """What the call cost on `model`: 0 when free; None when a token price is unknown (an
+    unknown price is recorded as unknown, never as $0). No stated per-request price means
+    no per-request fee."""
     if model.is_free:
         return 0.0
-    prices = Prices(model.input_price or 0.0, model.output_price or 0.0, model.request_price or 0.0)
+    if model.input_price is None or model.output_price is None:
+        return None
+    prices = Prices(model.input_price, model.output_price, model.request_price or 0.0)
     return prices.cost(prompt_tokens, completion_tokens)
 
 
@@ -60,8 +64,8 @@ class UsageRecord:
     provider: str
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: float
-    baseline_cost_usd: float
+    cost_usd: float | None  # None: the price is unknown (wire leaves the field unset)
+    baseline_cost_usd: float | None
     latency_ms: float
     ttft_ms: float
     attempts: int
