@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2_grpc
 
 from freeway.catalog.v1 import catalog_pb2_grpc
 from freeway.router.v1 import router_pb2_grpc
-from services.edge import handlers
+from services.edge import handlers, usage_routes
 from services.edge.auth import Keyring
 from services.edge.config import EdgeSettings, edge_settings
 from services.edge.keys import (
@@ -66,6 +66,7 @@ def create_app(
     app[MODELS_CACHE] = VersionedBodies()
     app[CATALOG_CACHE] = VersionedBodies()
     app.cleanup_ctx.append(grpc_clients(suite))
+    app.cleanup_ctx.append(usage_routes.analytics_channel(suite))
     if owned:
         app.cleanup_ctx.append(closing(limiter))
     add_routes(app.router)
@@ -80,6 +81,12 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/v1/catalog", handlers.list_catalog, allow_head=False)
     router.add_get("/v1/catalog/changes", handlers.list_changes, allow_head=False)
     router.add_get("/v1/providers", handlers.list_providers, allow_head=False)
+    router.add_get("/v1/usage/summary", usage_routes.summary, allow_head=False)
+    router.add_get("/v1/usage/timeseries", usage_routes.timeseries, allow_head=False)
+    router.add_get("/v1/usage/savings", usage_routes.savings, allow_head=False)
+    router.add_get("/v1/usage/forecast", usage_routes.forecast, allow_head=False)
+    router.add_get("/v1/usage/export", usage_routes.export, allow_head=False)
+    router.add_post("/v1/feedback", usage_routes.feedback)
     router.add_get("/healthz", handlers.healthz)
 
 
