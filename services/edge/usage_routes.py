@@ -14,6 +14,7 @@ which is re-raised naming the REST parameter (`filter.models[0]` → `model`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -33,6 +34,7 @@ from services.shared.settings import SuiteSettings
 if TYPE_CHECKING:
     from freeway.analytics.v1.analytics_pb2_grpc import AnalyticsServiceAsyncStub
 
+log = logging.getLogger("freeway.edge")
 T = TypeVar("T")
 JSON = "application/json"
 MAX_QUOTAS = 1000  # analytics' own limit
@@ -273,9 +275,17 @@ async def export(request: web.Request) -> web.StreamResponse:
         )
         await resp.prepare(request)
         chunk = first
-        while chunk is not grpc.aio.EOF:
-            await resp.write(chunk.data)
-            chunk = await call.read()
+        try:
+            while chunk is not grpc.aio.EOF:
+                await resp.write(chunk.data)
+                chunk = await call.read()
+        except grpc.aio.AioRpcError as exc:
+            # The status is sent: cut the connection, so that the client sees a broken
+            # download rather than a short one that looks whole.
+            log.warning("usage export broke off: %s %s", exc.code().name, exc.details())
+            if request.transport is not None:
+                request.transport.close()
+            return resp
         await resp.write_eof()
         return resp
     finally:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 
@@ -21,6 +22,7 @@ from services.analytics.app import App, build
 from services.analytics.config import AnalyticsSettings
 from services.edge.auth import Keyring
 from services.edge.config import key_digest
+from services.shared.server import Registration, start_server
 from services.shared.settings import SuiteSettings
 from tests.conftest import free_port
 from tests.integration.analytics.events import NOW, mixed
@@ -317,3 +319,31 @@ async def test_bad_feedback(edge: Edge, body: object, param: str | None, status:
 async def test_feedback_that_is_not_json_is_400(edge: Edge) -> None:
     resp = await edge.client.post("/v1/feedback", data=b"{nope", headers=AUTH)
     await assert_openai_error(resp, 400)
+
+
+class BreakingAnalytics(analytics_pb2_grpc.AnalyticsServiceServicer):
+    """Sends one chunk of an export, then fails: what analytics going away looks like."""
+
+    async def Export(self, request: pb.ExportRequest, context: Any) -> AsyncIterator[Any]:
+        yield pb.ExportChunk(data=b'{"event_id":"e1"}\n', rows=1)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "analytics went away")
+
+
+async def test_an_export_cut_short_is_a_broken_download(
+    make_edge: EdgeFactory, backends: Backends
+) -> None:
+    registration = Registration(
+        analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
+        BreakingAnalytics(),  # type: ignore[abstract]  # the other RPCs: UNIMPLEMENTED
+        "freeway.analytics.v1.AnalyticsService",
+    )
+    server = await start_server("breaking-analytics", "127.0.0.1:0", [registration])
+    try:
+        suite = backends.suite(analytics_addr=f"127.0.0.1:{server.port}")
+        async with make_edge(suite=suite, keyring=keyring()) as edge:
+            resp = await edge.client.get("/v1/usage/export", headers=AUTH)
+            assert resp.status == 200
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await resp.read()
+    finally:
+        await server.stop(0)
