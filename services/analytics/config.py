@@ -40,7 +40,7 @@ class AnalyticsSettings:
         "FREEWAY_ANALYTICS_RAW_RETENTION_DAYS", 90, doc="days raw usage rows are kept (0: forever)"
     )
     minute_retention_days: int = setting(
-        "FREEWAY_ANALYTICS_MINUTE_RETENTION_DAYS", 14, doc="days per-minute rollups are kept"
+        "FREEWAY_ANALYTICS_MINUTE_RETENTION_DAYS", 2, doc="days per-minute rollups are kept"
     )
     hour_retention_days: int = setting(
         "FREEWAY_ANALYTICS_HOUR_RETENTION_DAYS", 400, doc="days per-hour rollups are kept"

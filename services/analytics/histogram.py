@@ -13,8 +13,9 @@ latency curve, and up to ~12 % where values bunch at one end of a bin
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
+from itertools import accumulate
 
 BINS_PER_DOUBLING = 3
 DOUBLINGS = 20
@@ -45,16 +46,22 @@ def add(into: list[int], other: Sequence[int]) -> None:
 def percentile(counts: Sequence[int], p: float) -> float:
     """The `p`-th percentile (0 < p <= 100) of the durations counted in `counts`, in ms;
     0.0 when nothing was counted."""
-    total = sum(counts)
+    return percentiles(counts, (p,))[0]
+
+
+def percentiles(counts: Sequence[int], ps: Sequence[float]) -> list[float]:
+    """`percentile` for each of `ps`, reading the histogram once."""
+    cumulative = list(accumulate(counts))
+    total = cumulative[-1] if cumulative else 0
     if not total:
-        return 0.0
-    rank = p / 100 * total
-    seen = 0
-    for index, count in enumerate(counts):
-        if count and seen + count >= rank:
-            return _inside(index, (rank - seen) / count)
-        seen += count
-    return _inside(BINS - 1, 1.0)  # unreachable unless p > 100
+        return [0.0] * len(ps)
+    out = []
+    for p in ps:
+        rank = p / 100 * total
+        index = min(bisect_left(cumulative, rank), BINS - 1)  # the first bin reaching rank
+        seen = cumulative[index] - counts[index]
+        out.append(_inside(index, (rank - seen) / counts[index] if counts[index] else 1.0))
+    return out
 
 
 def _inside(index: int, fraction: float) -> float:

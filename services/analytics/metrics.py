@@ -62,10 +62,10 @@ class Metrics:
         return self.latency_sum_ms / self.requests if self.requests else 0.0
 
     def latency_ms(self, percentiles: tuple[float, ...]) -> list[float]:
-        return [histogram.percentile(self.latency, p) for p in percentiles]
+        return histogram.percentiles(self.latency, percentiles)
 
     def ttft_ms(self, percentiles: tuple[float, ...]) -> list[float]:
-        return [histogram.percentile(self.ttft, p) for p in percentiles]
+        return histogram.percentiles(self.ttft, percentiles)
 
 
 def total(parts: list[Metrics]) -> Metrics:

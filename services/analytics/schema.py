@@ -67,7 +67,9 @@ class Cube:
 
 
 # Smallest first: a query reads the first cube that has its grain and every dimension it
-# groups or filters by. Key × model by the minute is read from raw rows.
+# groups or filters by. Every dimension at once is kept by the day only: by the hour, keys ×
+# models × strategies × statuses have about as many combinations as there are events, and
+# a rollup row (with its histograms) is larger than an event; such queries read raw rows.
 _ROUTE = (Dimension.MODEL, Dimension.PROVIDER, Dimension.STRATEGY, Dimension.STATUS)
 CUBES = (
     Cube("usage_total", (Dimension.STATUS,)),
@@ -77,7 +79,7 @@ CUBES = (
         "usage_full",
         (Dimension.TEAM, Dimension.KEY, Dimension.MODEL, Dimension.PROVIDER,
          Dimension.STRATEGY, Dimension.STATUS),
-        (Granularity.HOUR, Granularity.DAY),
+        (Granularity.DAY,),
     ),
 )  # fmt: skip
 
@@ -247,8 +249,10 @@ def _v2(dialect: str) -> str:
             _PG_ALTER_EVENTS,
             f"UPDATE usage_events SET latency_bin = {bin_case('latency_ms')},"
             f" ttft_bin = CASE WHEN ttft_ms > 0 THEN {bin_case('ttft_ms')} END",
-            # Feedback finds a request's usage by request id.
-            "CREATE INDEX usage_events_request ON usage_events USING hash (request_id)",
+            # Feedback finds a request's usage by request id. Partial: events without one
+            # would all share one hash bucket.
+            "CREATE INDEX usage_events_request ON usage_events USING hash (request_id)"
+            " WHERE request_id <> ''",
         ]
     else:
         # SQLite cannot drop NOT NULL: the table is rebuilt (in the migration's transaction).
@@ -260,7 +264,7 @@ def _v2(dialect: str) -> str:
             "DROP TABLE usage_events",
             "ALTER TABLE usage_events_v2 RENAME TO usage_events",
             "CREATE INDEX usage_events_time ON usage_events (time)",
-            "CREATE INDEX usage_events_request ON usage_events (request_id)",
+            "CREATE INDEX usage_events_request ON usage_events (request_id) WHERE request_id <> ''",
         ]
     tables = [
         _PENDING_TABLE.format(time=time),

@@ -79,29 +79,45 @@ def summed(name: str, expression: str | None = None) -> str:
 SUMS = ", ".join(summed(c) for c in METRIC_COLUMNS)
 
 
-def events_aggregate(source: str, where: str, keys: Sequence[tuple[str, str]]) -> str:
-    """Event rows of `source` (WHERE `where`) summed per `keys` ((expression, alias)
-    pairs) into the metric columns.
-
-    One pass groups the events per (keys, latency bin, ttft bin); only those groups are
-    then spread over one column per bin. Spreading each event over 124 bin columns would
-    cost 124 expressions per event; events of one minute and group share a handful of
-    bins, so this costs one grouping of the events and a little per group."""
+def fine(source: str, where: str, keys: Sequence[tuple[str, str]]) -> str:
+    """Event rows of `source` (WHERE `where`) summed per (`keys`, latency bin, ttft bin):
+    narrow rows (keys, lb, tb, n, the scalars), which add up like the events."""
     names = [alias for _, alias in keys]
     key_sql = "".join(f"{expr} AS {alias}, " for expr, alias in keys)
     scalars = ", ".join(f"SUM({ROW_SCALARS[c]}) AS {c}" for c in SCALARS)
-    fine_group = ", ".join([*names, "latency_bin", "ttft_bin"])
-    fine = (
+    return (
         f"SELECT {key_sql}latency_bin AS lb, ttft_bin AS tb, count(*) AS n, {scalars}"
-        f" FROM {source} WHERE {where} GROUP BY {fine_group}"
+        f" FROM {source} WHERE {where} GROUP BY {', '.join([*names, 'latency_bin', 'ttft_bin'])}"
     )
-    spread = [summed(c) for c in SCALARS]
-    spread += [
+
+
+def spread(source: str, where: str, keys: Sequence[tuple[str, str]]) -> str:
+    """Fine rows of `source` (WHERE `where`) summed per `keys` into the metric columns.
+
+    They are first summed per (keys, bins) — narrow rows, cheap to group — and only those
+    groups are spread over one column per bin: spreading every event (or every fine row)
+    over 124 bin columns, then grouping those wide rows, would cost far more."""
+    names = [alias for _, alias in keys]
+    key_sql = "".join(f"{expr} AS {alias}, " for expr, alias in keys)
+    scalars = ", ".join(f"SUM({c}) AS {c}" for c in SCALARS)
+    regrouped = (
+        f"SELECT {key_sql}lb, tb, SUM(n) AS n, {scalars} FROM {source} WHERE {where}"
+        f" GROUP BY {', '.join([*names, 'lb', 'tb'])}"
+    )
+    columns = [summed(c) for c in SCALARS]
+    columns += [
         summed(c, f"CASE WHEN lb = {i} THEN n ELSE 0 END") for i, c in enumerate(LATENCY_BINS)
     ]
-    spread += [summed(c, f"CASE WHEN tb = {i} THEN n ELSE 0 END") for i, c in enumerate(TTFT_BINS)]
+    columns += [summed(c, f"CASE WHEN tb = {i} THEN n ELSE 0 END") for i, c in enumerate(TTFT_BINS)]
     group = f" GROUP BY {', '.join(names)}" if names else ""
-    return f"SELECT {', '.join([*names, *spread])} FROM ({fine}) f{group}"
+    return f"SELECT {', '.join([*names, *columns])} FROM ({regrouped}) x{group}"
+
+
+def events_aggregate(source: str, where: str, keys: Sequence[tuple[str, str]]) -> str:
+    """Event rows of `source` (WHERE `where`) summed per `keys` ((expression, alias)
+    pairs) into the metric columns."""
+    same = [(alias, alias) for _, alias in keys]
+    return spread(f"({fine(source, where, keys)}) f", "true", same)
 
 
 class Dialect:
@@ -277,47 +293,57 @@ SQLITE_PENDING = (
 _EVERY_DIMENSION = ("model", "provider", "key_id", "team_id", "strategy", "status")
 
 
-def _upsert(dialect: Dialect, cube: Cube, grain: Granularity, source: str) -> str:
-    """Add `source`'s minute rows (bucket, every dimension, metrics) into `cube` at `grain`."""
+def _upsert(dialect: Dialect, cube: Cube, grain: Granularity, source: str, horizon: str) -> str:
+    """Add `source`'s fine minute rows (bucket, every dimension, bins, sums) into `cube`
+    at `grain`, skipping buckets older than `horizon` (retention would prune them)."""
     dims = list(cube.columns)
     bucket = "bucket" if grain is Granularity.MINUTE else dialect.bucket(grain, "bucket")
+    keys = [(bucket, "rb"), *((d, d) for d in dims)]
     key = ["grain", "bucket", *dims]
     update = ", ".join(f"{c} = {cube.table}.{c} + excluded.{c}" for c in METRIC_COLUMNS)
+    rows = spread(source, f"{bucket} >= {horizon}", keys)
     return (
         f"INSERT INTO {cube.table} ({', '.join([*key, *METRIC_COLUMNS])})"
-        f" SELECT '{grain.value}', {bucket} AS rb, {', '.join([*dims, SUMS])}"
-        f" FROM {source} WHERE true GROUP BY {', '.join(['rb', *dims])}"
-        f" ORDER BY {', '.join(['rb', *dims])}"
-        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
+        f" SELECT '{grain.value}', {', '.join(['rb', *dims, *METRIC_COLUMNS])} FROM ({rows}) r"
+        f" WHERE true ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
     )
 
 
 def _minutes(dialect: Dialect, source: str, where: str) -> str:
-    """The pending events of `source` summed per minute and every dimension."""
+    """The pending events of `source` as fine rows per minute and every dimension."""
     keys = [(dialect.bucket(Granularity.MINUTE, "time"), "bucket")]
     keys += [(d, d) for d in _EVERY_DIMENSION]
-    return events_aggregate(source, where, keys)
+    return fine(source, where, keys)
 
 
 def _targets() -> list[tuple[Cube, Granularity]]:
     return [(cube, grain) for cube in CUBES for grain in cube.grains]
 
 
+HORIZON_PARAMS = {Granularity.MINUTE: "$2", Granularity.HOUR: "$3", Granularity.DAY: "$4"}
+ROLL_UP_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('freeway analytics roll-up'))"
+
+
 def pg_roll_up(dialect: Dialect) -> str:
     """Move at most $1 pending events into every rollup, in one statement (so in one
-    transaction)."""
+    transaction); $2..$4 are the minute / hour / day horizons. One worker at a time (an
+    advisory lock, see the store), so upserts need no order to be free of deadlocks."""
     parts = [
-        # A concurrent worker (another replica) that picks the same rows waits for this
-        # one to commit, then finds them deleted and skips them: each moves once.
         "moved AS (DELETE FROM usage_pending WHERE ctid = ANY(ARRAY("
         f"SELECT ctid FROM usage_pending LIMIT $1)) RETURNING {', '.join(PENDING)})",
         f"m AS ({_minutes(dialect, 'moved', 'true')})",
     ]
-    parts += [f"u{i} AS ({_upsert(dialect, c, g, 'm')})" for i, (c, g) in enumerate(_targets())]
+    parts += [
+        f"u{i} AS ({_upsert(dialect, c, g, 'm', HORIZON_PARAMS[g])})"
+        for i, (c, g) in enumerate(_targets())
+    ]
     return f"WITH {', '.join(parts)} SELECT count(*) FROM moved"
 
 
-def sqlite_roll_up(dialect: Dialect) -> list[str]:
-    """Statements adding the pending events with rowid <= $1 into every rollup."""
+def sqlite_roll_up(dialect: Dialect) -> list[tuple[str, Granularity]]:
+    """(statement, grain) adding the pending events with rowid <= $1 into every rollup,
+    each skipping buckets older than $2 (the horizon of its grain)."""
     minutes = _minutes(dialect, "usage_pending", "rowid <= $1")
-    return [f"WITH m AS ({minutes}) {_upsert(dialect, c, g, 'm')}" for c, g in _targets()]
+    return [
+        (f"WITH m AS ({minutes}) {_upsert(dialect, c, g, 'm', '$2')}", g) for c, g in _targets()
+    ]

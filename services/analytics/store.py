@@ -57,6 +57,7 @@ __all__ = ["COLUMNS", "iso_utc", "utc"]
 
 ROLL_UP_LIMIT = 50_000  # pending events moved per transaction
 PRUNE_CHUNK = 10_000  # rows deleted per statement, so no prune holds locks for long
+ROLL_UP_WORK_MEM = "256MB"
 Clock = Callable[[], float]
 
 
@@ -165,6 +166,13 @@ class UsageStore(abc.ABC):
         return value
 
     # ---- Reads ----------------------------------------------------------------------
+
+    def _horizon(self, grain: Granularity) -> Any:
+        """The oldest bucket of `grain` a roll-up still writes (older ones are pruned)."""
+        horizon = self.retention.horizon(grain, self.now())
+        if self.retention.days(grain):
+            horizon -= grain.step
+        return self.dialect.time(horizon)
 
     def horizons(self, dims: set[Dimension]) -> dict[Level, datetime]:
         """Per level, the oldest time it holds for `dims` (a grain no cube keeps for these
@@ -327,7 +335,7 @@ class UsageStore(abc.ABC):
         async with self.db.transaction() as tx:
             rows = await tx.fetch(
                 "SELECT event_id, key_id FROM usage_events WHERE request_id = $1"
-                " ORDER BY time DESC LIMIT 1",
+                " AND request_id <> '' ORDER BY time DESC LIMIT 1",
                 feedback.request_id,
             )
             if not rows or (feedback.key_id and rows[0]["key_id"] != feedback.key_id):
@@ -411,6 +419,7 @@ def _maybe_float(value: Any) -> float | None:
 
 class SqliteUsageStore(UsageStore):
     dialect = sql.Sqlite()
+    _roll_up = sql.sqlite_roll_up(dialect)
 
     async def _insert(self, batch: UsageBatch) -> list[str]:
         rows = list(zip(*self.db_columns(batch), strict=True))
@@ -432,8 +441,8 @@ class SqliteUsageStore(UsageStore):
             moved: int = await tx.fetchval(
                 "SELECT count(*) FROM usage_pending WHERE rowid <= $1", top
             )
-            for statement in sql.sqlite_roll_up(self.dialect):
-                await tx.execute(statement, top)
+            for statement, grain in self._roll_up:
+                await tx.execute(statement, top, self._horizon(grain))
             await tx.execute("DELETE FROM usage_pending WHERE rowid <= $1", top)
         return moved
 
@@ -473,7 +482,13 @@ class PostgresUsageStore(UsageStore):
         return [r[0] for r in new]
 
     async def roll_up(self, limit: int = ROLL_UP_LIMIT) -> int:
-        moved: int = await self.db.fetchval(self._roll_up, limit)
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval(sql.ROLL_UP_LOCK):
+                return 0  # another replica is rolling up: it takes these too
+            # The groupings of a large roll-up fit in memory (this transaction only).
+            await conn.execute(f"SET LOCAL work_mem = '{ROLL_UP_WORK_MEM}'")
+            horizons = [self._horizon(g) for g in ALL_GRAINS]
+            moved: int = await conn.fetchval(self._roll_up, limit, *horizons)
         return moved
 
     async def _delete_chunk(self, table: str, condition: str, value: Any) -> int:

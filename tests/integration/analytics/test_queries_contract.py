@@ -71,7 +71,7 @@ GROUPINGS = [
     (Dimension.PROVIDER, Dimension.STATUS),
     (Dimension.KEY, Dimension.TEAM),
     (Dimension.STRATEGY,),
-    (Dimension.KEY, Dimension.MODEL),  # the full rollup by the hour/day, raw rows by the minute
+    (Dimension.KEY, Dimension.MODEL),  # the full rollup by the day, raw rows otherwise
 ]
 
 
@@ -111,11 +111,15 @@ async def test_the_source_is_the_smallest_rollup_that_holds_the_question(
     assert await source(Granularity.HOUR, ()) == "usage_total"
     assert await source(Granularity.HOUR, (Dimension.MODEL,)) == "usage_route"
     assert await source(Granularity.DAY, (Dimension.TEAM,)) == "usage_caller"
-    assert await source(Granularity.HOUR, (Dimension.KEY, Dimension.MODEL)) == "usage_full"
-    assert await source(Granularity.MINUTE, (Dimension.KEY, Dimension.MODEL)) == "usage_events"
+    assert await source(Granularity.DAY, (Dimension.KEY, Dimension.MODEL)) == "usage_full"
+    assert await source(Granularity.HOUR, (Dimension.KEY, Dimension.MODEL)) == "usage_events"
+    assert await source(Granularity.MINUTE, (Dimension.KEY,)) == "usage_caller"
     # A filter counts like a grouping: the rollup must hold the filtered dimension.
     only_key_a = queries.usage_filter(key_ids=["key-a"])
-    assert await source(Granularity.HOUR, (Dimension.MODEL,), filter_=only_key_a) == "usage_full"
+    assert await source(Granularity.DAY, (Dimension.MODEL,), filter_=only_key_a) == "usage_full"
+    assert await source(Granularity.HOUR, (Dimension.MODEL,), filter_=only_key_a) == (
+        "usage_events"
+    )
 
 
 @ROLLED

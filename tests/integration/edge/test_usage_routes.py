@@ -109,7 +109,7 @@ async def test_timeseries_filters_by_strategy_and_key(edge: Edge) -> None:
     assert groups
     assert {g["key"] for g in groups} == {"key-b"}
     assert {g["strategy"] for g in groups} <= {"free-first", "cascade"}
-    assert body["source"] == "usage_full"
+    assert body["source"] == "usage_events"  # by the hour: every dimension is in raw rows only
 
 
 @pytest.mark.parametrize(

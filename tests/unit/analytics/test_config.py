@@ -17,7 +17,7 @@ def test_defaults() -> None:
     assert settings == AnalyticsSettings(
         max_batch_events=1000, ingest_depth=4, shutdown_grace_s=5.0
     )
-    assert settings.retention == Retention(raw_days=90, minute_days=14, hour_days=400, day_days=0)
+    assert settings.retention == Retention(raw_days=90, minute_days=2, hour_days=400, day_days=0)
     assert (settings.roll_up_interval_s, settings.prune_interval_s) == (1.0, 3600.0)
 
 
