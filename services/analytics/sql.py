@@ -21,6 +21,7 @@ from typing import Any
 from services.analytics.metrics import COUNTS, SCALARS
 from services.analytics.queries import Dimension, Granularity
 from services.analytics.schema import (
+    ALL_GRAINS,
     COLUMNS,
     CUBES,
     DIMENSION_COLUMN,
@@ -69,25 +70,59 @@ assert list(ROW_SCALARS) == list(SCALARS)
 _INTEGERS = frozenset(COUNTS + LATENCY_BINS + TTFT_BINS)
 
 
+# Sums run in DOUBLE PRECISION and only the result is cast back: PostgreSQL's SUM of a
+# BIGINT keeps a numeric state per group (allocated, slow), its SUM of a float a plain
+# number. Counts stay exact: every integer below 2^53 is a double.
+_FLOAT = "DOUBLE PRECISION"
+
+
 def summed(name: str, expression: str | None = None) -> str:
-    total = f"SUM({expression or name})"
+    total = f"SUM({_float(expression or name)})"
     if name in _INTEGERS:
         return f"CAST(COALESCE({total}, 0) AS BIGINT) AS {name}"
     return f"COALESCE({total}, 0) AS {name}"
+
+
+def _float(expression: str) -> str:
+    return f"CAST({expression} AS {_FLOAT})"
 
 
 SUMS = ", ".join(summed(c) for c in METRIC_COLUMNS)
 
 
 def fine(source: str, where: str, keys: Sequence[tuple[str, str]]) -> str:
-    """Event rows of `source` (WHERE `where`) summed per (`keys`, latency bin, ttft bin):
-    narrow rows (keys, lb, tb, n, the scalars), which add up like the events."""
-    names = [alias for _, alias in keys]
+    """Event rows of `source` (WHERE `where`) as fine rows: per (`keys`, latency bin) with
+    the scalars summed (`tb` NULL), and per (`keys`, ttft bin) with nothing else (`lb`
+    NULL). Narrow rows that add up like the events. The two histograms go apart: counted
+    jointly, (latency bin, ttft bin) pairs would make nearly every event a group of its own.
+    """
+    # Grouped by the expressions, not their aliases: an alias that is also a column name
+    # (a minute `bucket` truncated to its hour) would group by the column.
+    names = [expr for expr, _ in keys]
     key_sql = "".join(f"{expr} AS {alias}, " for expr, alias in keys)
-    scalars = ", ".join(f"SUM({ROW_SCALARS[c]}) AS {c}" for c in SCALARS)
+    scalars = ", ".join(f"SUM({_float(ROW_SCALARS[c])}) AS {c}" for c in SCALARS)
+    zeros = ", ".join(f"0.0 AS {c}" for c in SCALARS)
+    n = f"CAST(count(*) AS {_FLOAT}) AS n"
+    latency = (
+        f"SELECT {key_sql}latency_bin AS lb, CAST(NULL AS SMALLINT) AS tb, {n}, {scalars}"
+        f" FROM {source} WHERE {where} GROUP BY {', '.join([*names, 'latency_bin'])}"
+    )
+    ttft = (
+        f"SELECT {key_sql}CAST(NULL AS SMALLINT) AS lb, ttft_bin AS tb, {n}, {zeros}"
+        f" FROM {source} WHERE ({where}) AND ttft_bin IS NOT NULL"
+        f" GROUP BY {', '.join([*names, 'ttft_bin'])}"
+    )
+    return f"{latency} UNION ALL {ttft}"
+
+
+def regroup(source: str, where: str, keys: Sequence[tuple[str, str]]) -> str:
+    """Fine rows of `source` (WHERE `where`) summed per (`keys`, bins): still fine rows."""
+    names = [expr for expr, _ in keys]  # the expressions: see `fine`
+    key_sql = "".join(f"{expr} AS {alias}, " for expr, alias in keys)
+    scalars = ", ".join(f"SUM({c}) AS {c}" for c in SCALARS)
     return (
-        f"SELECT {key_sql}latency_bin AS lb, ttft_bin AS tb, count(*) AS n, {scalars}"
-        f" FROM {source} WHERE {where} GROUP BY {', '.join([*names, 'latency_bin', 'ttft_bin'])}"
+        f"SELECT {key_sql}lb, tb, SUM(n) AS n, {scalars} FROM {source} WHERE {where}"
+        f" GROUP BY {', '.join([*names, 'lb', 'tb'])}"
     )
 
 
@@ -98,18 +133,13 @@ def spread(source: str, where: str, keys: Sequence[tuple[str, str]]) -> str:
     groups are spread over one column per bin: spreading every event (or every fine row)
     over 124 bin columns, then grouping those wide rows, would cost far more."""
     names = [alias for _, alias in keys]
-    key_sql = "".join(f"{expr} AS {alias}, " for expr, alias in keys)
-    scalars = ", ".join(f"SUM({c}) AS {c}" for c in SCALARS)
-    regrouped = (
-        f"SELECT {key_sql}lb, tb, SUM(n) AS n, {scalars} FROM {source} WHERE {where}"
-        f" GROUP BY {', '.join([*names, 'lb', 'tb'])}"
-    )
     columns = [summed(c) for c in SCALARS]
     columns += [
         summed(c, f"CASE WHEN lb = {i} THEN n ELSE 0 END") for i, c in enumerate(LATENCY_BINS)
     ]
     columns += [summed(c, f"CASE WHEN tb = {i} THEN n ELSE 0 END") for i, c in enumerate(TTFT_BINS)]
     group = f" GROUP BY {', '.join(names)}" if names else ""
+    regrouped = regroup(source, where, keys)
     return f"SELECT {', '.join([*names, *columns])} FROM ({regrouped}) x{group}"
 
 
@@ -294,26 +324,50 @@ _EVERY_DIMENSION = ("model", "provider", "key_id", "team_id", "strategy", "statu
 
 
 def _upsert(dialect: Dialect, cube: Cube, grain: Granularity, source: str, horizon: str) -> str:
-    """Add `source`'s fine minute rows (bucket, every dimension, bins, sums) into `cube`
-    at `grain`, skipping buckets older than `horizon` (retention would prune them)."""
+    """Add `source` — fine rows of `cube`'s dimensions per `grain` bucket — into `cube`,
+    skipping buckets older than `horizon` (retention would prune them)."""
     dims = list(cube.columns)
-    bucket = "bucket" if grain is Granularity.MINUTE else dialect.bucket(grain, "bucket")
-    keys = [(bucket, "rb"), *((d, d) for d in dims)]
+    keys = [("bucket", "bucket"), *((d, d) for d in dims)]
     key = ["grain", "bucket", *dims]
-    update = ", ".join(f"{c} = {cube.table}.{c} + excluded.{c}" for c in METRIC_COLUMNS)
-    rows = spread(source, f"{bucket} >= {horizon}", keys)
+    # NULL is 0 in a rollup row (schema.py): stored as NULL, added as 0.
+    update = ", ".join(
+        f"{c} = COALESCE({cube.table}.{c} + excluded.{c}, {cube.table}.{c}, excluded.{c})"
+        for c in METRIC_COLUMNS
+    )
+    values = ", ".join(f"NULLIF({c}, 0)" for c in METRIC_COLUMNS)
+    rows = spread(source, f"bucket >= {horizon}", keys)
     return (
         f"INSERT INTO {cube.table} ({', '.join([*key, *METRIC_COLUMNS])})"
-        f" SELECT '{grain.value}', {', '.join(['rb', *dims, *METRIC_COLUMNS])} FROM ({rows}) r"
-        f" WHERE true ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
+        f" SELECT '{grain.value}', {', '.join(['bucket', *dims])}, {values}"
+        f" FROM ({rows}) r WHERE true ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
     )
 
 
-def _minutes(dialect: Dialect, source: str, where: str) -> str:
-    """The pending events of `source` as fine rows per minute and every dimension."""
-    keys = [(dialect.bucket(Granularity.MINUTE, "time"), "bucket")]
-    keys += [(d, d) for d in _EVERY_DIMENSION]
-    return fine(source, where, keys)
+# Each cube's fine rows come from the finest relation that holds its dimensions: the
+# events' own fine rows (every dimension, by the minute), or another cube's.
+_DERIVED_FROM = {"usage_total": "usage_route"}
+
+
+def _relations(dialect: Dialect, events: str, where: str) -> dict[str, str]:
+    """name → SELECT of every fine relation a roll-up needs, in dependency order:
+    `fine` (the events by the minute), then per cube and grain `<cube>_<grain>`, each
+    summed from the one before (a cube's hours from its minutes, its days from its hours),
+    so that only the first of each chain reads as many rows as there are events."""
+    minute = [(dialect.bucket(Granularity.MINUTE, "time"), "bucket")]
+    relations = {"fine": fine(events, where, minute + [(d, d) for d in _EVERY_DIMENSION])}
+    for cube in sorted(CUBES, key=lambda c: c.table in _DERIVED_FROM):
+        dims = [(d, d) for d in cube.columns]
+        grains = ALL_GRAINS[ALL_GRAINS.index(cube.grains[0]) :]  # its finest grain, then up
+        above = _DERIVED_FROM.get(cube.table)
+        parent = f"{above}_{grains[0].value}" if above else "fine"
+        for grain in grains:
+            bucket = (
+                dialect.bucket(grain, "bucket") if grain is not Granularity.MINUTE else "bucket"
+            )
+            name = f"{cube.table}_{grain.value}"
+            relations[name] = regroup(parent, "true", [(bucket, "bucket"), *dims])
+            parent = name
+    return relations
 
 
 def _targets() -> list[tuple[Cube, Granularity]]:
@@ -330,11 +384,13 @@ def pg_roll_up(dialect: Dialect) -> str:
     advisory lock, see the store), so upserts need no order to be free of deadlocks."""
     parts = [
         "moved AS (DELETE FROM usage_pending WHERE ctid = ANY(ARRAY("
-        f"SELECT ctid FROM usage_pending LIMIT $1)) RETURNING {', '.join(PENDING)})",
-        f"m AS ({_minutes(dialect, 'moved', 'true')})",
+        f"SELECT ctid FROM usage_pending LIMIT $1)) RETURNING {', '.join(PENDING)})"
     ]
     parts += [
-        f"u{i} AS ({_upsert(dialect, c, g, 'm', HORIZON_PARAMS[g])})"
+        f"{name} AS ({select})" for name, select in _relations(dialect, "moved", "true").items()
+    ]
+    parts += [
+        f"u{i} AS ({_upsert(dialect, c, g, f'{c.table}_{g.value}', HORIZON_PARAMS[g])})"
         for i, (c, g) in enumerate(_targets())
     ]
     return f"WITH {', '.join(parts)} SELECT count(*) FROM moved"
@@ -343,7 +399,9 @@ def pg_roll_up(dialect: Dialect) -> str:
 def sqlite_roll_up(dialect: Dialect) -> list[tuple[str, Granularity]]:
     """(statement, grain) adding the pending events with rowid <= $1 into every rollup,
     each skipping buckets older than $2 (the horizon of its grain)."""
-    minutes = _minutes(dialect, "usage_pending", "rowid <= $1")
+    relations = _relations(dialect, "usage_pending", "rowid <= $1")
+    ctes = ", ".join(f"{name} AS ({select})" for name, select in relations.items())
     return [
-        (f"WITH m AS ({minutes}) {_upsert(dialect, c, g, 'm', '$2')}", g) for c, g in _targets()
+        (f"WITH {ctes} {_upsert(dialect, c, g, f'{c.table}_{g.value}', '$2')}", g)
+        for c, g in _targets()
     ]
