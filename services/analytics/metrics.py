@@ -8,7 +8,10 @@ and baseline are both known (`saving_requests`); the rest is counted apart, neve
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.analytics import histogram
 
@@ -43,11 +46,16 @@ class Metrics:
     latency: list[int] = field(default_factory=histogram.empty)
     ttft: list[int] = field(default_factory=histogram.empty)
 
+    @classmethod
+    def of(cls, scalars: Sequence[Any], latency: list[int], ttft: list[int]) -> Metrics:
+        """From `scalars` in SCALARS order (the order of the fields above)."""
+        return cls(*scalars, latency, ttft)  # type: ignore[call-arg]
+
     def add(self, other: Metrics) -> None:
         for name in SCALARS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        histogram.add(self.latency, other.latency)
-        histogram.add(self.ttft, other.ttft)
+        self.latency[:] = map(operator.add, self.latency, other.latency)
+        self.ttft[:] = map(operator.add, self.ttft, other.ttft)
 
     @property
     def unpriced_requests(self) -> int:
@@ -69,7 +77,10 @@ class Metrics:
 
 
 def total(parts: list[Metrics]) -> Metrics:
-    out = Metrics()
-    for part in parts:
-        out.add(part)
-    return out
+    """The sum of `parts`, column by column (one pass per field, not per part)."""
+    if not parts:
+        return Metrics()
+    scalars = [sum(getattr(p, name) for p in parts) for name in SCALARS]
+    latency = [sum(column) for column in zip(*(p.latency for p in parts), strict=True)]
+    ttft = [sum(column) for column in zip(*(p.ttft for p in parts), strict=True)]
+    return Metrics.of(scalars, latency, ttft)

@@ -37,7 +37,6 @@ from services.analytics.schema import (
     MIGRATIONS,
     RAW_MODEL,
     SERVICE,
-    TTFT_BINS,
     Cube,
     cube_for,
 )
@@ -204,16 +203,22 @@ class UsageStore(abc.ABC):
         cube = self.source(dims, level)
         read = sql.Read(cube, level if cube else None, start, end, group, filters, bucket)
         query, args = sql.read_sql(self.dialect, read)
-        rows = await self.db.fetch(query, *args)
-        names = [DIMENSION_COLUMN[d] for d in group]
+        # Rows come back as (bucket?, group values..., metrics in METRIC_COLUMNS order).
+        head = len(group) + (1 if bucket else 0)
+        parse = self.dialect.parse_time
         out = []
-        for row in rows:
-            metrics = _metrics(row)
-            if not metrics.requests:
+        for row in await self._values(query, args):
+            if not row[head]:
                 continue  # the one all-zero row of an ungrouped read of nothing
-            when = self.dialect.parse_time(row["b"]) if bucket else None
-            out.append(Row(when, tuple(str(row[n]) for n in names), metrics))
+            when = parse(row[0]) if bucket else None
+            values = row[head:]
+            group_values = tuple(str(v) for v in row[head - len(group) : head])
+            out.append(Row(when, group_values, metrics_of(values)))
         return out
+
+    @abc.abstractmethod
+    async def _values(self, query: str, args: Sequence[Any]) -> Sequence[Sequence[Any]]:
+        """The rows of a read, as sequences of values (no per-row dicts: reads are wide)."""
 
     async def request_savings(
         self, start: datetime, end: datetime, wanted: UsageFilter, limit: int
@@ -403,14 +408,14 @@ class UsageStore(abc.ABC):
         await self.db.close()
 
 
-def _metrics(row: Any) -> Metrics:
-    metrics = Metrics(latency=[int(row[c]) for c in LATENCY_BINS])
-    metrics.ttft = [int(row[c]) for c in TTFT_BINS]
-    for name in COUNTS:
-        setattr(metrics, name, int(row[name]))
-    for name in AMOUNTS:
-        setattr(metrics, name, float(row[name]))
-    return metrics
+_SCALARS = len(COUNTS) + len(AMOUNTS)
+_BINS = len(LATENCY_BINS)
+
+
+def metrics_of(values: Sequence[Any]) -> Metrics:
+    """Metrics from values in METRIC_COLUMNS order (the field order of Metrics)."""
+    latency = list(values[_SCALARS : _SCALARS + _BINS])
+    return Metrics.of(values[:_SCALARS], latency, list(values[_SCALARS + _BINS :]))
 
 
 def _maybe_float(value: Any) -> float | None:
@@ -420,6 +425,9 @@ def _maybe_float(value: Any) -> float | None:
 class SqliteUsageStore(UsageStore):
     dialect = sql.Sqlite()
     _roll_up = sql.sqlite_roll_up(dialect)
+
+    async def _values(self, query: str, args: Sequence[Any]) -> Sequence[Sequence[Any]]:
+        return [list(row.values()) for row in await self.db.fetch(query, *args)]
 
     async def _insert(self, batch: UsageBatch) -> list[str]:
         rows = list(zip(*self.db_columns(batch), strict=True))
@@ -471,6 +479,10 @@ class PostgresUsageStore(UsageStore):
         super().__init__(db, max_batch_events, retention, clock)
         self.pool = db.pool
         self._roll_up = sql.pg_roll_up(self.dialect)
+
+    async def _values(self, query: str, args: Sequence[Any]) -> Sequence[Sequence[Any]]:
+        rows: Sequence[Sequence[Any]] = await self.pool.fetch(query, *args)  # Records index
+        return rows
 
     async def _insert(self, batch: UsageBatch) -> list[str]:
         rows = list(zip(*self.db_columns(batch), strict=True))

@@ -276,52 +276,59 @@ _GROUP_FIELD = {
 }
 
 
+def fill_metrics(message: pb.UsageMetrics, m: Metrics, percentiles: tuple[float, ...]) -> None:
+    """Write `m` into `message` in place (building and copying submessages would cost
+    more than everything else a timeseries does per point)."""
+    message.requests = m.requests
+    message.errors = m.errors
+    message.prompt_tokens = m.prompt_tokens
+    message.completion_tokens = m.completion_tokens
+    message.cached_tokens = m.cached_tokens
+    message.reasoning_tokens = m.reasoning_tokens
+    message.priced_requests = m.priced_requests
+    message.cost_usd = m.cost_usd
+    message.unpriced_requests = m.unpriced_requests
+    message.saving_requests = m.saving_requests
+    message.baseline_cost_usd = m.baseline_cost_usd
+    message.saving_usd = m.saving_usd
+    message.cache_hits = m.cache_hits
+    message.escalations = m.escalations
+    message.latency_mean_ms = m.latency_mean_ms
+    message.latency_ms.extend(m.latency_ms(percentiles))
+    message.ttft_ms.extend(m.ttft_ms(percentiles))
+    message.ttft_requests = m.ttft_requests
+
+
 def usage_metrics(m: Metrics, percentiles: tuple[float, ...]) -> pb.UsageMetrics:
-    return pb.UsageMetrics(
-        requests=m.requests,
-        errors=m.errors,
-        prompt_tokens=m.prompt_tokens,
-        completion_tokens=m.completion_tokens,
-        cached_tokens=m.cached_tokens,
-        reasoning_tokens=m.reasoning_tokens,
-        priced_requests=m.priced_requests,
-        cost_usd=m.cost_usd,
-        unpriced_requests=m.unpriced_requests,
-        saving_requests=m.saving_requests,
-        baseline_cost_usd=m.baseline_cost_usd,
-        saving_usd=m.saving_usd,
-        cache_hits=m.cache_hits,
-        escalations=m.escalations,
-        latency_mean_ms=m.latency_mean_ms,
-        latency_ms=m.latency_ms(percentiles),
-        ttft_ms=m.ttft_ms(percentiles),
-        ttft_requests=m.ttft_requests,
-    )
+    message = pb.UsageMetrics()
+    fill_metrics(message, m, percentiles)
+    return message
 
 
 def timeseries_response(result: reports.TimeseriesResult) -> pb.TimeseriesResponse:
     q = result.query
-    return pb.TimeseriesResponse(
+    reply = pb.TimeseriesResponse(
         since=timestamp(q.since),
         until=timestamp(q.until),
         granularity=_GRANULARITY_NUMBER[q.granularity],
         group_by=[_DIMENSION_NUMBER[d] for d in q.group_by],
         percentiles=q.percentiles,
-        series=[
-            pb.UsageSeries(
-                group=group(q.group_by, s.group),
-                total=usage_metrics(s.total, q.percentiles),
-                points=[
-                    pb.UsagePoint(start=timestamp(t), metrics=usage_metrics(m, q.percentiles))
-                    for t, m in s.points
-                ],
-            )
-            for s in result.series
-        ],
         omitted_series=result.omitted,
         source=result.source,
         retained_since=timestamp(result.retained_since),
     )
+    for s in result.series:
+        series = reply.series.add()
+        series.group.CopyFrom(group(q.group_by, s.group))
+        fill_metrics(series.total, s.total, q.percentiles)
+        for when, m in s.points:
+            point = series.points.add()
+            point.start.seconds = (when - EPOCH) // _SECOND  # buckets are whole minutes
+            fill_metrics(point.metrics, m, q.percentiles)
+    return reply
+
+
+_SECOND = timedelta(seconds=1)
 
 
 def savings_query(request: pb.SavingsRequest, now: datetime) -> queries.Savings:

@@ -66,3 +66,13 @@ def test_histograms_add_bin_by_bin() -> None:
     a[3], b[3], b[10] = 2, 5, 1
     histogram.add(a, b)
     assert (a[3], a[10], sum(a)) == (7, 1, 8)
+
+
+def test_metrics_fields_are_the_rollup_columns_in_order() -> None:
+    from dataclasses import fields
+
+    from services.analytics.metrics import SCALARS, Metrics
+
+    assert [f.name for f in fields(Metrics)] == [*SCALARS, "latency", "ttft"]
+    m = Metrics.of(list(range(len(SCALARS))), [1] * histogram.BINS, [2] * histogram.BINS)
+    assert (m.requests, m.ttft_sum_ms, m.latency[0], m.ttft[-1]) == (0, len(SCALARS) - 1, 1, 2)
