@@ -13,12 +13,15 @@ events still in flight, so no answer waits for it. `prune` applies the retention
 from __future__ import annotations
 
 import abc
+import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from services.analytics import sql
 from services.analytics.export import Scores
@@ -35,6 +38,7 @@ from services.analytics.schema import (
     DIMENSION_COLUMN,
     LATENCY_BINS,
     MIGRATIONS,
+    PENDING,
     RAW_MODEL,
     SERVICE,
     Cube,
@@ -132,8 +136,8 @@ class UsageStore(abc.ABC):
         """The batch as the raw table's columns, in `COLUMNS` order."""
         convert: dict[str, Callable[[list[Any]], list[Any]]] = {
             "time": lambda col: [self.dialect.time(t) for t in col],
-            "status": lambda col: [s.value for s in col],
-            "strategy": lambda col: [s.value for s in col],
+            "status": lambda col: list(map(_TEXT.__getitem__, col)),
+            "strategy": lambda col: list(map(_TEXT.__getitem__, col)),
             "features": lambda col: [f or None for f in col],
             "capabilities": lambda col: [",".join(c) for c in col],
         }
@@ -408,6 +412,8 @@ class UsageStore(abc.ABC):
         await self.db.close()
 
 
+_FIRST = operator.itemgetter(0)
+_TEXT: dict[Any, str] = {m: m.value for m in (*UsageStatus, *Strategy)}  # enum → stored text
 _SCALARS = len(COUNTS) + len(AMOUNTS)
 _BINS = len(LATENCY_BINS)
 
@@ -485,13 +491,25 @@ class PostgresUsageStore(UsageStore):
         return rows
 
     async def _insert(self, batch: UsageBatch) -> list[str]:
-        rows = list(zip(*self.db_columns(batch), strict=True))
+        """COPY straight into usage_events and usage_pending, the fast path of new events;
+        a batch holding an id already stored (a replay) fails that COPY, and is merged
+        through a stage instead, skipping what is there. Rows go in id order, so that
+        concurrent overlapping batches lock ids in one order and cannot deadlock."""
+        columns = self.db_columns(batch)
+        rows = sorted(zip(*columns, strict=True), key=_FIRST)  # event_id first
         async with self.pool.acquire() as conn, conn.transaction():
-            # The stage lives as long as the pooled connection; each commit empties it.
-            await conn.execute(sql.PG_CREATE_STAGE)
-            await conn.copy_records_to_table(sql.PG_STAGE, records=rows, columns=COLUMNS)
-            new = await conn.fetch(sql.PG_MERGE)
-        return [r[0] for r in new]
+            try:
+                async with conn.transaction():  # a savepoint
+                    await conn.copy_records_to_table("usage_events", records=rows, columns=COLUMNS)
+            except asyncpg.UniqueViolationError:
+                # The stage lives as long as the pooled connection; each commit empties it.
+                await conn.execute(sql.PG_CREATE_STAGE)
+                await conn.copy_records_to_table(sql.PG_STAGE, records=rows, columns=COLUMNS)
+                return [r[0] for r in await conn.fetch(sql.PG_MERGE)]
+            named = dict(zip(COLUMNS, columns, strict=True)) | {"model": batch.column("model")}
+            pending = list(zip(*(named[c] for c in PENDING), strict=True))  # no order needed
+            await conn.copy_records_to_table("usage_pending", records=pending, columns=PENDING)
+        return list(batch["event_id"])
 
     async def roll_up(self, limit: int = ROLL_UP_LIMIT) -> int:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -170,14 +170,24 @@ def _mapped(table: Mapping[int, V], values: list[int], name: str) -> list[V]:
 
 
 def _times(events: Sequence[pb.UsageEvent]) -> list[datetime | None]:
-    out: list[datetime | None] = []
-    for index, event in enumerate(events):
-        stamp = event.time
-        seconds, nanos = _READ_TIME(stamp)
-        if not (seconds or nanos or event.HasField("time")):
-            out.append(None)  # unset: validation names it
-            continue
-        out.append(time(stamp, f"events[{index}].time"))
+    """The events' times, checked as one column (range checks per event cost more than
+    the conversion)."""
+    stamps = [_READ_TIME(e.time) for e in events]
+    seconds = [s for s, _ in stamps]
+    nanos = [n for _, n in stamps]
+    if not (
+        min(seconds) >= MIN_SECONDS and max(seconds) <= MAX_SECONDS
+        and min(nanos) >= 0 and max(nanos) < 1_000_000_000
+    ):  # fmt: skip
+        for index, event in enumerate(events):
+            time(event.time, f"events[{index}].time")  # raises, naming the first bad one
+    delta = timedelta
+    out: list[datetime | None] = [
+        EPOCH + delta(seconds=s, microseconds=n // 1000) for s, n in stamps
+    ]
+    for index, (s, n) in enumerate(stamps):
+        if not (s or n) and not events[index].HasField("time"):
+            out[index] = None  # unset: validation names it
     return out
 
 
