@@ -51,10 +51,10 @@ def percentile(counts: Sequence[int], p: float) -> float:
 
 def percentiles(counts: Sequence[int], ps: Sequence[float]) -> list[float]:
     """`percentile` for each of `ps`, reading the histogram once."""
-    cumulative = list(accumulate(counts))
-    total = cumulative[-1] if cumulative else 0
-    if not total:
+    if not any(counts):
         return [0.0] * len(ps)
+    cumulative = list(accumulate(counts))
+    total = cumulative[-1]
     out = []
     for p in ps:
         rank = p / 100 * total

@@ -76,11 +76,14 @@ class Metrics:
         return histogram.percentiles(self.ttft, percentiles)
 
 
+_READ_SCALARS = operator.attrgetter(*SCALARS)
+
+
 def total(parts: list[Metrics]) -> Metrics:
     """The sum of `parts`, column by column (one pass per field, not per part)."""
     if not parts:
         return Metrics()
-    scalars = [sum(getattr(p, name) for p in parts) for name in SCALARS]
+    scalars = [sum(column) for column in zip(*map(_READ_SCALARS, parts), strict=True)]
     latency = [sum(column) for column in zip(*(p.latency for p in parts), strict=True)]
     ttft = [sum(column) for column in zip(*(p.ttft for p in parts), strict=True)]
     return Metrics.of(scalars, latency, ttft)

@@ -513,6 +513,8 @@ class PostgresUsageStore(UsageStore):
 
     async def roll_up(self, limit: int = ROLL_UP_LIMIT) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM usage_pending)"):
+                return 0  # the common tick: nothing arrived since the last one
             if not await conn.fetchval(sql.ROLL_UP_LOCK):
                 return 0  # another replica is rolling up: it takes these too
             # The groupings of a large roll-up fit in memory (this transaction only).
