@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
@@ -28,7 +28,7 @@ from services.analytics.forecast import Projection
 from services.analytics.ingest import Batch
 from services.analytics.live import LiveAggregate, LiveSnapshot
 from services.analytics.metrics import Metrics
-from services.analytics.queries import Dimension, ExportFormat, Granularity
+from services.analytics.queries import EPOCH, Dimension, ExportFormat, Granularity
 from services.analytics.savings import RequestSaving, SavingsTotals
 from services.analytics.usage import (
     FIELDS,
@@ -43,7 +43,6 @@ from services.shared.errors import InvalidArgument
 
 V = TypeVar("V")
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z, the Timestamp's own range
 MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 
