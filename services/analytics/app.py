@@ -1,18 +1,24 @@
 """The analytics composition root: settings in, a running AnalyticsService out.
 
 `build(settings, suite)` wires the parts; `App.start()` opens the store (PostgreSQL when
-DATABASE_URL is set, else SQLite under the data dir), migrates it and starts the gRPC
-server; `App.stop()` undoes both. Tests pass their own suite settings (address
-127.0.0.1:0, a throwaway schema) or their own store instead of monkeypatching.
+DATABASE_URL is set, else SQLite under the data dir), migrates it, starts the background
+work (roll-ups, retention) and the gRPC server; `App.stop()` ends live watches, drains the
+server, rolls up what is pending and closes the store. Tests pass their own suite
+settings (address 127.0.0.1:0, a throwaway schema), their own store or clock instead of
+monkeypatching.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from freeway.analytics.v1 import analytics_pb2_grpc
 from services.analytics.config import AnalyticsSettings, analytics_settings, sqlite_path
+from services.analytics.live import LiveMetrics
+from services.analytics.maintenance import Maintenance
 from services.analytics.servicer import SERVICE_NAME, AnalyticsServicer
 from services.analytics.store import UsageStore, open_usage_store
 from services.shared.logs import configure
@@ -30,17 +36,29 @@ class App:
     settings: AnalyticsSettings
     suite: SuiteSettings
     store: UsageStore | None = None
+    clock: Callable[[], float] = time.time
     server: RunningServer | None = None
+    live: LiveMetrics = field(init=False)
+    maintenance: Maintenance | None = None
+
+    def __post_init__(self) -> None:
+        self.live = LiveMetrics(self.clock)
 
     async def start(self) -> RunningServer:
-        """Open and migrate the store (unless one was given), then serve on the suite's
-        analytics address."""
+        """Open and migrate the store (unless one was given), start its background work,
+        then serve on the suite's analytics address."""
         if self.store is None:
             self.store = await open_usage_store(
                 self.suite.database_url,
                 sqlite_path(self.suite),
                 max_batch_events=self.settings.max_batch_events,
+                retention=self.settings.retention,
+                clock=self.clock,
             )
+        self.maintenance = Maintenance(
+            self.store, self.settings.roll_up_interval_s, self.settings.prune_interval_s
+        )
+        self.maintenance.start()
         try:
             self.server = await start_server(
                 "analytics",
@@ -49,6 +67,7 @@ class App:
                 token=self.suite.service_token,
             )
         except BaseException:
+            await self.maintenance.stop()
             await self.close_store()
             raise
         return self.server
@@ -61,10 +80,14 @@ class App:
         return self.server.port
 
     async def stop(self) -> None:
-        """Drain and stop the server, then close the store."""
+        """End live watches, drain and stop the server, roll up, close the store."""
+        await self.live.close()
         if self.server is not None:
             await self.server.stop(self.settings.shutdown_grace_s)
             self.server = None
+        if self.maintenance is not None:
+            await self.maintenance.stop()
+            self.maintenance = None
         await self.close_store()
 
     async def close_store(self) -> None:
@@ -76,16 +99,21 @@ class App:
         assert self.store is not None
         return Registration(
             analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
-            AnalyticsServicer(self.store, self.settings.ingest_depth),
+            AnalyticsServicer(self.store, self.settings.ingest_depth, self.live),
             SERVICE_NAME,
         )
 
 
 def build(
-    settings: AnalyticsSettings, suite: SuiteSettings, *, store: UsageStore | None = None
+    settings: AnalyticsSettings,
+    suite: SuiteSettings,
+    *,
+    store: UsageStore | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> App:
-    """An unstarted app; `store` replaces the one `start()` would open."""
-    return App(settings, suite, store)
+    """An unstarted app; `store` replaces the one `start()` would open, `clock` the wall
+    clock (for the live metrics and retention)."""
+    return App(settings, suite, store, clock)
 
 
 async def main() -> None:

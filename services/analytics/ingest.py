@@ -15,17 +15,38 @@ batches, and replays are counted as duplicates.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import Protocol
 
-from services.analytics.usage import StoreResult, UsageEvent
+from services.analytics.usage import StoreResult, UsageBatch
 
-Batch = tuple[int, Sequence[UsageEvent]]  # (sequence, events)
+Batch = tuple[int, UsageBatch]  # (sequence, events)
 
 
 class BatchStore(Protocol):
-    def check(self, events: Sequence[UsageEvent]) -> None: ...
-    async def insert(self, events: Sequence[UsageEvent]) -> StoreResult: ...
+    def check(self, batch: UsageBatch) -> None: ...
+    async def insert(self, batch: UsageBatch) -> StoreResult: ...
+
+
+class Recorder(Protocol):
+    def record(self, batch: UsageBatch, indices: Iterable[int]) -> None: ...
+
+
+class Recording:
+    """A store whose newly stored events (never the duplicates) also go to `recorder`
+    (the live metrics), once committed."""
+
+    def __init__(self, store: BatchStore, recorder: Recorder) -> None:
+        self.store = store
+        self.recorder = recorder
+
+    def check(self, batch: UsageBatch) -> None:
+        self.store.check(batch)
+
+    async def insert(self, batch: UsageBatch) -> StoreResult:
+        result = await self.store.insert(batch)
+        self.recorder.record(batch, result.new)
+        return result
 
 
 _Item = tuple[int, asyncio.Task[StoreResult]] | BaseException | None

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2_grpc
 
 from freeway.catalog.v1 import catalog_pb2_grpc
 from freeway.router.v1 import router_pb2_grpc
-from services.edge import admin, handlers, openapi
+from services.edge import admin, handlers, openapi, usage_routes
 from services.edge.admission import Admission
 from services.edge.auth import Authenticator, Keyring
 from services.edge.config import EdgeSettings, edge_settings
@@ -38,6 +38,7 @@ from services.edge.openapi import admin as admin_api
 from services.edge.openapi import catalog as catalog_api
 from services.edge.openapi import chat as chat_api
 from services.edge.openapi import document as service_api
+from services.edge.openapi import usage as usage_api
 from services.edge.protocol import EdgeRunner
 from services.shared import logs
 from services.shared.channels import channel
@@ -65,6 +66,7 @@ DESCRIBERS: tuple[openapi.Describer, ...] = (
     chat_api.describe,
     catalog_api.describe,
     admin_api.describe,
+    usage_api.describe,
 )
 
 
@@ -94,6 +96,7 @@ def create_app(
     app[openapi.DOCUMENT] = openapi.build(DESCRIBERS)
     app[ADMISSION] = Admission(limits, settings)
     app.cleanup_ctx.append(grpc_clients(suite))
+    app.cleanup_ctx.append(usage_routes.analytics_channel(suite))
     app.cleanup_ctx.append(key_store(settings, suite, keyring, store))
     if verifier is not None:
         app.cleanup_ctx.append(verifier.lifetime)
@@ -112,6 +115,12 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/v1/catalog", handlers.list_catalog, allow_head=False)
     router.add_get("/v1/catalog/changes", handlers.list_changes, allow_head=False)
     router.add_get("/v1/providers", handlers.list_providers, allow_head=False)
+    router.add_get("/v1/usage/summary", usage_routes.summary, allow_head=False)
+    router.add_get("/v1/usage/timeseries", usage_routes.timeseries, allow_head=False)
+    router.add_get("/v1/usage/savings", usage_routes.savings, allow_head=False)
+    router.add_get("/v1/usage/forecast", usage_routes.forecast, allow_head=False)
+    router.add_get("/v1/usage/export", usage_routes.export, allow_head=False)
+    router.add_post("/v1/feedback", usage_routes.feedback)
     router.add_get("/healthz", handlers.healthz)
     router.add_get("/openapi.json", openapi.openapi_json, allow_head=False)
 

@@ -80,6 +80,16 @@ def _pick(metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:
     return found
 
 
+# A sibling service answering UNAUTHENTICATED refused the *edge's* service credential (the
+# client's key was checked here already): the gateway's fault, never the client's 401.
+CREDENTIAL_REFUSED = HttpError(502, "server_error", "service_credential_refused")
+
+
+def for_rpc(name: str, code: str | None = None) -> HttpError:
+    """The HTTP answer for a sibling service's gRPC error."""
+    return CREDENTIAL_REFUSED if name == "UNAUTHENTICATED" else for_status(name, code)
+
+
 def for_http_status(status: int) -> HttpError:
     return BY_HTTP_STATUS.get(status) or HttpError(
         status, "invalid_request_error" if status < 500 else "server_error", None

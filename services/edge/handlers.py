@@ -108,7 +108,7 @@ def stream_error(exc: grpc.aio.AioRpcError) -> bytes:
     log.warning("stream failed after its start: %s %s", name, exc.details())
     trailers = errors.trailers(exc)
     return errors.error_body(
-        errors.for_status(name, trailers.get(CODE_TRAILER)),
+        errors.for_rpc(name, trailers.get(CODE_TRAILER)),
         exc.details() or name.lower(),
         trailers.get(FIELD_TRAILER),
     )

@@ -113,8 +113,10 @@ def _rpc_error(exc: grpc.aio.AioRpcError) -> web.Response:
     name = exc.code().name
     details = exc.details() or name.lower()
     trailers = errors.trailers(exc)
-    error = errors.for_status(name, trailers.get(CODE_TRAILER))
+    error = errors.for_rpc(name, trailers.get(CODE_TRAILER))
     message = details if name in errors.BY_STATUS else f"upstream error: {details}"
+    if error is errors.CREDENTIAL_REFUSED:
+        message = f"a Freeway service refused the edge's service credential: {details}"
     if error.status >= 500:
         log.warning("upstream %s: %s", name, details)
     body = errors.error_body(error, message, trailers.get(FIELD_TRAILER))

@@ -1,7 +1,8 @@
 """What each role may do, decided once for every route (the auth middleware asks here).
 
 - `admin`: everything, the admin API (`/v1/admin/…`) included;
-- `member`: chat (`POST /v1/chat/completions`, `POST /v1/route`) and every read;
+- `member`: chat (`POST /v1/chat/completions`, `POST /v1/route`, feedback on its own
+  answers: `POST /v1/feedback`) and every read (usage: its own key's);
 - `viewer`: reads only (GET: models, catalogue, providers, usage, the dashboard).
 
 A route that writes and is not listed as chat needs the admin role: a new route is closed
@@ -18,7 +19,9 @@ GRANTS: dict[str, frozenset[str]] = {
     "member": frozenset({CHAT, READ}),
     "viewer": frozenset({READ}),
 }
-CHAT_ROUTES = frozenset({("POST", "/v1/chat/completions"), ("POST", "/v1/route")})
+CHAT_ROUTES = frozenset(
+    {("POST", "/v1/chat/completions"), ("POST", "/v1/route"), ("POST", "/v1/feedback")}
+)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ADMIN_PREFIX = "/v1/admin"
 

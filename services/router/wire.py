@@ -254,6 +254,13 @@ def usage_event(record: UsageRecord) -> analytics_pb2.UsageEvent:
         strategy=record.strategy,  # type: ignore[arg-type]
         error=record.error,
         stream=record.stream,
+        team_id=record.team_id,
+        cached_tokens=record.cached_tokens,
+        reasoning_tokens=record.reasoning_tokens,
+        escalations=record.escalations,
+        escalation_reason=record.escalation_reason,
+        features=record.features,
+        capabilities=[int(c) for c in capabilities_of(record.capabilities)],  # type: ignore[misc]
     )
     if record.cost_usd is not None:
         event.cost_usd = record.cost_usd

@@ -18,7 +18,7 @@ from services.analytics.servicer import SERVICE_NAME
 from services.analytics.usage import UsageStatus
 from services.shared.settings import SuiteSettings
 from tests.integration.analytics.conftest import MAX_BATCH
-from tests.integration.analytics.events import T0, proto_event, timestamp
+from tests.integration.analytics.events import NOW, T0, proto_event, timestamp
 
 
 @pytest.fixture
@@ -26,7 +26,8 @@ async def app(database_url: str | None, tmp_path: Path) -> AsyncIterator[App]:
     suite = SuiteSettings(
         analytics_addr="127.0.0.1:0", data_dir=tmp_path, database_url=database_url
     )
-    running = build(AnalyticsSettings(max_batch_events=MAX_BATCH, shutdown_grace_s=1), suite)
+    settings = AnalyticsSettings(max_batch_events=MAX_BATCH, shutdown_grace_s=1)
+    running = build(settings, suite, clock=NOW.timestamp)
     await running.start()
     yield running
     await running.stop()
@@ -223,7 +224,7 @@ async def test_health_names_the_service(channel: grpc.aio.Channel) -> None:
 
 async def test_embedded_default_is_sqlite_under_the_data_dir(tmp_path: Path) -> None:
     suite = SuiteSettings(analytics_addr="127.0.0.1:0", data_dir=tmp_path, database_url=None)
-    app = build(AnalyticsSettings(), suite)
+    app = build(AnalyticsSettings(), suite, clock=NOW.timestamp)
     await app.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as ch:
@@ -236,7 +237,7 @@ async def test_embedded_default_is_sqlite_under_the_data_dir(tmp_path: Path) -> 
 
 async def test_ingested_events_are_rows_in_postgresql(pg_schema: str, tmp_path: Path) -> None:
     suite = SuiteSettings(analytics_addr="127.0.0.1:0", data_dir=tmp_path, database_url=pg_schema)
-    app = build(AnalyticsSettings(), suite)
+    app = build(AnalyticsSettings(), suite, clock=NOW.timestamp)
     await app.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as ch:

@@ -4,21 +4,21 @@ summary arithmetic and time ranges."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from datetime import datetime, timedelta
+import struct
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from services.analytics.queries import UsageFilter
+from services.analytics.reports import summary
 from services.analytics.store import (
-    COLUMNS,
     PostgresUsageStore,
     SqliteUsageStore,
     UsageStore,
-    iso_utc,
     open_usage_store,
 )
-from services.analytics.usage import StoreResult, UsageStatus
+from services.analytics.usage import StoreResult, Strategy, UsageStatus
 from services.shared.errors import InvalidArgument
 from tests.integration.analytics.conftest import MAX_BATCH
 from tests.integration.analytics.events import T0, event
@@ -43,9 +43,9 @@ async def test_new_batch_is_stored(store: UsageStore) -> None:
 async def test_replayed_batch_never_double_counts(store: UsageStore) -> None:
     batch = [event(n) for n in range(10)]
     await store.store(batch)
-    before = await store.summary()
+    before = await summary(store)
     assert await store.store(batch) == StoreResult(stored=0, duplicates=10)
-    assert await store.summary() == before
+    assert await summary(store) == before
     assert await count(store) == 10
 
 
@@ -59,8 +59,8 @@ async def test_overlapping_batch_stores_only_new_events(store: UsageStore) -> No
 async def test_repeated_id_within_a_batch_is_a_duplicate(store: UsageStore) -> None:
     result = await store.store([event(1), event(2), event(1, prompt_tokens=999)])
     assert result == StoreResult(stored=2, duplicates=1)
-    summary = await store.summary()
-    assert summary.total.prompt_tokens == event(1).prompt_tokens + event(2).prompt_tokens
+    totals = await summary(store)
+    assert totals.total.prompt_tokens == event(1).prompt_tokens + event(2).prompt_tokens
 
 
 async def test_empty_batch_stores_nothing(store: UsageStore) -> None:
@@ -70,25 +70,24 @@ async def test_empty_batch_stores_nothing(store: UsageStore) -> None:
 async def test_every_field_is_stored(store: UsageStore) -> None:
     original = event(
         7, cache_hit=True, status=UsageStatus.ERROR, error="upstream 503", stream=False,
-        cost_usd=0.00042, attempts=3,
+        cost_usd=0.00042, attempts=3, team_id="team-a", cached_tokens=40, reasoning_tokens=12,
+        escalations=2, escalation_reason="refusal", capabilities=("json", "tools"),
+        features=struct.pack("<3d", 0.5, -1.25, 3e9), strategy=Strategy.CASCADE,
     )  # fmt: skip
     await store.store([original])
-    row = (await store.db.fetch(f"SELECT {', '.join(COLUMNS)} FROM usage_events"))[0]
-    stored = {name: row[name] for name in COLUMNS}
-    expected = dataclasses.asdict(original)
-    assert _normalised(stored) == _normalised(expected)
+    [(stored, feedback)] = await store.export_page(
+        T0, T0 + timedelta(days=1), UsageFilter(), None, 10, True
+    )
+    assert stored == original
+    assert feedback == {}
 
 
-def _normalised(fields: dict[str, object]) -> dict[str, object]:
-    """Both adapters' spellings of one value: times as ISO text, bools as ints."""
-    out: dict[str, object] = {}
-    for name, value in fields.items():
-        if isinstance(value, datetime):
-            value = iso_utc(value)
-        elif isinstance(value, bool):
-            value = int(value)
-        out[name] = value
-    return out
+async def test_unknown_prices_are_stored_as_null(store: UsageStore) -> None:
+    await store.store([event(1, cost_usd=None, baseline_cost_usd=None), event(2, cost_usd=0.0)])
+    rows = await store.db.fetch(
+        "SELECT cost_usd, baseline_cost_usd FROM usage_events ORDER BY time"
+    )
+    assert [(r["cost_usd"], r["baseline_cost_usd"]) for r in rows] == [(None, None), (0.0, 0.0015)]
 
 
 async def test_invalid_event_rejects_the_whole_batch(store: UsageStore) -> None:
@@ -140,8 +139,8 @@ async def test_summary_totals_per_model_and_overall(store: UsageStore) -> None:
                   baseline_cost_usd=0.0),
         ]
     )  # fmt: skip
-    summary = await store.summary()
-    by_model = {(m.model, m.provider): m for m in summary.models}
+    totals = await summary(store)
+    by_model = {(m.model, m.provider): m for m in totals.models}
     assert sorted(by_model) == [("auto", ""), (groq, "groq"), (mistral, "mistral")]
 
     g = by_model[(groq, "groq")]
@@ -156,7 +155,7 @@ async def test_summary_totals_per_model_and_overall(store: UsageStore) -> None:
 
     assert (by_model[("auto", "")].requests, by_model[("auto", "")].errors) == (1, 1)
 
-    t = summary.total
+    t = totals.total
     assert (t.requests, t.errors, t.prompt_tokens, t.completion_tokens) == (5, 2, 350, 35)
     assert t.cost_usd == pytest.approx(0.25)
     assert t.baseline_cost_usd == pytest.approx(2.25)
@@ -164,28 +163,28 @@ async def test_summary_totals_per_model_and_overall(store: UsageStore) -> None:
 
 
 async def test_summary_of_nothing_is_zero(store: UsageStore) -> None:
-    summary = await store.summary()
-    assert summary.models == ()
-    assert (summary.total.requests, summary.total.cost_usd, summary.total.savings_usd) == (0, 0, 0)
+    totals = await summary(store)
+    assert totals.models == ()
+    assert (totals.total.requests, totals.total.cost_usd, totals.total.savings_usd) == (0, 0, 0)
 
 
 async def test_summary_range_is_since_inclusive_until_exclusive(store: UsageStore) -> None:
     await store.store([event(n) for n in range(10)])  # minutes 0..9 after T0
-    window = await store.summary(T0 + timedelta(minutes=2), T0 + timedelta(minutes=5))
+    window = await summary(store, T0 + timedelta(minutes=2), T0 + timedelta(minutes=5))
     assert window.total.requests == 3
-    assert (await store.summary(since=T0 + timedelta(minutes=8))).total.requests == 2
-    assert (await store.summary(until=T0 + timedelta(minutes=1))).total.requests == 1
+    assert (await summary(store, since=T0 + timedelta(minutes=8))).total.requests == 2
+    assert (await summary(store, until=T0 + timedelta(minutes=1))).total.requests == 1
 
 
 async def test_summary_until_defaults_to_now(store: UsageStore) -> None:
     future = T0.replace(year=T0.year + 100)
     await store.store([event(1), event(2, time=future)])
-    assert (await store.summary()).total.requests == 1
+    assert (await summary(store)).total.requests == 1
 
 
 async def test_summary_rejects_a_reversed_range(store: UsageStore) -> None:
     with pytest.raises(InvalidArgument, match=r"^until: must not be before since$"):
-        await store.summary(T0, T0 - timedelta(seconds=1))
+        await summary(store, T0, T0 - timedelta(seconds=1))
 
 
 async def test_concurrent_overlapping_batches_store_each_event_once(store: UsageStore) -> None:
@@ -206,6 +205,6 @@ async def test_events_survive_reopening(database_url: str | None, sqlite_file: P
     again = await open_usage_store(database_url, sqlite_file, max_batch_events=MAX_BATCH)
     try:
         assert await again.store([event(n) for n in range(6)]) == StoreResult(2, 4)
-        assert (await again.summary()).total.requests == 6
+        assert (await summary(again)).total.requests == 6
     finally:
         await again.close()

@@ -22,7 +22,9 @@ from tests.integration.edge.fakes import Failure
 CODES = [
     (grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid_request_error"),
     (grpc.StatusCode.NOT_FOUND, 404, "invalid_request_error"),
-    (grpc.StatusCode.UNAUTHENTICATED, 401, "invalid_request_error"),
+    # The client's key is checked by the edge; a sibling refusing the call refused the
+    # edge's own service credential: the gateway's fault, not a 401 for the client.
+    (grpc.StatusCode.UNAUTHENTICATED, 502, "server_error"),
     (grpc.StatusCode.PERMISSION_DENIED, 403, "permission_error"),
     (grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "requests"),
     (grpc.StatusCode.FAILED_PRECONDITION, 503, "server_error"),
@@ -45,6 +47,14 @@ async def test_router_status_maps_to_http(
     error = await assert_openai_error(resp, status)
     assert error["type"] == kind
     assert "nothing fits the constraints" in error["message"]
+
+
+async def test_a_refused_service_credential_says_so(edge: Edge) -> None:
+    edge.router.failure = Failure(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong credential")
+    resp = await edge.client.post(CHAT, json={"messages": USER}, headers=AUTH)
+    error = await assert_openai_error(resp, 502)
+    assert error["code"] == "service_credential_refused"
+    assert "service credential" in error["message"]
 
 
 async def test_resource_exhausted_passes_retry_after_on(edge: Edge) -> None:

@@ -172,6 +172,15 @@ class FakeAnalytics(analytics_pb2_grpc.AnalyticsServiceServicer):
     async def Summary(self, request: Any, context: Any) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not part of the fake")
 
+    # The queries are not part of the fake either (the router only ingests).
+    Timeseries = Savings = Forecast = RecordFeedback = Summary
+
+    async def Export(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not part of the fake")
+        yield  # a server stream
+
+    WatchMetrics = Export
+
     def by_request(self, request_id: str) -> analytics_pb2.UsageEvent:
         (event,) = [e for e in self.events.values() if e.request_id == request_id]
         return event

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.analytics.config import AnalyticsSettings, analytics_settings, sqlite_path
+from services.analytics.retention import Retention
 from services.shared.config import ConfigError
 from services.shared.settings import SuiteSettings
 
@@ -16,6 +17,8 @@ def test_defaults() -> None:
     assert settings == AnalyticsSettings(
         max_batch_events=1000, ingest_depth=4, shutdown_grace_s=5.0
     )
+    assert settings.retention == Retention(raw_days=90, minute_days=2, hour_days=400, day_days=0)
+    assert (settings.roll_up_interval_s, settings.prune_interval_s) == (1.0, 3600.0)
 
 
 def test_env_wins_over_the_file() -> None:
@@ -34,6 +37,13 @@ def test_env_wins_over_the_file() -> None:
         ({"FREEWAY_ANALYTICS_INGEST_DEPTH": "0"}, "FREEWAY_ANALYTICS_INGEST_DEPTH"),
         ({"FREEWAY_ANALYTICS_INGEST_DEPTH": "65"}, "FREEWAY_ANALYTICS_INGEST_DEPTH"),
         ({"FREEWAY_ANALYTICS_SHUTDOWN_GRACE_S": "-1"}, "FREEWAY_ANALYTICS_SHUTDOWN_GRACE_S"),
+        ({"FREEWAY_ANALYTICS_RAW_RETENTION_DAYS": "-1"}, "FREEWAY_ANALYTICS_RAW_RETENTION_DAYS"),
+        (
+            {"FREEWAY_ANALYTICS_MINUTE_RETENTION_DAYS": "36501"},
+            "FREEWAY_ANALYTICS_MINUTE_RETENTION_DAYS",
+        ),
+        ({"FREEWAY_ANALYTICS_ROLL_UP_INTERVAL_S": "0"}, "FREEWAY_ANALYTICS_ROLL_UP_INTERVAL_S"),
+        ({"FREEWAY_ANALYTICS_PRUNE_INTERVAL_S": "1e9"}, "FREEWAY_ANALYTICS_PRUNE_INTERVAL_S"),
     ],
 )
 def test_bad_values_name_the_key(env: dict[str, str], key: str) -> None:

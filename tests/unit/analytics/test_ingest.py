@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 import pytest
 
-from services.analytics.ingest import Batch, acknowledged
-from services.analytics.usage import StoreResult, UsageEvent
+from services.analytics.ingest import Batch, Recording, acknowledged
+from services.analytics.usage import StoreResult, UsageBatch, UsageEvent
 from services.shared.errors import InvalidArgument, Unavailable
 
 
@@ -26,13 +26,13 @@ class GatedStore:
     def gate(self, name: str) -> asyncio.Event:
         return self.gates.setdefault(name, asyncio.Event())
 
-    def check(self, events: Sequence[UsageEvent]) -> None:
-        for index, event in enumerate(events):
-            if not event.event_id:
+    def check(self, batch: UsageBatch) -> None:
+        for index, event_id in enumerate(batch["event_id"]):
+            if not event_id:
                 raise InvalidArgument("required", field=f"events[{index}].event_id")
 
-    async def insert(self, events: Sequence[UsageEvent]) -> StoreResult:
-        name = events[0].event_id
+    async def insert(self, batch: UsageBatch) -> StoreResult:
+        name = batch["event_id"][0]
         self.started.append(name)
         self.running += 1
         self.peak = max(self.peak, self.running)
@@ -41,13 +41,13 @@ class GatedStore:
             if name in self.fail:
                 raise Unavailable("database went away")
             self.stored.append(name)
-            return StoreResult(len(events), 0)
+            return StoreResult(len(batch), 0, tuple(range(len(batch))))
         finally:
             self.running -= 1
 
 
 def batch(sequence: int, name: str) -> Batch:
-    return sequence, [UsageEvent(event_id=name)]
+    return sequence, UsageBatch.of([UsageEvent(event_id=name)])
 
 
 async def feed(items: Sequence[Batch]) -> AsyncIterator[Batch]:
@@ -164,3 +164,28 @@ async def test_a_consumer_that_stops_early_leaves_nothing_running() -> None:
     await closing
     assert store.running == 0
     assert store.stored == ["b0", "b1", "b2"]
+
+
+class Seen:
+    def __init__(self) -> None:
+        self.recorded: list[tuple[list[str], list[int]]] = []
+
+    def record(self, batch: UsageBatch, indices: Iterable[int]) -> None:
+        self.recorded.append((batch["event_id"], list(indices)))
+
+
+async def test_recording_feeds_only_what_was_stored() -> None:
+    store, seen = GatedStore(), Seen()
+    store.gate("b0").set()
+    recording = Recording(store, seen)
+    acks = [seq async for seq, _ in acknowledged(feed([batch(0, "b0")]), recording, 1)]
+    assert acks == [0]
+    assert seen.recorded == [(["b0"], [0])]
+
+
+async def test_recording_sees_nothing_of_a_failed_store() -> None:
+    store, seen = GatedStore(fail=frozenset({"b0"})), Seen()
+    store.gate("b0").set()
+    with pytest.raises(Unavailable):
+        await collect(acknowledged(feed([batch(0, "b0")]), Recording(store, seen), 1), [])
+    assert seen.recorded == []

@@ -14,6 +14,7 @@ from services.router.pipeline import Outcome, StreamPart
 from services.router.reply import Usage
 from services.router.routing import FEATURE_NAMES, Router, RouteRequest
 from services.router.usage import Status, UsageRecord
+from services.shared.vocabulary import Capability
 
 
 def test_model_info_keeps_unknown_prices_unknown() -> None:
@@ -117,8 +118,21 @@ def test_usage_event_carries_every_field() -> None:
         strategy=5,
         error="cancelled by the caller",
         stream=True,
+        team_id="t",
+        cached_tokens=4,
+        reasoning_tokens=7,
+        capabilities=Capability.TOOLS.bit | Capability.VISION.bit,
+        escalations=1,
+        escalation_reason="invalid_json",
+        features=b"\x00" * 16,
     )
     event = wire.usage_event(record)
+    assert (event.team_id, event.cached_tokens, event.reasoning_tokens) == ("t", 4, 7)
+    assert (event.escalations, event.escalation_reason) == (1, "invalid_json")
+    assert event.features == b"\x00" * 16
+    assert sorted(event.capabilities) == sorted(
+        [common_pb2.CAPABILITY_TOOLS, common_pb2.CAPABILITY_VISION]
+    )
     assert event.time.seconds == 1_718_000_000
     assert event.time.nanos == 250_000_000
     assert event.status == analytics_pb2.USAGE_STATUS_CANCELLED
@@ -140,3 +154,24 @@ def test_chat_models_take_and_give_text() -> None:
     assert not kind(["audio"], ["text"])  # transcription
     assert not kind(["text"], ["audio"])  # speech
     assert not kind(["text"], ["embedding"])
+
+
+def test_an_unknown_cost_is_left_unset_and_a_known_zero_is_sent() -> None:
+    from services.router.catalogue import ModelInfo
+    from services.router.usage import model_cost
+
+    unpriced = ModelInfo(id="p/m", provider="p", upstream_id="m")
+    assert model_cost(unpriced, 10, 20) is None
+    assert model_cost(ModelInfo(id="p/f", provider="p", upstream_id="f", is_free=True), 10, 20) == 0
+    paid = ModelInfo(id="p/q", provider="p", upstream_id="q", input_price=1.0, output_price=2.0)
+    assert model_cost(paid, 1_000_000, 500_000) == 2.0
+    record = UsageRecord(
+        event_id="e", time=1.0, key_id="k", request_id="r", requested_model="auto",
+        served_model="p/m", provider="p", prompt_tokens=10, completion_tokens=20,
+        cost_usd=None, baseline_cost_usd=0.0, latency_ms=1.0, ttft_ms=0.0, attempts=1,
+        status=Status.OK, complexity=0.1, strategy=1,
+    )  # fmt: skip
+    event = wire.usage_event(record)
+    assert not event.HasField("cost_usd")
+    assert event.HasField("baseline_cost_usd")
+    assert event.baseline_cost_usd == 0.0

@@ -44,6 +44,36 @@ class AnalyticsServiceStub:
                 request_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.SummaryRequest.SerializeToString,
                 response_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.SummaryResponse.FromString,
                 _registered_method=True)
+        self.Timeseries = channel.unary_unary(
+                '/freeway.analytics.v1.AnalyticsService/Timeseries',
+                request_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.TimeseriesRequest.SerializeToString,
+                response_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.TimeseriesResponse.FromString,
+                _registered_method=True)
+        self.Savings = channel.unary_unary(
+                '/freeway.analytics.v1.AnalyticsService/Savings',
+                request_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.SavingsRequest.SerializeToString,
+                response_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.SavingsResponse.FromString,
+                _registered_method=True)
+        self.Forecast = channel.unary_unary(
+                '/freeway.analytics.v1.AnalyticsService/Forecast',
+                request_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.ForecastRequest.SerializeToString,
+                response_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.ForecastResponse.FromString,
+                _registered_method=True)
+        self.Export = channel.unary_stream(
+                '/freeway.analytics.v1.AnalyticsService/Export',
+                request_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.ExportRequest.SerializeToString,
+                response_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.ExportChunk.FromString,
+                _registered_method=True)
+        self.WatchMetrics = channel.unary_stream(
+                '/freeway.analytics.v1.AnalyticsService/WatchMetrics',
+                request_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.WatchMetricsRequest.SerializeToString,
+                response_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.LiveMetrics.FromString,
+                _registered_method=True)
+        self.RecordFeedback = channel.unary_unary(
+                '/freeway.analytics.v1.AnalyticsService/RecordFeedback',
+                request_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.RecordFeedbackRequest.SerializeToString,
+                response_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.RecordFeedbackResponse.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
@@ -58,7 +88,50 @@ class AnalyticsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Summary(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Totals per served model over a time range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Timeseries(self, request, context):
+        """Usage per minute / hour / day, grouped and filtered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Savings(self, request, context):
+        """What routing saved against a baseline: the recorded one, or prices given here.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Forecast(self, request, context):
+        """Month-end cost, saving and free-quota use from the recent trend.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Export(self, request, context):
+        """Usage rows as CSV or JSON lines, in time order, in chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchMetrics(self, request, context):
+        """Live aggregates over a trailing window, one message per interval.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordFeedback(self, request, context):
+        """A score for one request's answer, stored with that request's usage.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -75,6 +148,36 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.Summary,
                     request_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.SummaryRequest.FromString,
                     response_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.SummaryResponse.SerializeToString,
+            ),
+            'Timeseries': grpc.unary_unary_rpc_method_handler(
+                    servicer.Timeseries,
+                    request_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.TimeseriesRequest.FromString,
+                    response_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.TimeseriesResponse.SerializeToString,
+            ),
+            'Savings': grpc.unary_unary_rpc_method_handler(
+                    servicer.Savings,
+                    request_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.SavingsRequest.FromString,
+                    response_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.SavingsResponse.SerializeToString,
+            ),
+            'Forecast': grpc.unary_unary_rpc_method_handler(
+                    servicer.Forecast,
+                    request_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.ForecastRequest.FromString,
+                    response_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.ForecastResponse.SerializeToString,
+            ),
+            'Export': grpc.unary_stream_rpc_method_handler(
+                    servicer.Export,
+                    request_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.ExportRequest.FromString,
+                    response_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.ExportChunk.SerializeToString,
+            ),
+            'WatchMetrics': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchMetrics,
+                    request_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.WatchMetricsRequest.FromString,
+                    response_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.LiveMetrics.SerializeToString,
+            ),
+            'RecordFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordFeedback,
+                    request_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.RecordFeedbackRequest.FromString,
+                    response_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.RecordFeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +234,168 @@ class AnalyticsService:
             '/freeway.analytics.v1.AnalyticsService/Summary',
             freeway_dot_analytics_dot_v1_dot_analytics__pb2.SummaryRequest.SerializeToString,
             freeway_dot_analytics_dot_v1_dot_analytics__pb2.SummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Timeseries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/freeway.analytics.v1.AnalyticsService/Timeseries',
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.TimeseriesRequest.SerializeToString,
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.TimeseriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Savings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/freeway.analytics.v1.AnalyticsService/Savings',
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.SavingsRequest.SerializeToString,
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.SavingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Forecast(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/freeway.analytics.v1.AnalyticsService/Forecast',
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.ForecastRequest.SerializeToString,
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.ForecastResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Export(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/freeway.analytics.v1.AnalyticsService/Export',
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.ExportRequest.SerializeToString,
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.ExportChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/freeway.analytics.v1.AnalyticsService/WatchMetrics',
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.WatchMetricsRequest.SerializeToString,
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.LiveMetrics.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/freeway.analytics.v1.AnalyticsService/RecordFeedback',
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.RecordFeedbackRequest.SerializeToString,
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.RecordFeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,6 +36,19 @@ class AnalyticsServiceStub:
     Replaying a batch (same event ids) never double-counts.
     """
     Summary: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.SummaryRequest, _analytics_pb2.SummaryResponse]
+    """Totals per served model over a time range."""
+    Timeseries: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.TimeseriesRequest, _analytics_pb2.TimeseriesResponse]
+    """Usage per minute / hour / day, grouped and filtered."""
+    Savings: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.SavingsRequest, _analytics_pb2.SavingsResponse]
+    """What routing saved against a baseline: the recorded one, or prices given here."""
+    Forecast: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.ForecastRequest, _analytics_pb2.ForecastResponse]
+    """Month-end cost, saving and free-quota use from the recent trend."""
+    Export: _grpc.UnaryStreamMultiCallable[_analytics_pb2.ExportRequest, _analytics_pb2.ExportChunk]
+    """Usage rows as CSV or JSON lines, in time order, in chunks."""
+    WatchMetrics: _grpc.UnaryStreamMultiCallable[_analytics_pb2.WatchMetricsRequest, _analytics_pb2.LiveMetrics]
+    """Live aggregates over a trailing window, one message per interval."""
+    RecordFeedback: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.RecordFeedbackRequest, _analytics_pb2.RecordFeedbackResponse]
+    """A score for one request's answer, stored with that request's usage."""
 
 @_typing.type_check_only
 class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
@@ -45,6 +58,19 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     Replaying a batch (same event ids) never double-counts.
     """
     Summary: _aio.UnaryUnaryMultiCallable[_analytics_pb2.SummaryRequest, _analytics_pb2.SummaryResponse]  # type: ignore[assignment]
+    """Totals per served model over a time range."""
+    Timeseries: _aio.UnaryUnaryMultiCallable[_analytics_pb2.TimeseriesRequest, _analytics_pb2.TimeseriesResponse]  # type: ignore[assignment]
+    """Usage per minute / hour / day, grouped and filtered."""
+    Savings: _aio.UnaryUnaryMultiCallable[_analytics_pb2.SavingsRequest, _analytics_pb2.SavingsResponse]  # type: ignore[assignment]
+    """What routing saved against a baseline: the recorded one, or prices given here."""
+    Forecast: _aio.UnaryUnaryMultiCallable[_analytics_pb2.ForecastRequest, _analytics_pb2.ForecastResponse]  # type: ignore[assignment]
+    """Month-end cost, saving and free-quota use from the recent trend."""
+    Export: _aio.UnaryStreamMultiCallable[_analytics_pb2.ExportRequest, _analytics_pb2.ExportChunk]  # type: ignore[assignment]
+    """Usage rows as CSV or JSON lines, in time order, in chunks."""
+    WatchMetrics: _aio.UnaryStreamMultiCallable[_analytics_pb2.WatchMetricsRequest, _analytics_pb2.LiveMetrics]  # type: ignore[assignment]
+    """Live aggregates over a trailing window, one message per interval."""
+    RecordFeedback: _aio.UnaryUnaryMultiCallable[_analytics_pb2.RecordFeedbackRequest, _analytics_pb2.RecordFeedbackResponse]  # type: ignore[assignment]
+    """A score for one request's answer, stored with that request's usage."""
 
 class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -62,6 +88,55 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _analytics_pb2.SummaryRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_analytics_pb2.SummaryResponse, _abc.Awaitable[_analytics_pb2.SummaryResponse]]: ...
+    ) -> _typing.Union[_analytics_pb2.SummaryResponse, _abc.Awaitable[_analytics_pb2.SummaryResponse]]:
+        """Totals per served model over a time range."""
+
+    @_abc_1.abstractmethod
+    def Timeseries(
+        self,
+        request: _analytics_pb2.TimeseriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.TimeseriesResponse, _abc.Awaitable[_analytics_pb2.TimeseriesResponse]]:
+        """Usage per minute / hour / day, grouped and filtered."""
+
+    @_abc_1.abstractmethod
+    def Savings(
+        self,
+        request: _analytics_pb2.SavingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.SavingsResponse, _abc.Awaitable[_analytics_pb2.SavingsResponse]]:
+        """What routing saved against a baseline: the recorded one, or prices given here."""
+
+    @_abc_1.abstractmethod
+    def Forecast(
+        self,
+        request: _analytics_pb2.ForecastRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.ForecastResponse, _abc.Awaitable[_analytics_pb2.ForecastResponse]]:
+        """Month-end cost, saving and free-quota use from the recent trend."""
+
+    @_abc_1.abstractmethod
+    def Export(
+        self,
+        request: _analytics_pb2.ExportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_analytics_pb2.ExportChunk], _abc.AsyncIterator[_analytics_pb2.ExportChunk]]:
+        """Usage rows as CSV or JSON lines, in time order, in chunks."""
+
+    @_abc_1.abstractmethod
+    def WatchMetrics(
+        self,
+        request: _analytics_pb2.WatchMetricsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_analytics_pb2.LiveMetrics], _abc.AsyncIterator[_analytics_pb2.LiveMetrics]]:
+        """Live aggregates over a trailing window, one message per interval."""
+
+    @_abc_1.abstractmethod
+    def RecordFeedback(
+        self,
+        request: _analytics_pb2.RecordFeedbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.RecordFeedbackResponse, _abc.Awaitable[_analytics_pb2.RecordFeedbackResponse]]:
+        """A score for one request's answer, stored with that request's usage."""
 
 def add_AnalyticsServiceServicer_to_server(servicer: AnalyticsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

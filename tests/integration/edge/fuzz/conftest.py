@@ -1,6 +1,7 @@
 """The edge served for fuzzing as it is in production — `serve()`, so aiohttp's own
 protocol errors go through the edge's runner — on a free loopback port, against the fake
-router (which validates every body with the router's real reader) and the fake catalog.
+router (which validates every body with the router's real reader), the fake catalog and a
+real analytics service (SQLite in a temporary directory), so the usage routes answer too.
 
 It runs on an event loop of its own in a background thread, so that synchronous clients
 (schemathesis, raw sockets under hypothesis) can drive it; one per test module."""
@@ -11,14 +12,19 @@ import asyncio
 import contextlib
 import json
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
+from services.analytics.app import App as AnalyticsApp
+from services.analytics.app import build as build_analytics
+from services.analytics.config import AnalyticsSettings
 from services.edge.app import bound_port, create_app, serve
 from services.edge.config import EdgeSettings
 from services.shared.server import RunningServer
@@ -127,6 +133,7 @@ class EdgeThread:
         self.port = 0
         self.failure: BaseException | None = None
         self._servers: list[RunningServer] = []
+        self._analytics: AnalyticsApp | None = None
         self._runner: web.AppRunner | None = None
         self._stopped: asyncio.Event | None = None
 
@@ -153,9 +160,16 @@ class EdgeThread:
             router_server = await serve_router(FakeRouter())
             catalog_server = await serve_catalog(FakeCatalog())
             self._servers = [router_server, catalog_server]
+            data_dir = Path(tempfile.mkdtemp(prefix="freeway-fuzz-analytics-"))
+            self._analytics = build_analytics(
+                AnalyticsSettings(shutdown_grace_s=1),
+                SuiteSettings(analytics_addr="127.0.0.1:0", data_dir=data_dir, database_url=None),
+            )
+            await self._analytics.start()
             suite = SuiteSettings(
                 router_addr=f"127.0.0.1:{router_server.port}",
                 catalog_addr=f"127.0.0.1:{catalog_server.port}",
+                analytics_addr=f"127.0.0.1:{self._analytics.port}",
                 redis_url=None,
             )
             values: dict[str, Any] = {"admin_key": ADMIN_KEY, "rpm": 0}
@@ -173,6 +187,8 @@ class EdgeThread:
         await self._runner.cleanup()
         for server in self._servers:
             await server.stop(0)
+        if self._analytics is not None:
+            await self._analytics.stop()
 
 
 @pytest.fixture(scope="module")
