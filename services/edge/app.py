@@ -19,6 +19,7 @@ from services.edge import admin, handlers, openapi, usage_routes
 from services.edge.admission import Admission
 from services.edge.auth import Authenticator, Keyring
 from services.edge.config import EdgeSettings, edge_settings
+from services.edge.exchange import RouterCalls
 from services.edge.jwt_auth import JwtVerifier
 from services.edge.keys import (
     ADMISSION,
@@ -95,7 +96,7 @@ def create_app(
     app[CATALOG_CACHE] = VersionedBodies()
     app[openapi.DOCUMENT] = openapi.build(DESCRIBERS)
     app[ADMISSION] = Admission(limits, settings)
-    app.cleanup_ctx.append(grpc_clients(suite))
+    app.cleanup_ctx.append(grpc_clients(suite, settings.router_streams))
     app.cleanup_ctx.append(usage_routes.analytics_channel(suite))
     app.cleanup_ctx.append(key_store(settings, suite, keyring, store))
     if verifier is not None:
@@ -125,14 +126,18 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/openapi.json", openapi.openapi_json, allow_head=False)
 
 
-def grpc_clients(suite: SuiteSettings) -> CleanupCtx:
-    """One channel per sibling service for the app's lifetime, with prebuilt stubs."""
+def grpc_clients(suite: SuiteSettings, router_streams: int = 0) -> CleanupCtx:
+    """One channel per sibling service for the app's lifetime, with prebuilt stubs. With
+    `router_streams`, chat calls go multiplexed over that many RouterService.Exchange
+    streams (see `exchange`), else one unary call each."""
 
     async def open_channels(app: web.Application) -> AsyncIterator[None]:
         router = channel(suite.router_addr, suite.service_token)
         catalog = channel(suite.catalog_addr, suite.service_token)
+        stub = router_pb2_grpc.RouterServiceStub(router)
+        calls = RouterCalls(stub, router_streams) if router_streams > 0 else stub
         app[CLIENTS] = Clients(
-            router=cast("RouterServiceAsyncStub", router_pb2_grpc.RouterServiceStub(router)),
+            router=cast("RouterServiceAsyncStub", calls),
             catalog=cast("CatalogServiceAsyncStub", catalog_pb2_grpc.CatalogServiceStub(catalog)),
             router_health=health_pb2_grpc.HealthStub(router),
             catalog_health=health_pb2_grpc.HealthStub(catalog),

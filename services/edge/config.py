@@ -78,6 +78,11 @@ class EdgeSettings:
         300.0,
         doc="deadline of Complete / CompleteStream calls to the router",
     )
+    router_streams: int = setting(
+        "FREEWAY_EDGE_ROUTER_STREAMS",
+        2,
+        doc="RouterService.Exchange streams that carry the chat calls (0: one unary call each)",
+    )
     rpc_timeout_s: float = setting(
         "FREEWAY_EDGE_RPC_TIMEOUT_S", 10.0, doc="deadline of Route, ListModels, GetModel"
     )

@@ -94,6 +94,7 @@ class App:
         """Drain calls, stop watching, send what usage it can (the rest stays spooled), close."""
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         if self.server is not None:
+            self.servicer.drain.start()  # Exchange streams stop taking calls and wind down
             await self.server.stop(grace)
         await self.watcher.stop()
         if self.weights is not None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from freeway.router.v1 import router_pb2, router_pb2_grpc
 from services.router import wire
+from services.router.exchange import ExchangeServicer
 from services.router.pipeline import Pipeline
 from services.shared.errors import InvalidArgument
 from services.shared.logs import request_id
@@ -17,7 +18,7 @@ from services.shared.logs import request_id
 SERVICE_NAME = "freeway.router.v1.RouterService"
 
 
-class RouterServicer(router_pb2_grpc.RouterServiceServicer):
+class RouterServicer(ExchangeServicer, router_pb2_grpc.RouterServiceServicer):
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
 

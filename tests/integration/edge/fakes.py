@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2, router_pb2_grpc
+from services.router.exchange import ExchangeServicer
 from services.router.request import read_request
 from services.shared.logs import request_id
 from services.shared.server import Registration, RunningServer, start_server
@@ -41,7 +42,7 @@ class Seen:
 
 
 @dataclass
-class FakeRouter(router_pb2_grpc.RouterServiceServicer):
+class FakeRouter(ExchangeServicer, router_pb2_grpc.RouterServiceServicer):
     seen: list[Seen] = field(default_factory=list)
     failure: Failure | None = None
     crash: bool = False

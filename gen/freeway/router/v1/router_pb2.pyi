@@ -17,6 +17,64 @@ CACHE_MODE_DEFAULT: CacheMode
 CACHE_MODE_ON: CacheMode
 CACHE_MODE_OFF: CacheMode
 
+class ExchangeCall(_message.Message):
+    __slots__ = ("id", "request", "stream", "timeout_ms")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    request: CompletionRequest
+    stream: bool
+    timeout_ms: int
+    def __init__(self, id: _Optional[int] = ..., request: _Optional[_Union[CompletionRequest, _Mapping]] = ..., stream: _Optional[bool] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class ExchangeRequest(_message.Message):
+    __slots__ = ("calls", "cancel")
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[ExchangeCall]
+    cancel: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, calls: _Optional[_Iterable[_Union[ExchangeCall, _Mapping]]] = ..., cancel: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class CallStatus(_message.Message):
+    __slots__ = ("code", "message", "trailers")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TRAILERS_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    trailers: _containers.RepeatedCompositeFieldContainer[CallTrailer]
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., trailers: _Optional[_Iterable[_Union[CallTrailer, _Mapping]]] = ...) -> None: ...
+
+class CallTrailer(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: bytes
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class ExchangeResult(_message.Message):
+    __slots__ = ("id", "response", "chunk", "status")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    response: CompletionResponse
+    chunk: CompletionChunk
+    status: CallStatus
+    def __init__(self, id: _Optional[int] = ..., response: _Optional[_Union[CompletionResponse, _Mapping]] = ..., chunk: _Optional[_Union[CompletionChunk, _Mapping]] = ..., status: _Optional[_Union[CallStatus, _Mapping]] = ...) -> None: ...
+
+class ExchangeReply(_message.Message):
+    __slots__ = ("results", "draining")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ExchangeResult]
+    draining: bool
+    def __init__(self, results: _Optional[_Iterable[_Union[ExchangeResult, _Mapping]]] = ..., draining: _Optional[bool] = ...) -> None: ...
+
 class Constraints(_message.Message):
     __slots__ = ("capabilities", "min_context", "allow", "deny", "max_price_per_mtok", "free_only")
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]

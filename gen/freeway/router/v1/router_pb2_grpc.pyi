@@ -47,6 +47,12 @@ class RouterServiceStub:
     """A whole chat completion (the body must not ask for `stream: true`)."""
     CompleteStream: _grpc.UnaryStreamMultiCallable[_router_pb2.CompletionRequest, _router_pb2.CompletionChunk]
     """A streamed chat completion (the body's `stream` is true or absent)."""
+    Exchange: _grpc.StreamStreamMultiCallable[_router_pb2.ExchangeRequest, _router_pb2.ExchangeReply]
+    """The edge's path: Complete and CompleteStream calls multiplexed over one long-lived
+    stream, every call and answer that is waiting sent together in one message (never held
+    back to wait for more). The same requests and answers as the unary calls; a call's
+    error is its own status, never the stream's. See the README, "The router contract".
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -57,6 +63,12 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """A whole chat completion (the body must not ask for `stream: true`)."""
     CompleteStream: _aio.UnaryStreamMultiCallable[_router_pb2.CompletionRequest, _router_pb2.CompletionChunk]  # type: ignore[assignment]
     """A streamed chat completion (the body's `stream` is true or absent)."""
+    Exchange: _aio.StreamStreamMultiCallable[_router_pb2.ExchangeRequest, _router_pb2.ExchangeReply]  # type: ignore[assignment]
+    """The edge's path: Complete and CompleteStream calls multiplexed over one long-lived
+    stream, every call and answer that is waiting sent together in one message (never held
+    back to wait for more). The same requests and answers as the unary calls; a call's
+    error is its own status, never the stream's. See the README, "The router contract".
+    """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -82,5 +94,17 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_router_pb2.CompletionChunk], _abc.AsyncIterator[_router_pb2.CompletionChunk]]:
         """A streamed chat completion (the body's `stream` is true or absent)."""
+
+    @_abc_1.abstractmethod
+    def Exchange(
+        self,
+        request_iterator: _MaybeAsyncIterator[_router_pb2.ExchangeRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_router_pb2.ExchangeReply], _abc.AsyncIterator[_router_pb2.ExchangeReply]]:
+        """The edge's path: Complete and CompleteStream calls multiplexed over one long-lived
+        stream, every call and answer that is waiting sent together in one message (never held
+        back to wait for more). The same requests and answers as the unary calls; a call's
+        error is its own status, never the stream's. See the README, "The router contract".
+        """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
