@@ -135,7 +135,10 @@ def grpc_clients(suite: SuiteSettings, router_streams: int = 0) -> CleanupCtx:
         router = channel(suite.router_addr, suite.service_token)
         catalog = channel(suite.catalog_addr, suite.service_token)
         stub = router_pb2_grpc.RouterServiceStub(router)
-        calls = RouterCalls(stub, router_streams) if router_streams > 0 else stub
+        replicas = [a.strip() for a in suite.router_addr.split(",") if a.strip()]
+        own = [channel(a, suite.service_token) for a in replicas] if len(replicas) > 1 else []
+        stubs = [router_pb2_grpc.RouterServiceStub(c) for c in own] or None
+        calls = RouterCalls(stub, router_streams, stubs) if router_streams > 0 else stub
         app[CLIENTS] = Clients(
             router=cast("RouterServiceAsyncStub", calls),
             catalog=cast("CatalogServiceAsyncStub", catalog_pb2_grpc.CatalogServiceStub(catalog)),
@@ -143,7 +146,7 @@ def grpc_clients(suite: SuiteSettings, router_streams: int = 0) -> CleanupCtx:
             catalog_health=health_pb2_grpc.HealthStub(catalog),
         )
         yield
-        await asyncio.gather(router.close(), catalog.close())
+        await asyncio.gather(router.close(), catalog.close(), *(c.close() for c in own))
 
     return open_channels
 

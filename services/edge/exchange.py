@@ -90,14 +90,15 @@ class _Pending:
 class _Lane:
     """One Exchange stream: a writer of waiting calls, a reader of results."""
 
-    def __init__(self, owner: RouterCalls) -> None:
+    def __init__(self, owner: RouterCalls, endpoint: _Endpoint) -> None:
         self.owner = owner
+        self.endpoint = endpoint
         self.pending: dict[int, _Pending] = {}
         self.calls: list[router_pb2.ExchangeCall] = []
         self.cancels: list[int] = []
         self.wake = asyncio.Event()
         self.open = True  # takes new calls
-        self.rpc: Any = owner.stub.Exchange()
+        self.rpc: Any = endpoint.stub.Exchange()
         self.tasks = (
             asyncio.create_task(self._write()),
             asyncio.create_task(self._read()),
@@ -138,7 +139,7 @@ class _Lane:
                     break
                 if reply.draining:
                     self.open = False
-                    self.owner.retire(self)
+                    self.owner.retire(self, trouble=True)
                 for result in reply.results:
                     self._deliver(result)
         except grpc.aio.AioRpcError as exc:
@@ -157,14 +158,14 @@ class _Lane:
         del self.pending[result.id]
         if result.HasField("status") and _not_started(result.status) and not pending.resent:
             pending.resent = True  # refused before it started (the router drains): once more
-            self.owner.lane().send(pending)
+            self.owner.lane(avoid=self).send(pending)
             return
         pending.push(result)
 
     def _end(self, error: BaseException | None) -> None:
         if self.open or self.pending:
             self.open = False
-            self.owner.retire(self)
+            self.owner.retire(self, trouble=error is not None or bool(self.pending))
             if isinstance(error, grpc.aio.AioRpcError):
                 failure = _error(error.code(), f"router stream: {error.details()}")
             else:
@@ -179,27 +180,60 @@ class _Lane:
             self.rpc.cancel()
 
 
+class _Endpoint:
+    """One router address: its stub and lanes, and how long to leave it alone after its
+    stream drained or broke."""
+
+    def __init__(self, stub: Any) -> None:
+        self.stub = stub
+        self.lanes: list[_Lane] = []
+        self.avoid_until = 0.0
+        self.turn = 0
+
+
 class RouterCalls:
     """The router as the edge calls it: Complete / CompleteStream over Exchange lanes,
-    Route over the stub's unary call."""
+    Route over the stub's unary call.
 
-    def __init__(self, stub: Any, lanes: int = 2) -> None:
+    `stubs` holds one stub per router address (replicas listed by address get their own
+    lanes, so calls spread over them deterministically), or a single stub whose channel
+    balances by itself (a DNS name of several replicas). Each address gets `lanes`
+    streams; calls go round-robin over the addresses that did not just drain or fail."""
+
+    AVOID_S = 1.0
+
+    def __init__(self, stub: Any, lanes: int = 2, stubs: list[Any] | None = None) -> None:
         self.stub = stub
         self.size = max(1, lanes)
-        self._lanes: list[_Lane] = []
+        self._endpoints = [_Endpoint(s) for s in (stubs or [stub])]
         self._next = itertools.count()
         self._ids = itertools.count(1)
 
-    def lane(self) -> _Lane:
-        if len(self._lanes) < self.size:
-            lane = _Lane(self)
-            self._lanes.append(lane)
+    def lane(self, avoid: _Lane | None = None) -> _Lane:
+        now = asyncio.get_running_loop().time()
+        endpoints = self._endpoints
+        start = next(self._next)
+        chosen = endpoints[start % len(endpoints)]
+        for k in range(len(endpoints)):
+            endpoint = endpoints[(start + k) % len(endpoints)]
+            if endpoint.avoid_until <= now and (avoid is None or avoid not in endpoint.lanes):
+                chosen = endpoint
+                break
+        if len(chosen.lanes) < self.size:
+            lane = _Lane(self, chosen)
+            chosen.lanes.append(lane)
             return lane
-        return self._lanes[next(self._next) % len(self._lanes)]
+        chosen.turn += 1
+        return chosen.lanes[chosen.turn % len(chosen.lanes)]
 
-    def retire(self, lane: _Lane) -> None:
+    def retire(self, lane: _Lane, trouble: bool) -> None:
+        """`lane` takes no more calls; with `trouble` (it drained or broke), its address is
+        left alone for a moment."""
+        endpoint = lane.endpoint
         with contextlib.suppress(ValueError):
-            self._lanes.remove(lane)
+            endpoint.lanes.remove(lane)
+        if trouble:
+            endpoint.avoid_until = asyncio.get_running_loop().time() + self.AVOID_S
 
     def Route(self, message: Any, **kwargs: Any) -> Any:
         return self.stub.Route(message, **kwargs)

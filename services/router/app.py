@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import aiohttp
 import grpc
 
 from freeway.router.v1 import router_pb2_grpc
@@ -22,6 +21,7 @@ from services.router.breaker import BreakerPolicy, HealthBoard
 from services.router.cache import MemoryStore, RedisStore, ResponseCache, Store
 from services.router.config import RouterSettings, load_settings
 from services.router.execution import ExecutionPolicy, Executor
+from services.router.http1 import Http1Client
 from services.router.pipeline import Pipeline
 from services.router.quota import QuotaLedger
 from services.router.quota_sync import RedisQuotaSync
@@ -52,7 +52,7 @@ class App:
     board: HealthBoard
     router: Router
     directory: ProviderDirectory
-    http: aiohttp.ClientSession
+    http: Http1Client
     pipeline: Pipeline
     servicer: RouterServicer
     catalog_channel: grpc.aio.Channel
@@ -114,7 +114,7 @@ def build(
     suite: SuiteSettings,
     *,
     env: Mapping[str, str] | None = None,
-    http: aiohttp.ClientSession | None = None,
+    http: Http1Client | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
 ) -> App:

@@ -25,6 +25,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 from urllib.parse import urlsplit
 
 MAX_HEAD_BYTES = 64 << 10
@@ -151,8 +152,8 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but act as one
+        self.transport = cast("asyncio.Transport", transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -326,12 +327,15 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def _end_body(self) -> None:
-        if self.decoder is not None:
+        decoder, self.decoder = self.decoder, None
+        if decoder is not None:
             try:
-                tail = self.decoder.flush()
+                tail = decoder.flush()
             except zlib.error:
                 tail = b""
-            self.decoder = None
+            if not decoder.eof:
+                self._fail(HttpError("malformed", "compressed body ends before its end"))
+                return
             if tail:
                 self.parts.append(tail)
         self.body_done = True
