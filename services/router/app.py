@@ -36,7 +36,7 @@ from services.router.usage import Prices
 from services.router.weights import WeightsWatcher
 from services.shared.channels import channel
 from services.shared.logs import configure
-from services.shared.metrics import MetricsServer, metrics_host
+from services.shared.metrics import MetricsServer, metrics_address
 from services.shared.providers import load_providers
 from services.shared.redact import protect_providers
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
@@ -69,17 +69,14 @@ class App:
     metrics_server: MetricsServer | None = field(default=None)
     server: RunningServer | None = field(default=None)
 
-    async def start(
-        self, address: str | None = None, metrics_port: int | None = None
-    ) -> RunningServer:
+    async def start(self, address: str | None = None) -> RunningServer:
         """Watch the catalog, start reporting, and serve on `address` (default: the suite's),
-        with /metrics on `metrics_port` (default: the suite's) of the same host."""
+        with /metrics on the suite's router metrics port of the same host."""
         served = address or self.suite.router_addr
         self.metrics_server = MetricsServer(
             "router", self.metrics.registry, self.suite.metrics_token
         )
-        port = self.suite.router_metrics_port if metrics_port is None else metrics_port
-        await self.metrics_server.start(metrics_host(served), port)
+        await self.metrics_server.start(metrics_address(served, self.suite.router_metrics_port))
         self.watcher.start()
         self.reporter.start()
         if self.weights is not None:

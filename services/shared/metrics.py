@@ -434,7 +434,8 @@ class MetricsServer:
     runner: web.AppRunner | None = None
     port: int = 0
 
-    async def start(self, host: str, port: int) -> int:
+    async def start(self, address: tuple[str, int]) -> int:
+        host, port = address
         app = web.Application()
         app.router.add_get(PATH, metrics_handler(self.registry, self.token), allow_head=False)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -458,7 +459,8 @@ class MetricsServer:
             self.runner = None
 
 
-def metrics_host(address: str) -> str:
-    """Metrics listen on the host of the service's own (first) address."""
-    host = address.split(",")[0].strip().rpartition(":")[0]
-    return host.strip("[]") or "0.0.0.0"
+def metrics_address(address: str, port: int) -> tuple[str, int]:
+    """Where a service's metrics listen: the host of its own (first) address, on `port`;
+    a service on an ephemeral port (0: tests, benchmarks) gets an ephemeral metrics port."""
+    host, _, own = address.split(",")[0].strip().rpartition(":")
+    return host.strip("[]") or "0.0.0.0", 0 if own == "0" else port
