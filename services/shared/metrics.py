@@ -402,6 +402,15 @@ def service_registry(service: str) -> Registry:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+UNAUTHORIZED = {
+    "error": {
+        "message": "metrics: missing or wrong Authorization (Bearer $FREEWAY_METRICS_TOKEN)",
+        "type": "authentication_error",
+        "param": None,
+        "code": "invalid_metrics_token",
+    }
+}
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def metrics_handler(registry: Registry, token: str | None = None) -> Handler:
@@ -413,12 +422,7 @@ def metrics_handler(registry: Registry, token: str | None = None) -> Handler:
         if expected is not None:
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected):
-                return web.Response(
-                    status=401,
-                    text="metrics: missing or wrong Authorization"
-                    " (Bearer $FREEWAY_METRICS_TOKEN)\n",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+                return web.json_response(UNAUTHORIZED, status=401, headers=_CHALLENGE)
         return web.Response(body=registry.expose().encode(), headers={"Content-Type": CONTENT_TYPE})
 
     return scrape
