@@ -34,7 +34,7 @@ from services.edge.keys import (
 )
 from services.edge.keystore import SQLITE_FILE, KeyStore
 from services.edge.keysync import KeySync
-from services.edge.metrics import EdgeMetrics
+from services.edge.metrics import EdgeMetrics, internal_only
 from services.edge.middlewares import auth_middleware, context_middleware
 from services.edge.openapi import admin as admin_api
 from services.edge.openapi import catalog as catalog_api
@@ -116,7 +116,9 @@ def create_app(
     add_routes(app.router)
     admin.add_routes(app.router)
     app.router.add_get(
-        METRICS_PATH, metrics_handler(metrics.registry, suite.metrics_token), allow_head=False
+        METRICS_PATH,
+        internal_only(metrics_handler(metrics.registry, suite.metrics_token)),
+        allow_head=False,
     )
     return app
 

@@ -14,8 +14,12 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from services.edge.middlewares import Handler
+from services.shared.errors import NotFound
 from services.shared.metrics import DURATION_BUCKETS, HistogramChild, Registry, service_registry
 
+# Envoy sets it on every request from outside (deploy/envoy/envoy.yaml): those never get
+# /metrics, whatever spelling of the path got them here.
+PUBLIC_HEADER = "x-freeway-public"
 UNMATCHED = "unmatched"
 CANCELLED = "499"  # the client went away before the answer (nginx's word for it)
 
@@ -74,3 +78,14 @@ class EdgeMetrics:
                 duration.observe(time.perf_counter() - started)
 
         return count
+
+
+def internal_only(handler: Handler) -> Handler:
+    """`handler` for requests that did not come through Envoy; 404 for those that did."""
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        if PUBLIC_HEADER in request.headers:
+            raise NotFound(f"{request.path} is not served here")
+        return await handler(request)
+
+    return serve

@@ -240,6 +240,14 @@ METRICS_ROUTE: dict[str, Any] = {
 }
 
 
+# Envoy marks every request from outside; the edge serves /metrics only to unmarked ones.
+PUBLIC_HEADER = "x-freeway-public"
+PUBLIC_MARK: dict[str, Any] = {
+    "header": {"key": PUBLIC_HEADER, "value": "1"},
+    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+}
+
+
 def gateway_config(
     envoy_addr: str,
     admin_addr: str,
@@ -250,7 +258,12 @@ def gateway_config(
     """Envoy in front of the edge(s): every path to the edge, no route timeout (streams)."""
     edges = [a.strip() for a in edge_addr.split(",") if a.strip()]
     route = {"cluster": "edge", "timeout": "0s", "retry_policy": EDGE_RETRY}
-    routes = [METRICS_ROUTE, {"match": {"prefix": "/"}, "route": route}]
+    public = {
+        "match": {"prefix": "/"},
+        "request_headers_to_add": [PUBLIC_MARK],
+        "route": route,
+    }
+    routes = [METRICS_ROUTE, public]
     return {
         "admin": {"address": _socket(admin_addr, "FREEWAY_ENVOY_ADMIN_ADDR")},
         "static_resources": {
