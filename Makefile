@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install gen gen-check native native-tuned native-aarch64 run demo test test-unit \
         test-integration test-e2e lint bench bench-gateway bench-kernel bench-catalog \
-        bench-analytics bench-router bench-quality bench-quota bench-usage bench-keys chaos clean
+        bench-analytics bench-router bench-quality bench-quota bench-usage bench-keys bench-metrics chaos clean
 
 install: $(STAMP)  ## venv, deps, generated gRPC code, compiled kernel, `freeway` CLI
 
@@ -53,12 +53,13 @@ test-integration: $(STAMP)
 test-e2e: $(STAMP)
 	$(PY) -m pytest -q tests/e2e
 
-lint: $(STAMP)  ## ruff + mypy (strict, generated code excluded)
+lint: $(STAMP)  ## ruff + mypy (strict, generated code excluded); promtool for the metric tests
+	command -v promtool >/dev/null || apt-get install -y prometheus || echo "promtool missing: apt-get install -y prometheus"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy services native scorer tests bench scripts
 
-bench: bench-kernel bench-quality bench-quota bench-catalog bench-analytics bench-router bench-usage bench-keys bench-gateway  ## every benchmark; tables + bench/results/*.json
+bench: bench-kernel bench-quality bench-quota bench-catalog bench-analytics bench-router bench-usage bench-keys bench-metrics bench-gateway  ## every benchmark; tables + bench/results/*.json
 
 bench-kernel: $(STAMP)  ## µs per routing decision, and the speed-up over the Python twin
 	$(PY) -m bench.kernel
@@ -93,3 +94,6 @@ chaos: $(STAMP)  ## kill / restart / failover probes on loopback (~3 min): succe
 
 bench-keys: $(STAMP)  ## µs per request of auth + limits + budgets, embedded and Redis, vs the edge without
 	$(PY) -m bench.keys
+
+bench-metrics: $(STAMP)  ## ns per counter/histogram update; µs the metrics add per request (router, edge)
+	$(PY) -m bench.metrics

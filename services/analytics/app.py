@@ -19,9 +19,11 @@ from freeway.analytics.v1 import analytics_pb2_grpc
 from services.analytics.config import AnalyticsSettings, analytics_settings, sqlite_path
 from services.analytics.live import LiveMetrics
 from services.analytics.maintenance import Maintenance
+from services.analytics.prometheus import IngestMetrics
 from services.analytics.servicer import SERVICE_NAME, AnalyticsServicer
 from services.analytics.store import UsageStore, open_usage_store
 from services.shared.logs import configure
+from services.shared.metrics import MetricsServer, metrics_address
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
 from services.shared.settings import SuiteSettings, service_settings
 
@@ -40,6 +42,8 @@ class App:
     server: RunningServer | None = None
     live: LiveMetrics = field(init=False)
     maintenance: Maintenance | None = None
+    metrics: IngestMetrics = field(default_factory=IngestMetrics)
+    metrics_server: MetricsServer | None = None
 
     def __post_init__(self) -> None:
         self.live = LiveMetrics(self.clock)
@@ -60,6 +64,12 @@ class App:
         )
         self.maintenance.start()
         try:
+            self.metrics_server = MetricsServer(
+                "analytics", self.metrics.registry, self.suite.metrics_token
+            )
+            await self.metrics_server.start(
+                metrics_address(self.suite.analytics_addr, self.suite.analytics_metrics_port)
+            )
             self.server = await start_server(
                 "analytics",
                 self.suite.analytics_addr,
@@ -67,6 +77,7 @@ class App:
                 token=self.suite.service_token,
             )
         except BaseException:
+            await self._stop_metrics()
             await self.maintenance.stop()
             await self.close_store()
             raise
@@ -85,10 +96,16 @@ class App:
         if self.server is not None:
             await self.server.stop(self.settings.shutdown_grace_s)
             self.server = None
+        await self._stop_metrics()
         if self.maintenance is not None:
             await self.maintenance.stop()
             self.maintenance = None
         await self.close_store()
+
+    async def _stop_metrics(self) -> None:
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
+            self.metrics_server = None
 
     async def close_store(self) -> None:
         if self.store is not None:
@@ -99,7 +116,9 @@ class App:
         assert self.store is not None
         return Registration(
             analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
-            AnalyticsServicer(self.store, self.settings.ingest_depth, self.live),
+            AnalyticsServicer(
+                self.store, self.settings.ingest_depth, self.live, metrics=self.metrics
+            ),
             SERVICE_NAME,
         )
 

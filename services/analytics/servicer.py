@@ -16,6 +16,7 @@ from freeway.analytics.v1 import analytics_pb2_grpc
 from services.analytics import reports, wire
 from services.analytics.ingest import Recording, acknowledged
 from services.analytics.live import LiveMetrics, LiveSnapshot
+from services.analytics.prometheus import IngestMetrics, MeteredStore
 from services.analytics.store import UsageStore
 from services.analytics.usage import time_range
 
@@ -30,12 +31,14 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         ingest_depth: int,
         live: LiveMetrics,
         now: Callable[[], datetime] | None = None,
+        metrics: IngestMetrics | None = None,
     ) -> None:
         self.store = store
         self.ingest_depth = ingest_depth
         self.live = live
         self.now = now or store.now
-        self._ingest = Recording(store, live)
+        recording = Recording(store, live)
+        self._ingest = recording if metrics is None else MeteredStore(recording, metrics)
         self._messages: dict[int, tuple[LiveSnapshot, pb.LiveMetrics]] = {}
 
     async def Ingest(

@@ -17,6 +17,7 @@ from services.catalog.catalogue import Catalogue
 from services.catalog.config import CatalogSettings, catalog_settings
 from services.catalog.fetch import Limits
 from services.catalog.leadership import Leadership, NeverLeader, PgLeadership, SoloLeadership
+from services.catalog.metrics import CatalogMetrics
 from services.catalog.poller import Poller
 from services.catalog.pricing import PriceCatalogue, load_price_files
 from services.catalog.relay import PgRelay, Relay
@@ -27,6 +28,7 @@ from services.catalog.store import CatalogStore
 from services.catalog.webhooks import WebhookNotifier
 from services.shared import logs
 from services.shared.db import Database, open_database
+from services.shared.metrics import MetricsServer, metrics_address
 from services.shared.providers import ProviderConfig, load_providers
 from services.shared.redact import protect_providers
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
@@ -51,7 +53,9 @@ class App:
     client: httpx.AsyncClient
     webhooks: WebhookNotifier
     owns_client: bool = True
+    metrics: CatalogMetrics = field(default_factory=CatalogMetrics)
     server: RunningServer | None = field(default=None, init=False)
+    metrics_server: MetricsServer | None = field(default=None, init=False)
 
     @property
     def port(self) -> int:
@@ -65,20 +69,26 @@ class App:
 
     async def start(self, address: str | None = None) -> RunningServer:
         """Load the catalogue, start leading/following, and serve gRPC on `address`
-        (default: the suite's catalog address; "127.0.0.1:0" picks a free port)."""
+        (default: the suite's catalog address; "127.0.0.1:0" picks a free port), with
+        /metrics on the suite's metrics port of the same host."""
+        served = address or self.suite.catalog_addr
+        self.metrics_server = MetricsServer(NAME, self.metrics.registry, self.suite.metrics_token)
+        await self.metrics_server.start(metrics_address(served, self.suite.catalog_metrics_port))
         self.webhooks.start()
         await self.replica.start()
         registration = Registration(
             catalog_pb2_grpc.add_CatalogServiceServicer_to_server, self.servicer, SERVICE_NAME
         )
         self.server = await start_server(
-            NAME, address or self.suite.catalog_addr, [registration], token=self.suite.service_token
+            NAME, served, [registration], token=self.suite.service_token
         )
         return self.server
 
     async def stop(self, grace: float = 5.0) -> None:
         if self.server is not None:
             await self.server.stop(grace)
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         await self.replica.stop()
         await self.webhooks.stop()
         if self.owns_client:
@@ -109,6 +119,7 @@ async def build(
         raise
     http = client or httpx.AsyncClient(follow_redirects=True, headers={"User-Agent": "freeway"})
     catalogue = Catalogue(settings.history_retention, settings.subscriber_queue)
+    metrics = CatalogMetrics()
     webhooks = WebhookNotifier(
         settings.webhooks, http, settings.webhook_attempts, settings.webhook_timeout_s
     )
@@ -122,6 +133,7 @@ async def build(
         Limits(settings.max_pages, settings.max_body_bytes),
         on_changes=webhooks.notify,
         prices=prices,
+        on_poll=metrics.polled,
     )
     replica = Replica(
         catalogue,
@@ -133,6 +145,7 @@ async def build(
         _relay(settings, suite, db),
         settings.refresh_timeout_s,
     )
+    metrics.watch(catalogue, lambda: poller.states, lambda: replica.is_leader)
     return App(
         settings,
         suite,
@@ -144,6 +157,7 @@ async def build(
         http,
         webhooks,
         owns_client=client is None,
+        metrics=metrics,
     )
 
 

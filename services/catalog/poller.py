@@ -78,6 +78,7 @@ class Poller:
         on_changes: ChangeSink | None = None,
         wall: Callable[[], float] = time.time,
         prices: PriceCatalogue | None = None,
+        on_poll: Callable[[str, bool], None] | None = None,
     ) -> None:
         self.providers = {p.name: p for p in providers}
         self.env = env
@@ -88,6 +89,7 @@ class Poller:
         self.limits = limits or Limits()
         self.on_changes = on_changes
         self.prices = prices
+        self.on_poll = on_poll  # (provider, ok) as each poll ends: the metrics
         self.misses: dict[str, int] = {}
         self.states: dict[str, ProviderState] = {}
         self._wall = wall
@@ -129,11 +131,17 @@ class Poller:
         except FetchError as exc:
             log.warning("poll of %s failed: %s", name, exc)
             await self._save(replace(state, healthy=False, last_error=str(exc)))
+            self._polled(name, ok=False)
             return Outcome(ok=False, retry_after_s=exc.retry_after_s)
         if listing.warnings:
             log.warning("%s: %s", name, "; ".join(listing.warnings))
         await self._apply(provider, listing)
+        self._polled(name, ok=True)
         return Outcome(ok=True)
+
+    def _polled(self, name: str, ok: bool) -> None:
+        if self.on_poll is not None:
+            self.on_poll(name, ok)
 
     async def set_next_poll(self, name: str, when: float) -> None:
         state = self.states.get(name)

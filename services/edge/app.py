@@ -27,6 +27,7 @@ from services.edge.keys import (
     CLIENTS,
     KEYSTORE,
     KEYSYNC,
+    METRICS,
     MODELS_CACHE,
     SETTINGS,
     Clients,
@@ -34,6 +35,7 @@ from services.edge.keys import (
 )
 from services.edge.keystore import SQLITE_FILE, KeyStore
 from services.edge.keysync import KeySync
+from services.edge.metrics import EdgeMetrics, internal_only
 from services.edge.middlewares import auth_middleware, context_middleware
 from services.edge.openapi import admin as admin_api
 from services.edge.openapi import catalog as catalog_api
@@ -45,6 +47,8 @@ from services.shared import logs
 from services.shared.channels import channel
 from services.shared.config import parse_address
 from services.shared.db import open_database
+from services.shared.metrics import PATH as METRICS_PATH
+from services.shared.metrics import metrics_handler
 from services.shared.ratelimit import Ledger, ledger
 from services.shared.server import CannotListen, wait_for_signal
 from services.shared.settings import SuiteSettings, service_settings
@@ -78,6 +82,7 @@ def create_app(
     limits: Ledger | None = None,
     keyring: Keyring | None = None,
     store: KeyStore | None = None,
+    metrics: EdgeMetrics | None = None,
 ) -> web.Application:
     """The edge application. `limits` (the ledger of limits and budgets) defaults to Redis
     when `suite.redis_url` is set, in-process otherwise; `keyring` to the admin key of
@@ -87,11 +92,17 @@ def create_app(
     limits = limits if limits is not None else ledger(suite.redis_url, settings.limits_prefix)
     keyring = keyring if keyring is not None else Keyring(settings.admin_key)
     verifier = JwtVerifier(settings, keyring) if settings.jwt_jwks_url else None
+    metrics = metrics if metrics is not None else EdgeMetrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[context_middleware, auth_middleware(Authenticator(keyring, verifier))],
+        middlewares=[
+            metrics.middleware(),
+            context_middleware,
+            auth_middleware(Authenticator(keyring, verifier)),
+        ],
     )
     app[SETTINGS] = settings
+    app[METRICS] = metrics
     app[MODELS_CACHE] = VersionedBodies()
     app[CATALOG_CACHE] = VersionedBodies()
     app[openapi.DOCUMENT] = openapi.build(DESCRIBERS)
@@ -105,6 +116,11 @@ def create_app(
         app.cleanup_ctx.append(closing(limits))
     add_routes(app.router)
     admin.add_routes(app.router)
+    app.router.add_get(
+        METRICS_PATH,
+        internal_only(metrics_handler(metrics.registry, suite.metrics_token)),
+        allow_head=False,
+    )
     return app
 
 

@@ -28,7 +28,9 @@ log = logging.getLogger("freeway.edge")
 
 REQUEST_ID_HEADER = "x-request-id"
 MAX_REQUEST_ID = 128
-PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
+# /metrics has no API key (Prometheus scrapes the edge's port, where Envoy never routes it);
+# FREEWAY_METRICS_TOKEN, when set, guards it.
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/metrics"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

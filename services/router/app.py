@@ -22,6 +22,7 @@ from services.router.cache import MemoryStore, RedisStore, ResponseCache, Store
 from services.router.config import RouterSettings, load_settings
 from services.router.execution import ExecutionPolicy, Executor
 from services.router.http1 import Http1Client
+from services.router.metrics import MeteredSink, RouterMetrics
 from services.router.pipeline import Pipeline
 from services.router.quota import QuotaLedger
 from services.router.quota_sync import RedisQuotaSync
@@ -35,6 +36,7 @@ from services.router.usage import Prices
 from services.router.weights import WeightsWatcher
 from services.shared.channels import channel
 from services.shared.logs import configure
+from services.shared.metrics import MetricsServer, metrics_address
 from services.shared.providers import load_providers
 from services.shared.redact import protect_providers
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
@@ -63,10 +65,18 @@ class App:
     quota_sync: RedisQuotaSync | None = None
     cache: ResponseCache | None = None
     weights: WeightsWatcher | None = None
+    metrics: RouterMetrics = field(default_factory=RouterMetrics)
+    metrics_server: MetricsServer | None = field(default=None)
     server: RunningServer | None = field(default=None)
 
     async def start(self, address: str | None = None) -> RunningServer:
-        """Watch the catalog, start reporting, and serve on `address` (default: the suite's)."""
+        """Watch the catalog, start reporting, and serve on `address` (default: the suite's),
+        with /metrics on the suite's router metrics port of the same host."""
+        served = address or self.suite.router_addr
+        self.metrics_server = MetricsServer(
+            "router", self.metrics.registry, self.suite.metrics_token
+        )
+        await self.metrics_server.start(metrics_address(served, self.suite.router_metrics_port))
         self.watcher.start()
         self.reporter.start()
         if self.weights is not None:
@@ -78,7 +88,7 @@ class App:
         )
         self.server = await start_server(
             "router",
-            address or self.suite.router_addr,
+            served,
             [registration],
             token=self.suite.service_token,
         )
@@ -96,6 +106,8 @@ class App:
         if self.server is not None:
             self.servicer.drain.start()  # Exchange streams stop taking calls and wind down
             await self.server.stop(grace)
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         await self.watcher.stop()
         if self.weights is not None:
             await self.weights.stop()
@@ -166,8 +178,17 @@ def build(
     )
     baseline = Prices(settings.baseline_input_per_mtok, settings.baseline_output_per_mtok)
     cache = _cache(settings, suite)
+    metrics = RouterMetrics()
+    metrics.watch(router, board, _provider_list(suite, directory), quota, reporter)
     pipeline = Pipeline(
-        router, executor, reporter, baseline, clock, quota, cache, settings.keep_features
+        router,
+        executor,
+        MeteredSink(reporter, metrics),
+        baseline,
+        clock,
+        quota,
+        cache,
+        settings.keep_features,
     )
     catalog_channel = channel(suite.catalog_addr, suite.service_token)
     return App(
@@ -187,7 +208,17 @@ def build(
         quota_sync=quota_sync,
         cache=cache,
         weights=WeightsWatcher(router, settings.weights_check_s),
+        metrics=metrics,
     )
+
+
+def _provider_list(
+    suite: SuiteSettings, directory: ProviderDirectory
+) -> Callable[[], list[tuple[str, bool]]]:
+    """(name, callable) of every configured provider, for the provider_up gauge."""
+    names = sorted({*directory.names, *directory.unusable})
+    listed = [(name, directory.can_call(name)) for name in names]
+    return lambda: listed
 
 
 def _cache(settings: RouterSettings, suite: SuiteSettings) -> ResponseCache | None:

@@ -88,6 +88,11 @@ class ProviderDirectory:
         }
         self.unusable = sorted(p.name for p in providers if p.name not in self._endpoints)
 
+    @property
+    def names(self) -> list[str]:
+        """The providers that can be called."""
+        return sorted(self._endpoints)
+
     def endpoint(self, provider: str) -> Endpoint | None:
         return self._endpoints.get(provider)
 
