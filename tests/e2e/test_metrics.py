@@ -56,6 +56,12 @@ def test_requests_move_every_service_s_counters_by_exactly_what_was_sent(
     suite: RunningSuite,
 ) -> None:
     _complete(suite)  # the catalogue is in and analytics is reachable
+    deadline = time.monotonic() + 30  # and the warm-up's event is stored, not still on its way
+    while (
+        total(_samples(suite, "analytics"), "freeway_analytics_events_ingested_total") < 1
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
     edge_before, router_before = _samples(suite, "edge"), _samples(suite, "router")
     analytics_before = _samples(suite, "analytics")
     for _ in range(REQUESTS):
