@@ -187,7 +187,8 @@ async def poll(stub: catalog_pb2_grpc.CatalogServiceStub) -> catalog_pb2.Provide
     reply = await stub.RefreshProvider(
         catalog_pb2.RefreshProviderRequest(name="openrouter"), timeout=30
     )
-    return reply.provider
+    status: catalog_pb2.ProviderStatus = reply.provider
+    return status
 
 
 async def alerts_of(
