@@ -181,6 +181,16 @@ class Catalog(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListChanges(self, request: Any, context: Any) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "bench catalog: WatchCatalog only")
 
+    async def RaiseAlert(self, request: Any, context: Any) -> Any:
+        return catalog_pb2.RaiseAlertResponse(alert=request.alert)
+
+    async def ListAlerts(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "bench catalog: WatchCatalog only")
+
+    async def WatchAlerts(self, request: Any, context: Any) -> AsyncIterator[catalog_pb2.Alert]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "bench catalog: WatchCatalog only")
+        yield catalog_pb2.Alert()  # never reached: makes this a stream
+
 
 class Echo(router_pb2_grpc.RouterServiceServicer):
     """Route returns a canned decision: no work at all."""

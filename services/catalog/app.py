@@ -1,5 +1,5 @@
 """Composition root of the catalog service (STYLE.md §6): builds the store, catalogue,
-poller, leadership, webhooks and servicer from config. Tests build it the same way and
+poller, leadership, webhooks, alerts and servicer from config. Tests build it the same way and
 override parts (providers, env, HTTP client, leadership) instead of monkeypatching.
 """
 
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from freeway.catalog.v1 import catalog_pb2_grpc
+from services.catalog.alert_store import AlertStore
+from services.catalog.alerting import AlertCenter
 from services.catalog.catalogue import Catalogue
 from services.catalog.config import CatalogSettings, catalog_settings
 from services.catalog.fetch import Limits
@@ -25,7 +27,7 @@ from services.catalog.replica import Replica
 from services.catalog.schedule import Timing
 from services.catalog.servicer import SERVICE_NAME, CatalogServicer
 from services.catalog.store import CatalogStore
-from services.catalog.webhooks import WebhookNotifier
+from services.catalog.webhooks import DeliveryPolicy, WebhookOutbox
 from services.shared import logs
 from services.shared.db import Database, open_database
 from services.shared.metrics import MetricsServer, metrics_address
@@ -51,7 +53,8 @@ class App:
     replica: Replica
     servicer: CatalogServicer
     client: httpx.AsyncClient
-    webhooks: WebhookNotifier
+    webhooks: WebhookOutbox
+    alerts: AlertCenter
     owns_client: bool = True
     metrics: CatalogMetrics = field(default_factory=CatalogMetrics)
     server: RunningServer | None = field(default=None, init=False)
@@ -120,8 +123,14 @@ async def build(
     http = client or httpx.AsyncClient(follow_redirects=True, headers={"User-Agent": "freeway"})
     catalogue = Catalogue(settings.history_retention, settings.subscriber_queue)
     metrics = CatalogMetrics()
-    webhooks = WebhookNotifier(
-        settings.webhooks, http, settings.webhook_attempts, settings.webhook_timeout_s
+    webhooks = WebhookOutbox(
+        settings.webhooks,
+        http,
+        AlertStore(db, settings.alert_retention, settings.webhook_queue),
+        _delivery_policy(settings),
+    )
+    alert_center = AlertCenter(
+        webhooks.store, webhooks, settings.alert_down_after, settings.follower_sync_s
     )
     poller = Poller(
         providers,
@@ -131,9 +140,10 @@ async def build(
         catalogue,
         settings.misses_before_removal,
         Limits(settings.max_pages, settings.max_body_bytes),
-        on_changes=webhooks.notify,
+        on_changes=alert_center.changed,
         prices=prices,
         on_poll=metrics.polled,
+        on_polled=alert_center.polled,
     )
     replica = Replica(
         catalogue,
@@ -153,9 +163,10 @@ async def build(
         store,
         catalogue,
         replica,
-        CatalogServicer(catalogue, replica),
+        CatalogServicer(catalogue, replica, alert_center),
         http,
         webhooks,
+        alert_center,
         owns_client=client is None,
         metrics=metrics,
     )
@@ -204,6 +215,16 @@ def _relay(settings: CatalogSettings, suite: SuiteSettings, db: Database) -> Rel
     if db.dialect == "postgresql" and suite.database_url:
         return PgRelay(suite.database_url, db, settings.leader_retry_s)
     return None
+
+
+def _delivery_policy(settings: CatalogSettings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        attempts=settings.webhook_attempts,
+        timeout_s=settings.webhook_timeout_s,
+        backoff_base_s=settings.webhook_backoff_base_s,
+        backoff_max_s=settings.webhook_backoff_max_s,
+        secret=settings.webhook_secret,
+    )
 
 
 def _timing(settings: CatalogSettings) -> Timing:

@@ -38,6 +38,7 @@ from services.edge.keysync import KeySync
 from services.edge.metrics import EdgeMetrics, internal_only
 from services.edge.middlewares import auth_middleware, context_middleware
 from services.edge.openapi import admin as admin_api
+from services.edge.openapi import alerts as alerts_api
 from services.edge.openapi import catalog as catalog_api
 from services.edge.openapi import chat as chat_api
 from services.edge.openapi import document as service_api
@@ -70,6 +71,7 @@ DESCRIBERS: tuple[openapi.Describer, ...] = (
     service_api.describe,
     chat_api.describe,
     catalog_api.describe,
+    alerts_api.describe,
     admin_api.describe,
     usage_api.describe,
 )
@@ -132,6 +134,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/v1/catalog", handlers.list_catalog, allow_head=False)
     router.add_get("/v1/catalog/changes", handlers.list_changes, allow_head=False)
     router.add_get("/v1/providers", handlers.list_providers, allow_head=False)
+    router.add_get("/v1/alerts", handlers.list_alerts, allow_head=False)
     router.add_get("/v1/usage/summary", usage_routes.summary, allow_head=False)
     router.add_get("/v1/usage/timeseries", usage_routes.timeseries, allow_head=False)
     router.add_get("/v1/usage/savings", usage_routes.savings, allow_head=False)

@@ -17,6 +17,7 @@ import grpc
 
 from freeway.router.v1 import router_pb2_grpc
 from services.router import strategies
+from services.router.alert_reporter import AlertReporter
 from services.router.breaker import BreakerPolicy, HealthBoard
 from services.router.cache import MemoryStore, RedisStore, ResponseCache, Store
 from services.router.config import RouterSettings, load_settings
@@ -25,6 +26,7 @@ from services.router.http1 import Http1Client
 from services.router.metrics import MeteredSink, RouterMetrics
 from services.router.pipeline import Pipeline
 from services.router.quota import QuotaLedger
+from services.router.quota_alarm import QuotaAlarm
 from services.router.quota_sync import RedisQuotaSync
 from services.router.reporter import ReporterPolicy, UsageReporter
 from services.router.routing import Router
@@ -63,6 +65,7 @@ class App:
     reporter: UsageReporter
     quota: QuotaLedger | None = None
     quota_sync: RedisQuotaSync | None = None
+    alerts: AlertReporter | None = None
     cache: ResponseCache | None = None
     weights: WeightsWatcher | None = None
     metrics: RouterMetrics = field(default_factory=RouterMetrics)
@@ -83,6 +86,8 @@ class App:
             self.weights.start()
         if self.quota_sync is not None:
             self.quota_sync.start()
+        if self.alerts is not None:
+            self.alerts.start()
         registration = Registration(
             router_pb2_grpc.add_RouterServiceServicer_to_server, self.servicer, SERVICE_NAME
         )
@@ -114,6 +119,8 @@ class App:
         await self.reporter.close(grace)
         if self.quota_sync is not None:
             await self.quota_sync.close()
+        if self.alerts is not None:
+            await self.alerts.close()
         if self.cache is not None:
             await self.cache.close()
         await self.http.close()
@@ -191,6 +198,7 @@ def build(
         settings.keep_features,
     )
     catalog_channel = channel(suite.catalog_addr, suite.service_token)
+    alerts = _alerts(quota, settings, catalog_channel)
     return App(
         settings=settings,
         suite=suite,
@@ -206,6 +214,7 @@ def build(
         reporter=reporter,
         quota=quota,
         quota_sync=quota_sync,
+        alerts=alerts,
         cache=cache,
         weights=WeightsWatcher(router, settings.weights_check_s),
         metrics=metrics,
@@ -242,6 +251,17 @@ def _quota_sync(
     return RedisQuotaSync.from_url(
         quota, suite.redis_url, prefix=settings.quota_prefix, interval_s=settings.quota_sync_s
     )
+
+
+def _alerts(
+    quota: QuotaLedger | None, settings: RouterSettings, catalog: grpc.aio.Channel
+) -> AlertReporter | None:
+    """QUOTA_LOW alerts to the catalog, when quotas are counted and shares are set."""
+    if quota is None or not settings.quota_alerts:
+        return None
+    reporter = AlertReporter(catalog, settings.quota_alert_queue)
+    quota.alarm = QuotaAlarm(settings.quota_alerts, reporter.crossed)
+    return reporter
 
 
 def _directory(suite: SuiteSettings, env: Mapping[str, str]) -> ProviderDirectory:
