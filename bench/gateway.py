@@ -302,6 +302,17 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
         'format = "openai"\nfree_policy = "free_tier"\n'
         'headers = { "x-bench-long" = "1" }\n'
     )
+    sim_addr = f"127.0.0.1:{free_port()}"
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "services.simulator", "--addr", sim_addr, "--no-record"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with providers.open("a") as out:  # chunks paced apart by the simulator: merging can't help
+        out.write(
+            f'\n[[providers]]\nname = "paced"\nbase_url = "http://{sim_addr}/groq/openai/v1"\n'
+            'format = "openai"\nfree_policy = "free_tier"\n'
+        )
     settings = loopback_settings(tmp / "var", providers)
     env = child_env(
         settings,
@@ -327,6 +338,8 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
         cases += [(16, False, "tools", "auto"), (16, False, "image", "auto")]
         cases += [(16, False, "cached", "auto")]
         cases += [(16, True, "long", f"benchlong/{MODEL}")]
+        paced_model = asyncio.run(pace(settings.envoy_addr, sim_addr))
+        cases += [(16, True, "paced", paced_model)]
         for conns, stream, case, model in cases:
             kind = "long" if case == "long" else case
             wrk(gateway, conns, 1, stream, tmp, kind, model)  # warm-up
@@ -345,13 +358,78 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
                 "cpu_us_per_request": cpu,
                 "cpu_us_per_request_by_process": per_process,
             }
-            if case == "long":
+            if case in ("long", "paced"):
                 results["cases"][name]["cpu_us_per_chunk"] = cpu / LONG_CHUNKS
     finally:
         asyncio.run(suite.stop())
+        simulator.terminate()
+        simulator.wait()
+    try:
+        results["unary_calls"] = unary_contract(tmp, providers, up_addr, duration)
+    finally:
         upstream.terminate()
         upstream.wait()
     return results
+
+
+def unary_contract(tmp: Path, providers: Path, up_addr: str, duration: float) -> dict[str, Any]:
+    """unary/c16 again with the edge calling the router one unary call per request
+    (FREEWAY_EDGE_ROUTER_STREAMS=0), the contract before Exchange: its CPU beside ours."""
+    settings = loopback_settings(tmp / "var-unary", providers)
+    env = child_env(
+        settings,
+        {
+            "FREEWAY_ADMIN_KEY": KEY,
+            "FREEWAY_LOG_LEVEL": "WARNING",
+            "FREEWAY_EDGE_RPM": "100000000",
+            "FREEWAY_CONFIG": "",
+            "FREEWAY_EDGE_ROUTER_STREAMS": "0",
+        },
+    )
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
+    suite = Suite(settings, env, log_dir=tmp / "logs-unary")
+    try:
+        asyncio.run(suite.start())
+        asyncio.run(wait_models(settings.envoy_addr))
+        pids = suite.pids()
+        gateway = f"http://{settings.envoy_addr}/v1/chat/completions"
+        wrk(gateway, 16, 1, False, tmp)
+        before = cpu_seconds(pids)
+        load = wrk(gateway, 16, duration, False, tmp)
+        after = cpu_seconds(pids)
+    finally:
+        asyncio.run(suite.stop())
+    per_process = {n: (after[n] - before[n]) / max(load.requests, 1) * 1e6 for n in pids}
+    return {
+        "gateway": asdict(load),
+        "cpu_us_per_request": sum(per_process.values()),
+        "cpu_us_per_request_by_process": per_process,
+    }
+
+
+async def pace(envoy: str, sim_addr: str) -> str:
+    """Script the simulator's groq to answer every chat with LONG_CHUNKS words, 5 ms apart,
+    and return the catalogue id of one of its chat models (as `paced/...`)."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        rule = {
+            "provider": "groq",
+            "faults": [
+                {"kind": "reply", "text": " ".join(["word"] * LONG_CHUNKS)},
+                {"kind": "chunk_delay", "seconds": 0.005},
+            ],
+        }
+        (await client.post(f"http://{sim_addr}/_simulator/script", json=rule)).raise_for_status()
+        for _ in range(150):
+            r = await client.get(
+                f"http://{envoy}/v1/models", headers={"Authorization": f"Bearer {KEY}"}
+            )
+            ids = [m["id"] for m in r.json().get("data", []) if m["id"].startswith("paced/")]
+            chat = [i for i in ids if "llama" in i] or ids
+            if chat:
+                return str(chat[0])
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the catalog never listed the simulator's models")
 
 
 def table(results: dict[str, Any]) -> str:
@@ -379,6 +457,18 @@ def table(results: dict[str, Any]) -> str:
         rows.append(
             f"long stream ({LONG_CHUNKS} chunks): {cases['long']['cpu_us_per_chunk']:.1f} "
             "CPU µs per chunk, end to end"
+        )
+    if "paced" in cases:
+        rows.append(
+            f"paced stream ({LONG_CHUNKS} chunks 5 ms apart, nothing to merge): "
+            f"{cases['paced']['cpu_us_per_chunk']:.1f} CPU µs per chunk, end to end"
+        )
+    unary = results.get("unary_calls")
+    if plain and unary:
+        rows.append(
+            f"unary/c16 over one unary router call per request (before Exchange): "
+            f"{unary['cpu_us_per_request']:.0f} CPU µs; over Exchange {plain:.0f} µs "
+            f"= {plain / unary['cpu_us_per_request']:.2f}x"
         )
     rows.append(
         "CPU µs/req sums Envoy + edge + router + catalog + analytics; compare peers with "
