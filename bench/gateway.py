@@ -302,17 +302,6 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
         'format = "openai"\nfree_policy = "free_tier"\n'
         'headers = { "x-bench-long" = "1" }\n'
     )
-    sim_addr = f"127.0.0.1:{free_port()}"
-    simulator = subprocess.Popen(
-        [sys.executable, "-m", "services.simulator", "--addr", sim_addr, "--no-record"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    with providers.open("a") as out:  # chunks paced apart by the simulator: merging can't help
-        out.write(
-            f'\n[[providers]]\nname = "paced"\nbase_url = "http://{sim_addr}/groq/openai/v1"\n'
-            'format = "openai"\nfree_policy = "free_tier"\n'
-        )
     settings = loopback_settings(tmp / "var", providers)
     env = child_env(
         settings,
@@ -338,8 +327,6 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
         cases += [(16, False, "tools", "auto"), (16, False, "image", "auto")]
         cases += [(16, False, "cached", "auto")]
         cases += [(16, True, "long", f"benchlong/{MODEL}")]
-        paced_model = asyncio.run(pace(settings.envoy_addr, sim_addr))
-        cases += [(16, True, "paced", paced_model)]
         for conns, stream, case, model in cases:
             kind = "long" if case == "long" else case
             wrk(gateway, conns, 1, stream, tmp, kind, model)  # warm-up
@@ -358,21 +345,20 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
                 "cpu_us_per_request": cpu,
                 "cpu_us_per_request_by_process": per_process,
             }
-            if case in ("long", "paced"):
+            if case == "long":
                 results["cases"][name]["cpu_us_per_chunk"] = cpu / LONG_CHUNKS
     finally:
         asyncio.run(suite.stop())
-        simulator.terminate()
-        simulator.wait()
     try:
-        results["unary_calls"] = unary_contract(tmp, providers, up_addr, duration)
+        results["unary_calls"] = unary_contract(tmp, providers, duration)
     finally:
         upstream.terminate()
         upstream.wait()
+    results["cases"]["paced"] = paced_stream(tmp, duration)
     return results
 
 
-def unary_contract(tmp: Path, providers: Path, up_addr: str, duration: float) -> dict[str, Any]:
+def unary_contract(tmp: Path, providers: Path, duration: float) -> dict[str, Any]:
     """unary/c16 again with the edge calling the router one unary call per request
     (FREEWAY_EDGE_ROUTER_STREAMS=0), the contract before Exchange: its CPU beside ours."""
     settings = loopback_settings(tmp / "var-unary", providers)
@@ -408,6 +394,58 @@ def unary_contract(tmp: Path, providers: Path, up_addr: str, duration: float) ->
     }
 
 
+def paced_stream(tmp: Path, duration: float) -> dict[str, Any]:
+    """A 200-chunk stream whose chunks the provider simulator sends 5 ms apart (merging
+    cannot help: each chunk is a network read of its own), through a suite whose only
+    provider is that simulator. CPU per chunk of every Freeway process."""
+    sim_addr = f"127.0.0.1:{free_port()}"
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "services.simulator", "--addr", sim_addr, "--no-record"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    providers = tmp / "paced.toml"
+    providers.write_text(
+        f'[[providers]]\nname = "paced"\nbase_url = "http://{sim_addr}/groq/openai/v1"\n'
+        'format = "openai"\nfree_policy = "free_tier"\n'
+    )
+    settings = loopback_settings(tmp / "var-paced", providers)
+    env = child_env(
+        settings,
+        {
+            "FREEWAY_ADMIN_KEY": KEY,
+            "FREEWAY_LOG_LEVEL": "WARNING",
+            "FREEWAY_EDGE_RPM": "100000000",
+            "FREEWAY_CONFIG": "",
+            "FREEWAY_ROUTER_QUOTA": "false",
+        },
+    )
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
+    suite = Suite(settings, env, log_dir=tmp / "logs-paced")
+    try:
+        asyncio.run(suite.start())
+        model = asyncio.run(pace(settings.envoy_addr, sim_addr))
+        pids = suite.pids()
+        gateway = f"http://{settings.envoy_addr}/v1/chat/completions"
+        wrk(gateway, 16, 1, True, tmp, "plain", model)
+        before = cpu_seconds(pids)
+        load = wrk(gateway, 16, max(duration, 4.0), True, tmp, "plain", model)
+        after = cpu_seconds(pids)
+    finally:
+        asyncio.run(suite.stop())
+        simulator.terminate()
+        simulator.wait()
+    per_process = {n: (after[n] - before[n]) / max(load.requests, 1) * 1e6 for n in pids}
+    cpu = sum(per_process.values())
+    return {
+        "gateway": asdict(load),
+        "cpu_us_per_request": cpu,
+        "cpu_us_per_request_by_process": per_process,
+        "cpu_us_per_chunk": cpu / LONG_CHUNKS,
+    }
+
+
 async def pace(envoy: str, sim_addr: str) -> str:
     """Script the simulator's groq to answer every chat with LONG_CHUNKS words, 5 ms apart,
     and return the catalogue id of one of its chat models (as `paced/...`)."""
@@ -438,7 +476,14 @@ def table(results: dict[str, Any]) -> str:
         "  CPU µs/req  errors"
     ]
     for name, c in results["cases"].items():
-        g, d = c["gateway"], c["direct"]
+        g = c["gateway"]
+        if "direct" not in c:  # paced: the simulator is the upstream, there is no direct path
+            rows.append(
+                f"{name:<13} {g['rps']:>8.0f}  {'-':>12}  {g['p50_us']:>9.0f}  {g['p99_us']:>9.0f}"
+                f"  {'-':>7}  {'-':>7}  {c['cpu_us_per_request']:>10.0f}  {g['errors']:>6}"
+            )
+            continue
+        d = c["direct"]
         rows.append(
             f"{name:<13} {g['rps']:>8.0f}  {d['rps']:>12.0f}  {g['p50_us']:>9.0f}"
             f"  {g['p99_us']:>9.0f}  {c['added_p50_us']:>7.0f}  {c['added_p99_us']:>7.0f}"
