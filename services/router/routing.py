@@ -178,6 +178,10 @@ class Router:
     def size(self) -> int:
         return self._table.n
 
+    def models(self) -> tuple[ModelInfo, ...]:
+        """Every model of the current catalogue table."""
+        return self._table.models
+
     def model(self, model_id: str) -> ModelInfo | None:
         table = self._table
         i = table.index.get(model_id)
