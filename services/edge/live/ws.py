@@ -207,11 +207,12 @@ def _topics(data: dict[str, Any]) -> list[str]:
 async def _write(ws: web.WebSocketResponse, subscriber: Subscriber) -> None:
     """Send the subscriber's frames in order, until cancelled (on leaving or overflow)."""
     frames = subscriber.frames
-    while not ws.closed:
-        await subscriber.wake.wait()
-        subscriber.wake.clear()
-        while frames:
-            await ws.send_str(frames.popleft())
+    with contextlib.suppress(ConnectionError):  # the client left: the reader sees it too
+        while not ws.closed:
+            await subscriber.wake.wait()
+            subscriber.wake.clear()
+            while frames:
+                await ws.send_str(frames.popleft())
 
 
 async def close(ws: web.WebSocketResponse, request: web.Request, code: int, reason: str) -> None:
