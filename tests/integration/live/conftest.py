@@ -60,7 +60,8 @@ class Live:
         return self.runner.app[HUB]
 
     async def connect(self, **kwargs: Any) -> aiohttp.ClientWebSocketResponse:
-        return await self.session.ws_connect(self.ws_url, **kwargs)
+        ws: aiohttp.ClientWebSocketResponse = await self.session.ws_connect(self.ws_url, **kwargs)
+        return ws
 
     async def signed_in(self, *topics: str) -> aiohttp.ClientWebSocketResponse:
         """A socket authenticated by header, subscribed to `topics`, each feed live."""

@@ -125,8 +125,10 @@ async def test_a_routed_request_reaches_the_requests_and_metrics_topics(live: Li
     assert seen["key_id"] == "admin"
     assert seen["provider"] == PROVIDER
     assert seen["model"].startswith(PROVIDER + "/")
-    assert seen["prompt_tokens"] > 0 and seen["latency_ms"] > 0
-    assert seen["cost_usd"] == 0.0 and seen["saving_usd"] > 0
+    assert seen["prompt_tokens"] > 0
+    assert seen["latency_ms"] > 0
+    assert seen["cost_usd"] == 0.0
+    assert seen["saving_usd"] > 0
     assert secret not in str(seen)
     async with asyncio.timeout(WAIT_S):
         while (await event(ws, "metrics"))["total"]["requests"] < 1:
@@ -162,9 +164,10 @@ async def test_the_providers_topic_shows_poll_status_and_model_health(live: Live
     assert [p["name"] for p in picture["providers"]] == [PROVIDER]
     assert picture["providers"][0]["healthy"] is True
     assert picture["providers"][0]["last_success"]
-    assert picture["catalog_error"] is None and picture["router_error"] is None
+    assert (picture["catalog_error"], picture["router_error"]) == (None, None)
     called = [m for m in picture["models"] if m["latency_ms"] > 0]
-    assert called and all(m["breaker"] == "closed" for m in called)
+    assert called
+    assert all(m["breaker"] == "closed" for m in called)
     await ws.close()
 
 
@@ -194,7 +197,7 @@ async def test_a_slow_client_is_closed_while_a_fast_one_keeps_receiving(live: Li
         assert got["n"] == i
     closed = await _closed(slow)
     assert closed.data == CLOSE_TOO_SLOW
-    assert "too slow" in closed.extra
+    assert "too slow" in str(closed.extra)
     assert live.hub.subscribers("catalog") == 1
     await fast.close()
 
