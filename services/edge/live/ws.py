@@ -65,7 +65,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     app, settings = request.app, request.app[SETTINGS]
     header = request.headers.get("Authorization")
     caller = await _authorized(app[AUTHENTICATOR], header) if header is not None else None
-    ws = web.WebSocketResponse(heartbeat=settings.ws_heartbeat_s, max_msg_size=MAX_MESSAGE)
+    # No per-message deflate: it would compress each event once per client, the opposite
+    # of one frame built once for all.
+    ws = web.WebSocketResponse(
+        heartbeat=settings.ws_heartbeat_s, max_msg_size=MAX_MESSAGE, compress=False
+    )
     if not ws.can_prepare(request).ok:
         if caller is None:
             raise Unauthenticated(
