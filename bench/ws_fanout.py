@@ -184,7 +184,29 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": q[49], "p95": q[94], "p99": q[98], "max": max(values)}
 
 
-async def measure(subscribers: int, changes: int) -> dict[str, Any]:
+async def measure(child: subprocess.Popen[bytes], subscribers: int, changes: int) -> dict[str, Any]:
+    assert child.stdout is not None
+    addresses = json.loads(await asyncio.to_thread(child.stdout.readline))
+    connector = aiohttp.TCPConnector(limit=0)
+    results: dict[int, dict[str, float]] = {}
+    spreads: dict[int, dict[str, float]] = {}
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for n in (1, subscribers):
+            clients = Subscribers(session, addresses["edge"] + "/v1/ws")
+            await clients.connect(n)
+            latencies, spread = await _changes(addresses, clients, n, changes)
+            results[n] = _percentiles(latencies)
+            spreads[n] = _percentiles(spread) if n > 1 else {}
+            await clients.close()
+    return {
+        "baseline_1": results[1],
+        f"subscribers_{subscribers}": results[subscribers],
+        "spread_after_first": spreads[subscribers],
+    }
+
+
+def _run(subscribers: int, changes: int) -> dict[str, Any]:
+    """The measurement, against a child process serving the suite."""
     _raise_fd_limit()
     with tempfile.TemporaryDirectory() as folder:
         child = subprocess.Popen(
@@ -193,27 +215,12 @@ async def measure(subscribers: int, changes: int) -> dict[str, Any]:
             stdout=subprocess.PIPE,
             cwd=ROOT,
         )
-        assert child.stdout is not None and child.stdin is not None
-        addresses = json.loads(await asyncio.to_thread(child.stdout.readline))
         try:
-            connector = aiohttp.TCPConnector(limit=0)
-            async with aiohttp.ClientSession(connector=connector) as session:
-                results, spreads = {}, {}
-                for n in (1, subscribers):
-                    clients = Subscribers(session, addresses["edge"] + "/v1/ws")
-                    await clients.connect(n)
-                    latencies, spread = await _changes(addresses, clients, n, changes)
-                    results[n] = _percentiles(latencies)
-                    spreads[n] = _percentiles(spread) if n > 1 else {}
-                    await clients.close()
+            return asyncio.run(measure(child, subscribers, changes))
         finally:
-            child.stdin.close()
+            if child.stdin is not None:
+                child.stdin.close()
             child.wait(timeout=30)
-    return {
-        "baseline_1": results[1],
-        f"subscribers_{subscribers}": results[subscribers],
-        "spread_after_first": spreads[subscribers],
-    }
 
 
 def main() -> None:
@@ -225,20 +232,18 @@ def main() -> None:
     if args.serve:
         asyncio.run(_serve(Path(args.serve)))
         return
-    figures = asyncio.run(measure(args.subscribers, args.changes))
+    figures = _run(args.subscribers, args.changes)
     many = figures[f"subscribers_{args.subscribers}"]
     one = figures["baseline_1"]
     print(f"catalogue change → WebSocket subscribers, delivery latency ms ({args.changes} changes)")
     print(f"{'subscribers':<12}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}")
-    for label, f in (("1", one), (str(args.subscribers), many)):
-        print(f"{label:<12}{f['p50']:>9.1f}{f['p95']:>9.1f}{f['p99']:>9.1f}{f['max']:>9.1f}")
-    spread = figures["spread_after_first"]
-    print(
-        f"{'spread':<12}{spread['p50']:>9.1f}{spread['p95']:>9.1f}{spread['p99']:>9.1f}{spread['max']:>9.1f}"
-    )
+    rows = (("1", one), (str(args.subscribers), many), ("spread", figures["spread_after_first"]))
+    for label, f in rows:
+        print(f"{label:<12}" + "".join(f"{f[k]:>9.1f}" for k in ("p50", "p95", "p99", "max")))
     verdict = "meets" if many["p99"] <= BAR_MS else "misses"
+    ratio = many["p99"] / one["p99"]
     print(
-        f"p99 {many['p99']:.1f} ms {verdict} the {BAR_MS:.0f} ms bar ({many['p99'] / one['p99']:.1f}x one subscriber)"
+        f"p99 {many['p99']:.1f} ms {verdict} the {BAR_MS:.0f} ms bar ({ratio:.1f}x one subscriber)"
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
