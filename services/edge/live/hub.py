@@ -2,8 +2,10 @@
 subscriber's bounded queue without awaiting any socket.
 
 Each WebSocket client has a queue of frames and a writer task that sends them in order.
-`publish` only appends to queues: a subscriber that cannot keep up fills its own queue,
-is marked overflowed and closed by its own writer (code 4008), and never delays the others.
+`publish` encodes the event's WebSocket frame once and writes it straight to each socket
+whose queue is empty and whose transport buffer has room (a write that never waits);
+otherwise it appends to that client's queue. A subscriber that cannot keep up fills its
+own queue, is marked overflowed and closed (code 4008), and never delays the others.
 The first subscriber of a topic starts its feed (one gRPC subscription per topic per edge
 process, whatever the number of clients); the last one leaving stops it.
 
@@ -49,10 +51,18 @@ class Subscriber:
     overflowed: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     on_overflow: Callable[[], None] | None = None  # called once, when it overflows
+    # Writes an encoded frame now when the socket can take it without waiting (False:
+    # it cannot, queue it instead).
+    direct: Callable[[bytes], bool] | None = None
 
-    def offer(self, frame: str) -> None:
-        """Queue `frame`, or, when the queue is full, mark this subscriber overflowed."""
+    def offer(self, frame: str, encoded: bytes | None = None) -> None:
+        """Send `frame` at once when nothing is queued before it and the socket takes it
+        without waiting; else queue it, or, when the queue is full, mark this subscriber
+        overflowed."""
         if self.overflowed:
+            return
+        direct = self.direct
+        if encoded is not None and not self.frames and direct is not None and direct(encoded):
             return
         if len(self.frames) >= self.capacity:
             self.overflowed = True
@@ -69,6 +79,19 @@ class Subscriber:
 
 def event_frame(topic: str, data: Mapping[str, Any]) -> str:
     return orjson.dumps({"type": "event", "topic": topic, "data": data}).decode()
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A whole WebSocket text frame as a server sends it (final, unmasked, uncompressed:
+    RFC 6455 §5.2), so that one event is encoded once for every subscriber."""
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 1 << 16:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
 
 
 class Hub:
@@ -137,10 +160,11 @@ class Hub:
         frame = event_frame(topic, data)
         if retain:
             self._latest[topic] = frame
+        encoded = text_frame(frame.encode())
         sent = 0
         for subscriber in self._subscribers[topic]:
             if subscriber.sees(topic, key_id):
-                subscriber.offer(frame)
+                subscriber.offer(frame, encoded)
                 sent += 1
         self.published += 1
         return sent

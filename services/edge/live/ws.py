@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -40,6 +41,7 @@ CLOSE_UNAUTHORIZED = 4401  # no key, an unknown key, or none in time
 CLOSE_FORBIDDEN = 4403  # a key whose role may not read
 CLOSE_TOO_SLOW = 4008  # the client left too many frames unread
 MAX_MESSAGE = 64 * 1024
+DIRECT_LIMIT = 256 * 1024  # bytes buffered in a transport beyond which frames queue
 CLOSE_WAIT_S = 10.0  # for a close frame to get through before the connection is cut
 COMMANDS = ("subscribe", "unsubscribe", "ping")
 
@@ -146,6 +148,7 @@ async def _session(
         closing.append(asyncio.create_task(close(ws, request, CLOSE_TOO_SLOW, reason)))
 
     subscriber.on_overflow = overflowed
+    subscriber.direct = _direct_writer(ws, request)
     try:
         async for message in ws:
             if message.type is WSMsgType.TEXT:
@@ -159,6 +162,23 @@ async def _session(
         with contextlib.suppress(asyncio.CancelledError):
             await writer
         await asyncio.gather(*closing, return_exceptions=True)
+
+
+def _direct_writer(ws: web.WebSocketResponse, request: web.Request) -> Callable[[bytes], bool]:
+    """Write a whole encoded frame to the socket now, if it can take it without waiting.
+    Safe beside aiohttp's own writer: uncompressed frames are written synchronously, so
+    no frame is ever split by another."""
+    transport = request.transport
+
+    def write(frame: bytes) -> bool:
+        if ws.closed or transport is None or transport.is_closing():
+            return False
+        if transport.get_write_buffer_size() > DIRECT_LIMIT:
+            return False
+        transport.write(frame)
+        return True
+
+    return write
 
 
 async def _command(hub: Hub, subscriber: Subscriber, text: str) -> None:
