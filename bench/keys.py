@@ -169,6 +169,9 @@ class CannedRouter(router_pb2_grpc.RouterServiceServicer):
         )
         return router_pb2.CompletionResponse(body=REPLY, outcome=outcome)
 
+    async def ProviderHealth(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the bench")
+
 
 def router_child(conn: Connection) -> None:
     async def main() -> None:

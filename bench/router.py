@@ -200,6 +200,9 @@ class Echo(router_pb2_grpc.RouterServiceServicer):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "echo: Route only")
         yield router_pb2.CompletionChunk()
 
+    async def ProviderHealth(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "echo: Route only")
+
 
 def canned_decision(models: list[common_pb2.Model]) -> router_pb2.RouteDecision:
     """A real decision over the bench catalogue, for the echo servers to return."""
