@@ -34,11 +34,11 @@ FEED_BOUND_MS = 2000  # the issue's bar: a new request shows in the live feed wi
 
 def _chat(suite: RunningSuite, content: str) -> str:
     """A completion through Envoy; its request id."""
-    client = openai.OpenAI(base_url=suite.base_url, api_key=ADMIN_KEY, max_retries=0)
-    raw = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": content}]
-    )
-    raw.parse()
+    with openai.OpenAI(base_url=suite.base_url, api_key=ADMIN_KEY, max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": content}]
+        )
+        raw.parse()
     return str(raw.headers["x-request-id"])
 
 
