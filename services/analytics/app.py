@@ -2,7 +2,7 @@
 
 `build(settings, suite)` wires the parts; `App.start()` opens the store (PostgreSQL when
 DATABASE_URL is set, else SQLite under the data dir), migrates it, starts the background
-work (roll-ups, retention) and the gRPC server; `App.stop()` ends live watches, drains the
+work (roll-ups, retention) and the gRPC server; `App.stop()` ends live watches and feeds, drains the
 server, rolls up what is pending and closes the store. Tests pass their own suite
 settings (address 127.0.0.1:0, a throwaway schema), their own store or clock instead of
 monkeypatching.
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from freeway.analytics.v1 import analytics_pb2_grpc
 from services.analytics.config import AnalyticsSettings, analytics_settings, sqlite_path
+from services.analytics.feed import UsageFeed
 from services.analytics.live import LiveMetrics
 from services.analytics.maintenance import Maintenance
 from services.analytics.prometheus import IngestMetrics
@@ -41,12 +42,14 @@ class App:
     clock: Callable[[], float] = time.time
     server: RunningServer | None = None
     live: LiveMetrics = field(init=False)
+    feed: UsageFeed = field(init=False)
     maintenance: Maintenance | None = None
     metrics: IngestMetrics = field(default_factory=IngestMetrics)
     metrics_server: MetricsServer | None = None
 
     def __post_init__(self) -> None:
         self.live = LiveMetrics(self.clock)
+        self.feed = UsageFeed()
 
     async def start(self) -> RunningServer:
         """Open and migrate the store (unless one was given), start its background work,
@@ -93,6 +96,7 @@ class App:
     async def stop(self) -> None:
         """End live watches, drain and stop the server, roll up, close the store."""
         await self.live.close()
+        self.feed.close()
         if self.server is not None:
             await self.server.stop(self.settings.shutdown_grace_s)
             self.server = None
@@ -117,7 +121,11 @@ class App:
         return Registration(
             analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
             AnalyticsServicer(
-                self.store, self.settings.ingest_depth, self.live, metrics=self.metrics
+                self.store,
+                self.settings.ingest_depth,
+                self.live,
+                metrics=self.metrics,
+                feed=self.feed,
             ),
             SERVICE_NAME,
         )

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2_grpc
 
 from freeway.catalog.v1 import catalog_pb2_grpc
 from freeway.router.v1 import router_pb2_grpc
-from services.edge import admin, handlers, openapi, usage_routes
+from services.edge import admin, dashboard, handlers, openapi, usage_routes
 from services.edge.admission import Admission
 from services.edge.auth import Authenticator, Keyring
 from services.edge.config import EdgeSettings, edge_settings
@@ -35,6 +35,8 @@ from services.edge.keys import (
 )
 from services.edge.keystore import SQLITE_FILE, KeyStore
 from services.edge.keysync import KeySync
+from services.edge.live import feeds, ws
+from services.edge.live.hub import Hub
 from services.edge.metrics import EdgeMetrics, internal_only
 from services.edge.middlewares import auth_middleware, context_middleware
 from services.edge.openapi import admin as admin_api
@@ -42,6 +44,7 @@ from services.edge.openapi import alerts as alerts_api
 from services.edge.openapi import catalog as catalog_api
 from services.edge.openapi import chat as chat_api
 from services.edge.openapi import document as service_api
+from services.edge.openapi import live as live_api
 from services.edge.openapi import usage as usage_api
 from services.edge.protocol import EdgeRunner
 from services.shared import logs
@@ -55,6 +58,7 @@ from services.shared.server import CannotListen, wait_for_signal
 from services.shared.settings import SuiteSettings, service_settings
 
 if TYPE_CHECKING:
+    from freeway.analytics.v1.analytics_pb2_grpc import AnalyticsServiceAsyncStub
     from freeway.catalog.v1.catalog_pb2_grpc import CatalogServiceAsyncStub
     from freeway.router.v1.router_pb2_grpc import RouterServiceAsyncStub
 
@@ -74,6 +78,7 @@ DESCRIBERS: tuple[openapi.Describer, ...] = (
     alerts_api.describe,
     admin_api.describe,
     usage_api.describe,
+    live_api.describe,
 )
 
 
@@ -95,14 +100,13 @@ def create_app(
     keyring = keyring if keyring is not None else Keyring(settings.admin_key)
     verifier = JwtVerifier(settings, keyring) if settings.jwt_jwks_url else None
     metrics = metrics if metrics is not None else EdgeMetrics()
+    authenticator = Authenticator(keyring, verifier)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[
-            metrics.middleware(),
-            context_middleware,
-            auth_middleware(Authenticator(keyring, verifier)),
-        ],
+        middlewares=[metrics.middleware(), context_middleware, auth_middleware(authenticator)],
     )
+    app[ws.AUTHENTICATOR] = authenticator
+    app[ws.SOCKETS] = set()
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[MODELS_CACHE] = VersionedBodies()
@@ -111,6 +115,8 @@ def create_app(
     app[ADMISSION] = Admission(limits, settings)
     app.cleanup_ctx.append(grpc_clients(suite, settings.router_streams))
     app.cleanup_ctx.append(usage_routes.analytics_channel(suite))
+    app.cleanup_ctx.append(live_hub)
+    app.on_shutdown.append(ws.shutdown)
     app.cleanup_ctx.append(key_store(settings, suite, keyring, store))
     if verifier is not None:
         app.cleanup_ctx.append(verifier.lifetime)
@@ -123,6 +129,7 @@ def create_app(
         internal_only(metrics_handler(metrics.registry, suite.metrics_token)),
         allow_head=False,
     )
+    dashboard.add_routes(app.router)
     return app
 
 
@@ -141,6 +148,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/v1/usage/forecast", usage_routes.forecast, allow_head=False)
     router.add_get("/v1/usage/export", usage_routes.export, allow_head=False)
     router.add_post("/v1/feedback", usage_routes.feedback)
+    router.add_get(ws.PATH, ws.websocket, allow_head=False)
     router.add_get("/healthz", handlers.healthz)
     router.add_get("/openapi.json", openapi.openapi_json, allow_head=False)
 
@@ -168,6 +176,20 @@ def grpc_clients(suite: SuiteSettings, router_streams: int = 0) -> CleanupCtx:
         await asyncio.gather(router.close(), catalog.close(), *(c.close() for c in own))
 
     return open_channels
+
+
+async def live_hub(app: web.Application) -> AsyncIterator[None]:
+    """The live topics' hub, fed through the app's own channels (so it opens after them
+    and stops before they close)."""
+    settings, clients = app[SETTINGS], app[CLIENTS]
+    analytics = cast("AnalyticsServiceAsyncStub", app[usage_routes.ANALYTICS])
+    app[ws.HUB] = Hub(
+        feeds.feeds(
+            clients.catalog, clients.router, analytics, settings.live_poll_s, settings.rpc_timeout_s
+        )
+    )
+    yield
+    await app[ws.HUB].close()
 
 
 def key_store(

@@ -113,6 +113,11 @@ class FakeRouter(ExchangeServicer, router_pb2_grpc.RouterServiceServicer):
             self.cancelled.set()
             raise
 
+    async def ProviderHealth(
+        self, request: router_pb2.ProviderHealthRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.ProviderHealthResponse:
+        return router_pb2.ProviderHealthResponse()
+
 
 def reply_text(request: router_pb2.CompletionRequest) -> str:
     content = json.loads(request.body)["messages"][-1].get("content")

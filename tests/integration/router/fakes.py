@@ -191,7 +191,7 @@ class FakeAnalytics(analytics_pb2_grpc.AnalyticsServiceServicer):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not part of the fake")
         yield  # a server stream
 
-    WatchMetrics = Export
+    WatchMetrics = WatchUsage = Export
 
     def by_request(self, request_id: str) -> analytics_pb2.UsageEvent:
         (event,) = [e for e in self.events.values() if e.request_id == request_id]

@@ -49,6 +49,11 @@ class RouterServiceStub:
                 request_serializer=freeway_dot_router_dot_v1_dot_router__pb2.CompletionRequest.SerializeToString,
                 response_deserializer=freeway_dot_router_dot_v1_dot_router__pb2.CompletionChunk.FromString,
                 _registered_method=True)
+        self.ProviderHealth = channel.unary_unary(
+                '/freeway.router.v1.RouterService/ProviderHealth',
+                request_serializer=freeway_dot_router_dot_v1_dot_router__pb2.ProviderHealthRequest.SerializeToString,
+                response_deserializer=freeway_dot_router_dot_v1_dot_router__pb2.ProviderHealthResponse.FromString,
+                _registered_method=True)
         self.Exchange = channel.stream_stream(
                 '/freeway.router.v1.RouterService/Exchange',
                 request_serializer=freeway_dot_router_dot_v1_dot_router__pb2.ExchangeRequest.SerializeToString,
@@ -75,6 +80,14 @@ class RouterServiceServicer:
 
     def CompleteStream(self, request, context):
         """A streamed chat completion (the body's `stream` is true or absent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProviderHealth(self, request, context):
+        """This router's view of its models' health: breaker states, Retry-After holds and the
+        free-tier quota left (for dashboards; routing never waits on it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,6 +120,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.CompleteStream,
                     request_deserializer=freeway_dot_router_dot_v1_dot_router__pb2.CompletionRequest.FromString,
                     response_serializer=freeway_dot_router_dot_v1_dot_router__pb2.CompletionChunk.SerializeToString,
+            ),
+            'ProviderHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProviderHealth,
+                    request_deserializer=freeway_dot_router_dot_v1_dot_router__pb2.ProviderHealthRequest.FromString,
+                    response_serializer=freeway_dot_router_dot_v1_dot_router__pb2.ProviderHealthResponse.SerializeToString,
             ),
             'Exchange': grpc.stream_stream_rpc_method_handler(
                     servicer.Exchange,
@@ -195,6 +213,33 @@ class RouterService:
             '/freeway.router.v1.RouterService/CompleteStream',
             freeway_dot_router_dot_v1_dot_router__pb2.CompletionRequest.SerializeToString,
             freeway_dot_router_dot_v1_dot_router__pb2.CompletionChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProviderHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/freeway.router.v1.RouterService/ProviderHealth',
+            freeway_dot_router_dot_v1_dot_router__pb2.ProviderHealthRequest.SerializeToString,
+            freeway_dot_router_dot_v1_dot_router__pb2.ProviderHealthResponse.FromString,
             options,
             channel_credentials,
             insecure,
