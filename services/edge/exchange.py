@@ -235,8 +235,9 @@ class RouterCalls:
         if trouble:
             endpoint.avoid_until = asyncio.get_running_loop().time() + self.AVOID_S
 
-    def Route(self, message: Any, **kwargs: Any) -> Any:
-        return self.stub.Route(message, **kwargs)
+    def __getattr__(self, name: str) -> Any:
+        """Every other RouterService call (Route, ProviderHealth, …): the stub's, unary."""
+        return getattr(self.stub, name)
 
     def _call(
         self, message: router_pb2.CompletionRequest, stream: bool, timeout: float | None

@@ -9,6 +9,12 @@ subscriber and stopped after its last.
 - `providers`: CatalogService.ListProviders and RouterService.ProviderHealth, polled,
   published only when something changed.
 
+Beside those, `catalog` and `providers` each carry the catalog's alerts of their kind
+(CatalogService.WatchAlerts: went paid and gone on `catalog`; provider down / recovered
+and free quota low on `providers`), as events of kind `alert` (the alert under `alert`,
+with its old and new values); a reconnected alert stream resumes after the last alert it
+published.
+
 A stream that fails or ends is opened again after a backoff (0.2 s doubling to 10 s, with
 jitter); subscribers see `status` frames: `reconnecting` (with why), then `live`.
 """
@@ -27,9 +33,11 @@ import grpc
 from freeway.analytics.v1 import analytics_pb2
 from freeway.catalog.v1 import catalog_pb2
 from freeway.router.v1 import router_pb2
+from services.edge import catalog_json
 from services.edge.live import frames
 from services.edge.live.hub import Feed, Hub
 from services.shared.channels import call_metadata
+from services.shared.vocabulary import AlertKind
 
 if TYPE_CHECKING:
     from freeway.analytics.v1.analytics_pb2_grpc import AnalyticsServiceAsyncStub
@@ -202,6 +210,41 @@ class ProvidersFeed(LoopFeed):
         return picture
 
 
+class AlertsFeed(LoopFeed):
+    """The catalog's alerts whose kind belongs on `topic`."""
+
+    def __init__(self, hub: Hub, topic: str, stub: CatalogServiceAsyncStub) -> None:
+        super().__init__(hub, topic)
+        self.stub = stub
+        self.kinds: list[Any] = [int(k) for k in AlertKind if k.topic == topic]
+        self.last_seq = 0  # 0: from now on; then resume after the last one published
+
+    def live(self) -> None:
+        self.backoff.reset()  # the topic's own feed says live / reconnecting
+
+    async def session(self) -> None:
+        request = catalog_pb2.WatchAlertsRequest(since_seq=self.last_seq, kinds=self.kinds)
+        call = self.stub.WatchAlerts(request, metadata=call_metadata())
+        async for alert in call:
+            self.live()
+            self.last_seq = max(self.last_seq, alert.seq)
+            self.hub.publish(self.topic, {"kind": "alert", "alert": catalog_json.alert_json(alert)})
+
+
+class Together:
+    """Several feeds started and stopped as one (a topic fed by two sources)."""
+
+    def __init__(self, *parts: Feed) -> None:
+        self.parts = parts
+
+    def start(self) -> None:
+        for part in self.parts:
+            part.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(part.stop() for part in self.parts))
+
+
 def _problem(result: object) -> str | None:
     if isinstance(result, grpc.aio.AioRpcError):
         return f"{result.code().name}: {result.details()}"
@@ -221,8 +264,13 @@ def feeds(
 ) -> Mapping[str, Callable[[Hub], Feed]]:
     """What starts each topic's source (the hub calls these on a first subscriber)."""
     return {
-        "catalog": lambda hub: CatalogFeed(hub, catalog),
+        "catalog": lambda hub: Together(
+            CatalogFeed(hub, catalog), AlertsFeed(hub, "catalog", catalog)
+        ),
         "metrics": lambda hub: MetricsFeed(hub, analytics),
         "requests": lambda hub: RequestsFeed(hub, analytics),
-        "providers": lambda hub: ProvidersFeed(hub, catalog, router, poll_s, timeout_s),
+        "providers": lambda hub: Together(
+            ProvidersFeed(hub, catalog, router, poll_s, timeout_s),
+            AlertsFeed(hub, "providers", catalog),
+        ),
     }

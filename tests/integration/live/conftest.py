@@ -69,12 +69,13 @@ class Live:
         assert (await frame(ws))["type"] == "ready"
         await ws.send_json({"type": "subscribe", "topics": list(topics)})
         waiting = {*topics, "subscribed"}
-        while waiting:
-            got = await frame(ws)
-            if got["type"] == "status" and got["state"] == "live":
-                waiting.discard(got["topic"])
-            elif got["type"] == "subscribed":
-                waiting.discard("subscribed")
+        async with asyncio.timeout(WAIT_S):  # a feed that keeps reconnecting fails, not hangs
+            while waiting:
+                got = await frame(ws)
+                if got["type"] == "status" and got["state"] == "live":
+                    waiting.discard(got["topic"])
+                elif got["type"] == "subscribed":
+                    waiting.discard("subscribed")
         return ws
 
     async def chat(self, content: str) -> aiohttp.ClientResponse:

@@ -149,6 +149,12 @@ async def test_a_catalogue_change_reaches_the_catalog_topic_old_and_new(live: Li
     assert change["changes"]["context_window"] == {"old": 262144, "new": 1234}
     assert change["changes"]["is_free"] == {"old": True, "new": False}
     assert change["alert"] == "went_paid"
+    # and the catalog's alert of it, with its old and new values
+    alert = (await event(ws, "catalog", kind="alert"))["alert"]
+    assert alert["kind"] == "went_paid"
+    assert alert["model_id"] == "openrouter/openrouter/elephant-alpha"
+    values = {v["field"]: (v["old"], v["new"]) for v in alert["values"]}
+    assert values["is_free"] == (True, False)
     await ws.close()
 
 
