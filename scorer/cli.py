@@ -22,6 +22,7 @@ from typing import Any
 
 from native import kernel
 from native._common import DEFAULT_WEIGHTS_PATH, Weights
+from scorer import usage
 from scorer.fitting import (
     SPLIT_SEED,
     TEST_SHARE,
@@ -32,10 +33,9 @@ from scorer.fitting import (
     out_of_distribution,
     score_examples,
 )
-from scorer import usage
-from services.shared.config import ConfigError
 from scorer.labelled import DataError, Labelled, default_data, load
 from scorer.quality import format_table, report_scores
+from services.shared.config import ConfigError
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "router_quality.json"
 

@@ -92,9 +92,10 @@ class Labelled:
 def _score(row: Mapping[str, Any]) -> float | None:
     for column in ("feedback_application", "feedback_judge"):
         value = row.get(column)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if math.isfinite(value) and 0.0 <= value <= 1.0:
-                return float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if math.isfinite(value) and 0.0 <= value <= 1.0:
+            return float(value)
     return None
 
 

@@ -448,7 +448,8 @@ def test_stored_features_are_what_featurize_computes_never_text() -> None:
     stored = vectors.decode(np.frombuffer(raw, dtype="<f8"))
     buckets = routed.weights.hash_buckets
     dense, hashed = kernel.featurize(list(request.messages), 0, 0, buckets)
-    assert stored.hash_buckets == buckets and not stored.hashed_omitted
+    assert stored.hash_buckets == buckets
+    assert not stored.hashed_omitted
     np.testing.assert_array_equal(stored.dense, dense)
     again = np.zeros(buckets)
     again[stored.buckets] = stored.values
