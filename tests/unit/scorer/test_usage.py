@@ -15,7 +15,7 @@ from scorer import cli, fitting, usage
 from scorer.labelled import Example
 from scorer.quality import quality
 from services.analytics.usage import MAX_FEATURES
-from tests.unit.scorer.test_training import synthetic
+from tests.unit.scorer.test_training import synthetic, write_csv
 
 TIERS = usage.Tiers({"sim/small-1b": 0.1, "sim/big-400b": 0.9})
 
@@ -201,3 +201,19 @@ def test_usage_needs_a_way_to_tell_weak_from_strong(
     assert "--catalog" in capsys.readouterr().err
     assert cli.main(["fit", "--only-usage"]) == 2
     assert "--from-usage" in capsys.readouterr().err
+
+
+def test_fit_from_usage_beside_labelled_prompts_weighs_usage(tmp_path: Path) -> None:
+    data = tmp_path / "mmlu_synthetic.csv"
+    write_csv(data, synthetic(120, seed=3))
+    export = tmp_path / "usage.jsonl"
+    usage_export(export, synthetic(80, seed=4), 64)
+    qualities = tmp_path / "q.json"
+    qualities.write_text(json.dumps({"sim/small-1b": 0.1}))
+    out = tmp_path / "w.json"
+    argv = ["fit", str(data), "--from-usage", str(export), "--qualities", str(qualities)]
+    assert cli.main([*argv, "--usage-weight", "0.5", "--out", str(out), "--buckets", "64"]) == 0
+    doc = json.loads(out.read_text())
+    assert set(doc["validation"]) == {"mmlu", "usage", "all"}
+    assert doc["fitted_on"]["usage_weight"] == 0.5
+    assert set(doc["fitted_on"]["sources"]) == {"mmlu", "usage"}
