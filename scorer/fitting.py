@@ -151,7 +151,7 @@ def _inputs(example: Labelled, buckets: int) -> tuple[FloatArray, IntArray, Floa
     if not isinstance(example, Example):
         raise TypeError(f"not a labelled example: {type(example).__name__}")
     dense, hashed = kernel.featurize(list(example.messages), 0, 0, buckets)
-    nz = np.flatnonzero(hashed).astype(np.int64)
+    nz = (hashed != 0.0).nonzero()[0].astype(np.int64)
     return dense, nz, hashed[nz]
 
 
