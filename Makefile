@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install gen gen-check native native-tuned native-aarch64 run demo test test-unit \
+.PHONY: chromium install gen gen-check native native-tuned native-aarch64 run demo test test-unit \
         test-integration test-e2e lint bench bench-gateway bench-kernel bench-catalog \
-        bench-analytics bench-router bench-quality bench-quota bench-usage bench-keys chaos clean
+        bench-analytics bench-router bench-quality bench-quota bench-usage bench-keys bench-metrics bench-ws chaos clean
 
 install: $(STAMP)  ## venv, deps, generated gRPC code, compiled kernel, `freeway` CLI
 
@@ -40,7 +40,12 @@ run: $(STAMP)  ## start the whole suite locally behind Envoy (Ctrl-C stops it); 
 demo: $(STAMP)  ## the suite against the provider simulator: a routed completion with no API key
 	$(BIN)/freeway demo $(if $(TLS),--tls)
 
-test: $(STAMP)  ## every tier: unit, native, integration, e2e
+chromium:  ## Debian's chromium for the dashboard's browser tests: installed when missing (as root)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || echo "no chromium: the dashboard's browser tests skip (fail under CI=true); apt-get install -y chromium"
+
+test: $(STAMP) chromium  ## every tier: unit, native, integration, e2e
 	$(PY) scripts/gen_protos.py --check
 	$(PY) -m pytest -q
 
@@ -50,15 +55,16 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(PY) -m pytest -q tests/integration
 
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) chromium
 	$(PY) -m pytest -q tests/e2e
 
-lint: $(STAMP)  ## ruff + mypy (strict, generated code excluded)
+lint: $(STAMP)  ## ruff + mypy (strict, generated code excluded); promtool for the metric tests
+	command -v promtool >/dev/null || apt-get install -y prometheus || echo "promtool missing: apt-get install -y prometheus"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy services native scorer tests bench scripts
 
-bench: bench-kernel bench-quality bench-quota bench-catalog bench-analytics bench-router bench-usage bench-keys bench-gateway  ## every benchmark; tables + bench/results/*.json
+bench: bench-kernel bench-quality bench-quota bench-catalog bench-analytics bench-router bench-usage bench-keys bench-metrics bench-ws bench-gateway  ## every benchmark; tables + bench/results/*.json
 
 bench-kernel: $(STAMP)  ## µs per routing decision, and the speed-up over the Python twin
 	$(PY) -m bench.kernel
@@ -93,3 +99,8 @@ chaos: $(STAMP)  ## kill / restart / failover probes on loopback (~3 min): succe
 
 bench-keys: $(STAMP)  ## µs per request of auth + limits + budgets, embedded and Redis, vs the edge without
 	$(PY) -m bench.keys
+
+bench-metrics: $(STAMP)  ## ns per counter/histogram update; µs the metrics add per request (router, edge)
+	$(PY) -m bench.metrics
+bench-ws: $(STAMP)  ## one catalogue change to 1,000 WebSocket subscribers: p50/p95/p99 delivery vs the 100 ms bar
+	$(PY) -m bench.ws_fanout

@@ -349,9 +349,125 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
                 results["cases"][name]["cpu_us_per_chunk"] = cpu / LONG_CHUNKS
     finally:
         asyncio.run(suite.stop())
+    try:
+        results["unary_calls"] = unary_contract(tmp, providers, duration)
+    finally:
         upstream.terminate()
         upstream.wait()
+    results["cases"]["paced"] = paced_stream(tmp, duration)
     return results
+
+
+def unary_contract(tmp: Path, providers: Path, duration: float) -> dict[str, Any]:
+    """unary/c16 again with the edge calling the router one unary call per request
+    (FREEWAY_EDGE_ROUTER_STREAMS=0), the contract before Exchange: its CPU beside ours."""
+    settings = loopback_settings(tmp / "var-unary", providers)
+    env = child_env(
+        settings,
+        {
+            "FREEWAY_ADMIN_KEY": KEY,
+            "FREEWAY_LOG_LEVEL": "WARNING",
+            "FREEWAY_EDGE_RPM": "100000000",
+            "FREEWAY_CONFIG": "",
+            "FREEWAY_EDGE_ROUTER_STREAMS": "0",
+        },
+    )
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
+    suite = Suite(settings, env, log_dir=tmp / "logs-unary")
+    try:
+        asyncio.run(suite.start())
+        asyncio.run(wait_models(settings.envoy_addr))
+        pids = suite.pids()
+        gateway = f"http://{settings.envoy_addr}/v1/chat/completions"
+        wrk(gateway, 16, 1, False, tmp)
+        before = cpu_seconds(pids)
+        load = wrk(gateway, 16, duration, False, tmp)
+        after = cpu_seconds(pids)
+    finally:
+        asyncio.run(suite.stop())
+    per_process = {n: (after[n] - before[n]) / max(load.requests, 1) * 1e6 for n in pids}
+    return {
+        "gateway": asdict(load),
+        "cpu_us_per_request": sum(per_process.values()),
+        "cpu_us_per_request_by_process": per_process,
+    }
+
+
+def paced_stream(tmp: Path, duration: float) -> dict[str, Any]:
+    """A 200-chunk stream whose chunks the provider simulator sends 5 ms apart (merging
+    cannot help: each chunk is a network read of its own), through a suite whose only
+    provider is that simulator. CPU per chunk of every Freeway process."""
+    sim_addr = f"127.0.0.1:{free_port()}"
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "services.simulator", "--addr", sim_addr, "--no-record"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    providers = tmp / "paced.toml"
+    providers.write_text(
+        f'[[providers]]\nname = "paced"\nbase_url = "http://{sim_addr}/groq/openai/v1"\n'
+        'format = "openai"\nfree_policy = "free_tier"\n'
+    )
+    settings = loopback_settings(tmp / "var-paced", providers)
+    env = child_env(
+        settings,
+        {
+            "FREEWAY_ADMIN_KEY": KEY,
+            "FREEWAY_LOG_LEVEL": "WARNING",
+            "FREEWAY_EDGE_RPM": "100000000",
+            "FREEWAY_CONFIG": "",
+            "FREEWAY_ROUTER_QUOTA": "false",
+        },
+    )
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
+    suite = Suite(settings, env, log_dir=tmp / "logs-paced")
+    try:
+        asyncio.run(suite.start())
+        model = asyncio.run(pace(settings.envoy_addr, sim_addr))
+        pids = suite.pids()
+        gateway = f"http://{settings.envoy_addr}/v1/chat/completions"
+        wrk(gateway, 16, 1, True, tmp, "plain", model)
+        before = cpu_seconds(pids)
+        load = wrk(gateway, 16, max(duration, 4.0), True, tmp, "plain", model)
+        after = cpu_seconds(pids)
+    finally:
+        asyncio.run(suite.stop())
+        simulator.terminate()
+        simulator.wait()
+    per_process = {n: (after[n] - before[n]) / max(load.requests, 1) * 1e6 for n in pids}
+    cpu = sum(per_process.values())
+    return {
+        "gateway": asdict(load),
+        "cpu_us_per_request": cpu,
+        "cpu_us_per_request_by_process": per_process,
+        "cpu_us_per_chunk": cpu / LONG_CHUNKS,
+    }
+
+
+async def pace(envoy: str, sim_addr: str) -> str:
+    """Script the simulator's groq to answer every chat with LONG_CHUNKS words, 5 ms apart,
+    and return the catalogue id of one of its chat models (as `paced/...`)."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        rule = {
+            "provider": "groq",
+            "faults": [
+                {"kind": "reply", "text": " ".join(["word"] * LONG_CHUNKS)},
+                {"kind": "chunk_delay", "seconds": 0.005},
+            ],
+        }
+        (await client.post(f"http://{sim_addr}/_simulator/script", json=rule)).raise_for_status()
+        for _ in range(150):
+            r = await client.get(
+                f"http://{envoy}/v1/models", headers={"Authorization": f"Bearer {KEY}"}
+            )
+            ids = [m["id"] for m in r.json().get("data", []) if m["id"].startswith("paced/")]
+            chat = [i for i in ids if "llama" in i] or ids
+            if chat:
+                return str(chat[0])
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the catalog never listed the simulator's models")
 
 
 def table(results: dict[str, Any]) -> str:
@@ -360,7 +476,14 @@ def table(results: dict[str, Any]) -> str:
         "  CPU µs/req  errors"
     ]
     for name, c in results["cases"].items():
-        g, d = c["gateway"], c["direct"]
+        g = c["gateway"]
+        if "direct" not in c:  # paced: the simulator is the upstream, there is no direct path
+            rows.append(
+                f"{name:<13} {g['rps']:>8.0f}  {'-':>12}  {g['p50_us']:>9.0f}  {g['p99_us']:>9.0f}"
+                f"  {'-':>7}  {'-':>7}  {c['cpu_us_per_request']:>10.0f}  {g['errors']:>6}"
+            )
+            continue
+        d = c["direct"]
         rows.append(
             f"{name:<13} {g['rps']:>8.0f}  {d['rps']:>12.0f}  {g['p50_us']:>9.0f}"
             f"  {g['p99_us']:>9.0f}  {c['added_p50_us']:>7.0f}  {c['added_p99_us']:>7.0f}"
@@ -379,6 +502,18 @@ def table(results: dict[str, Any]) -> str:
         rows.append(
             f"long stream ({LONG_CHUNKS} chunks): {cases['long']['cpu_us_per_chunk']:.1f} "
             "CPU µs per chunk, end to end"
+        )
+    if "paced" in cases:
+        rows.append(
+            f"paced stream ({LONG_CHUNKS} chunks 5 ms apart, nothing to merge): "
+            f"{cases['paced']['cpu_us_per_chunk']:.1f} CPU µs per chunk, end to end"
+        )
+    unary = results.get("unary_calls")
+    if plain and unary:
+        rows.append(
+            f"unary/c16 over one unary router call per request (before Exchange): "
+            f"{unary['cpu_us_per_request']:.0f} CPU µs; over Exchange {plain:.0f} µs "
+            f"= {plain / unary['cpu_us_per_request']:.2f}x"
         )
     rows.append(
         "CPU µs/req sums Envoy + edge + router + catalog + analytics; compare peers with "

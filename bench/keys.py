@@ -40,6 +40,7 @@ import uvloop
 
 from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2, router_pb2_grpc
+from services.router.exchange import ExchangeServicer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "keys.json"
@@ -146,7 +147,7 @@ async def checks(redis_url: str, rounds: int) -> dict[str, dict[str, float]]:
 # ---------------------------------------------------------------- 2. the edge, over HTTP
 
 
-class CannedRouter(router_pb2_grpc.RouterServiceServicer):
+class CannedRouter(ExchangeServicer, router_pb2_grpc.RouterServiceServicer):
     """Complete only: the edge's chat path without a router behind it."""
 
     async def Route(self, request: Any, context: Any) -> Any:
@@ -168,6 +169,9 @@ class CannedRouter(router_pb2_grpc.RouterServiceServicer):
             cost_usd=0.00001,
         )
         return router_pb2.CompletionResponse(body=REPLY, outcome=outcome)
+
+    async def ProviderHealth(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the bench")
 
 
 def router_child(conn: Connection) -> None:

@@ -43,6 +43,7 @@ import uvloop
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2, router_pb2_grpc
+from services.router.exchange import ExchangeServicer
 from tests import corpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,8 +182,18 @@ class Catalog(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListChanges(self, request: Any, context: Any) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "bench catalog: WatchCatalog only")
 
+    async def RaiseAlert(self, request: Any, context: Any) -> Any:
+        return catalog_pb2.RaiseAlertResponse(alert=request.alert)
 
-class Echo(router_pb2_grpc.RouterServiceServicer):
+    async def ListAlerts(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "bench catalog: WatchCatalog only")
+
+    async def WatchAlerts(self, request: Any, context: Any) -> AsyncIterator[catalog_pb2.Alert]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "bench catalog: WatchCatalog only")
+        yield catalog_pb2.Alert()  # never reached: makes this a stream
+
+
+class Echo(ExchangeServicer, router_pb2_grpc.RouterServiceServicer):
     """Route returns a canned decision: no work at all."""
 
     def __init__(self, reply: router_pb2.RouteDecision) -> None:
@@ -199,6 +210,9 @@ class Echo(router_pb2_grpc.RouterServiceServicer):
     ) -> AsyncIterator[router_pb2.CompletionChunk]:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "echo: Route only")
         yield router_pb2.CompletionChunk()
+
+    async def ProviderHealth(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "echo: Route only")
 
 
 def canned_decision(models: list[common_pb2.Model]) -> router_pb2.RouteDecision:

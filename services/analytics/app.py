@@ -2,7 +2,7 @@
 
 `build(settings, suite)` wires the parts; `App.start()` opens the store (PostgreSQL when
 DATABASE_URL is set, else SQLite under the data dir), migrates it, starts the background
-work (roll-ups, retention) and the gRPC server; `App.stop()` ends live watches, drains the
+work (roll-ups, retention) and the gRPC server; `App.stop()` ends live watches and feeds, drains the
 server, rolls up what is pending and closes the store. Tests pass their own suite
 settings (address 127.0.0.1:0, a throwaway schema), their own store or clock instead of
 monkeypatching.
@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 
 from freeway.analytics.v1 import analytics_pb2_grpc
 from services.analytics.config import AnalyticsSettings, analytics_settings, sqlite_path
+from services.analytics.feed import UsageFeed
 from services.analytics.live import LiveMetrics
 from services.analytics.maintenance import Maintenance
+from services.analytics.prometheus import IngestMetrics
 from services.analytics.servicer import SERVICE_NAME, AnalyticsServicer
 from services.analytics.store import UsageStore, open_usage_store
 from services.shared.logs import configure
+from services.shared.metrics import MetricsServer, metrics_address
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
 from services.shared.settings import SuiteSettings, service_settings
 
@@ -39,10 +42,14 @@ class App:
     clock: Callable[[], float] = time.time
     server: RunningServer | None = None
     live: LiveMetrics = field(init=False)
+    feed: UsageFeed = field(init=False)
     maintenance: Maintenance | None = None
+    metrics: IngestMetrics = field(default_factory=IngestMetrics)
+    metrics_server: MetricsServer | None = None
 
     def __post_init__(self) -> None:
         self.live = LiveMetrics(self.clock)
+        self.feed = UsageFeed()
 
     async def start(self) -> RunningServer:
         """Open and migrate the store (unless one was given), start its background work,
@@ -60,6 +67,12 @@ class App:
         )
         self.maintenance.start()
         try:
+            self.metrics_server = MetricsServer(
+                "analytics", self.metrics.registry, self.suite.metrics_token
+            )
+            await self.metrics_server.start(
+                metrics_address(self.suite.analytics_addr, self.suite.analytics_metrics_port)
+            )
             self.server = await start_server(
                 "analytics",
                 self.suite.analytics_addr,
@@ -67,6 +80,7 @@ class App:
                 token=self.suite.service_token,
             )
         except BaseException:
+            await self._stop_metrics()
             await self.maintenance.stop()
             await self.close_store()
             raise
@@ -82,13 +96,20 @@ class App:
     async def stop(self) -> None:
         """End live watches, drain and stop the server, roll up, close the store."""
         await self.live.close()
+        self.feed.close()
         if self.server is not None:
             await self.server.stop(self.settings.shutdown_grace_s)
             self.server = None
+        await self._stop_metrics()
         if self.maintenance is not None:
             await self.maintenance.stop()
             self.maintenance = None
         await self.close_store()
+
+    async def _stop_metrics(self) -> None:
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
+            self.metrics_server = None
 
     async def close_store(self) -> None:
         if self.store is not None:
@@ -99,7 +120,13 @@ class App:
         assert self.store is not None
         return Registration(
             analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
-            AnalyticsServicer(self.store, self.settings.ingest_depth, self.live),
+            AnalyticsServicer(
+                self.store,
+                self.settings.ingest_depth,
+                self.live,
+                metrics=self.metrics,
+                feed=self.feed,
+            ),
             SERVICE_NAME,
         )
 

@@ -33,19 +33,20 @@ class Recorder(Protocol):
 
 
 class Recording:
-    """A store whose newly stored events (never the duplicates) also go to `recorder`
-    (the live metrics), once committed."""
+    """A store whose newly stored events (never the duplicates) also go to each of
+    `recorders` (the live metrics, the live feed), once committed."""
 
-    def __init__(self, store: BatchStore, recorder: Recorder) -> None:
+    def __init__(self, store: BatchStore, *recorders: Recorder) -> None:
         self.store = store
-        self.recorder = recorder
+        self.recorders = recorders
 
     def check(self, batch: UsageBatch) -> None:
         self.store.check(batch)
 
     async def insert(self, batch: UsageBatch) -> StoreResult:
         result = await self.store.insert(batch)
-        self.recorder.record(batch, result.new)
+        for recorder in self.recorders:
+            recorder.record(batch, result.new)
         return result
 
 

@@ -14,8 +14,10 @@ from typing import Any
 from freeway.analytics.v1 import analytics_pb2 as pb
 from freeway.analytics.v1 import analytics_pb2_grpc
 from services.analytics import reports, wire
+from services.analytics.feed import UsageFeed
 from services.analytics.ingest import Recording, acknowledged
 from services.analytics.live import LiveMetrics, LiveSnapshot
+from services.analytics.prometheus import IngestMetrics, MeteredStore
 from services.analytics.store import UsageStore
 from services.analytics.usage import time_range
 
@@ -30,12 +32,16 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         ingest_depth: int,
         live: LiveMetrics,
         now: Callable[[], datetime] | None = None,
+        metrics: IngestMetrics | None = None,
+        feed: UsageFeed | None = None,
     ) -> None:
         self.store = store
         self.ingest_depth = ingest_depth
         self.live = live
+        self.feed = feed if feed is not None else UsageFeed()
         self.now = now or store.now
-        self._ingest = Recording(store, live)
+        recording = Recording(store, live, self.feed)
+        self._ingest = recording if metrics is None else MeteredStore(recording, metrics)
         self._messages: dict[int, tuple[LiveSnapshot, pb.LiveMetrics]] = {}
 
     async def Ingest(
@@ -81,6 +87,19 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     ) -> AsyncIterator[pb.LiveMetrics]:
         async for snapshot in self.live.watch(wire.watch_query(request)):
             yield self._message(snapshot)
+
+    async def WatchUsage(
+        self, request: pb.WatchUsageRequest, context: Any
+    ) -> AsyncIterator[pb.UsageNotice]:
+        inbox = self.feed.join()
+        try:
+            # Headers go out once the watcher is registered: a client that has them sees
+            # every event stored from then on.
+            await context.send_initial_metadata(())
+            async for notice in self.feed.notices(inbox):
+                yield wire.usage_notice(notice.event, notice.dropped)
+        finally:
+            self.feed.leave(inbox)
 
     def _message(self, snapshot: LiveSnapshot) -> pb.LiveMetrics:
         """Each snapshot's message is built once, however many watch it."""

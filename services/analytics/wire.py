@@ -227,6 +227,37 @@ def proto_event(event: UsageEvent) -> pb.UsageEvent:
 
 
 _SPECIAL = frozenset({"status", "strategy", "cost_usd", "baseline_cost_usd"})
+
+
+def usage_notice(event: UsageEvent, dropped: int = 0) -> pb.UsageNotice:
+    """The live feed's form of a stored event: no prompt, answer or error text."""
+    message = pb.UsageNotice(
+        request_id=event.request_id,
+        key_id=event.key_id,
+        team_id=event.team_id,
+        requested_model=event.requested_model,
+        served_model=event.served_model,
+        provider=event.provider,
+        strategy=_STRATEGY_NUMBER[event.strategy],  # type: ignore[arg-type]
+        status=_STATUS_NUMBER[event.status],  # type: ignore[arg-type]
+        latency_ms=event.latency_ms,
+        ttft_ms=event.ttft_ms,
+        prompt_tokens=event.prompt_tokens,
+        completion_tokens=event.completion_tokens,
+        attempts=event.attempts,
+        cache_hit=event.cache_hit,
+        stream=event.stream,
+        dropped=dropped,
+    )
+    if event.cost_usd is not None:
+        message.cost_usd = event.cost_usd
+        if event.baseline_cost_usd is not None:
+            message.saving_usd = event.baseline_cost_usd - event.cost_usd
+    if event.time is not None:
+        message.time.CopyFrom(timestamp(event.time))
+    return message
+
+
 _CAPABILITY_NUMBER = {v: k for k, v in CAPABILITY.items()}
 
 

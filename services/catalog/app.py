@@ -1,5 +1,5 @@
 """Composition root of the catalog service (STYLE.md §6): builds the store, catalogue,
-poller, leadership, webhooks and servicer from config. Tests build it the same way and
+poller, leadership, webhooks, alerts and servicer from config. Tests build it the same way and
 override parts (providers, env, HTTP client, leadership) instead of monkeypatching.
 """
 
@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 import httpx
 
 from freeway.catalog.v1 import catalog_pb2_grpc
+from services.catalog.alert_store import AlertStore
+from services.catalog.alerting import AlertCenter
 from services.catalog.catalogue import Catalogue
 from services.catalog.config import CatalogSettings, catalog_settings
 from services.catalog.fetch import Limits
 from services.catalog.leadership import Leadership, NeverLeader, PgLeadership, SoloLeadership
+from services.catalog.metrics import CatalogMetrics
 from services.catalog.poller import Poller
 from services.catalog.pricing import PriceCatalogue, load_price_files
 from services.catalog.relay import PgRelay, Relay
@@ -24,9 +27,10 @@ from services.catalog.replica import Replica
 from services.catalog.schedule import Timing
 from services.catalog.servicer import SERVICE_NAME, CatalogServicer
 from services.catalog.store import CatalogStore
-from services.catalog.webhooks import WebhookNotifier
+from services.catalog.webhooks import DeliveryPolicy, WebhookOutbox
 from services.shared import logs
 from services.shared.db import Database, open_database
+from services.shared.metrics import MetricsServer, metrics_address
 from services.shared.providers import ProviderConfig, load_providers
 from services.shared.redact import protect_providers
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
@@ -49,9 +53,12 @@ class App:
     replica: Replica
     servicer: CatalogServicer
     client: httpx.AsyncClient
-    webhooks: WebhookNotifier
+    webhooks: WebhookOutbox
+    alerts: AlertCenter
     owns_client: bool = True
+    metrics: CatalogMetrics = field(default_factory=CatalogMetrics)
     server: RunningServer | None = field(default=None, init=False)
+    metrics_server: MetricsServer | None = field(default=None, init=False)
 
     @property
     def port(self) -> int:
@@ -65,20 +72,26 @@ class App:
 
     async def start(self, address: str | None = None) -> RunningServer:
         """Load the catalogue, start leading/following, and serve gRPC on `address`
-        (default: the suite's catalog address; "127.0.0.1:0" picks a free port)."""
+        (default: the suite's catalog address; "127.0.0.1:0" picks a free port), with
+        /metrics on the suite's metrics port of the same host."""
+        served = address or self.suite.catalog_addr
+        self.metrics_server = MetricsServer(NAME, self.metrics.registry, self.suite.metrics_token)
+        await self.metrics_server.start(metrics_address(served, self.suite.catalog_metrics_port))
         self.webhooks.start()
         await self.replica.start()
         registration = Registration(
             catalog_pb2_grpc.add_CatalogServiceServicer_to_server, self.servicer, SERVICE_NAME
         )
         self.server = await start_server(
-            NAME, address or self.suite.catalog_addr, [registration], token=self.suite.service_token
+            NAME, served, [registration], token=self.suite.service_token
         )
         return self.server
 
     async def stop(self, grace: float = 5.0) -> None:
         if self.server is not None:
             await self.server.stop(grace)
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         await self.replica.stop()
         await self.webhooks.stop()
         if self.owns_client:
@@ -109,8 +122,15 @@ async def build(
         raise
     http = client or httpx.AsyncClient(follow_redirects=True, headers={"User-Agent": "freeway"})
     catalogue = Catalogue(settings.history_retention, settings.subscriber_queue)
-    webhooks = WebhookNotifier(
-        settings.webhooks, http, settings.webhook_attempts, settings.webhook_timeout_s
+    metrics = CatalogMetrics()
+    webhooks = WebhookOutbox(
+        settings.webhooks,
+        http,
+        AlertStore(db, settings.alert_retention, settings.webhook_queue),
+        _delivery_policy(settings),
+    )
+    alert_center = AlertCenter(
+        webhooks.store, webhooks, settings.alert_down_after, settings.follower_sync_s
     )
     poller = Poller(
         providers,
@@ -120,8 +140,10 @@ async def build(
         catalogue,
         settings.misses_before_removal,
         Limits(settings.max_pages, settings.max_body_bytes),
-        on_changes=webhooks.notify,
+        on_changes=alert_center.changed,
         prices=prices,
+        on_poll=metrics.polled,
+        on_polled=alert_center.polled,
     )
     replica = Replica(
         catalogue,
@@ -133,6 +155,7 @@ async def build(
         _relay(settings, suite, db),
         settings.refresh_timeout_s,
     )
+    metrics.watch(catalogue, lambda: poller.states, lambda: replica.is_leader)
     return App(
         settings,
         suite,
@@ -140,10 +163,12 @@ async def build(
         store,
         catalogue,
         replica,
-        CatalogServicer(catalogue, replica),
+        CatalogServicer(catalogue, replica, alert_center),
         http,
         webhooks,
+        alert_center,
         owns_client=client is None,
+        metrics=metrics,
     )
 
 
@@ -190,6 +215,16 @@ def _relay(settings: CatalogSettings, suite: SuiteSettings, db: Database) -> Rel
     if db.dialect == "postgresql" and suite.database_url:
         return PgRelay(suite.database_url, db, settings.leader_retry_s)
     return None
+
+
+def _delivery_policy(settings: CatalogSettings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        attempts=settings.webhook_attempts,
+        timeout_s=settings.webhook_timeout_s,
+        backoff_base_s=settings.webhook_backoff_base_s,
+        backoff_max_s=settings.webhook_backoff_max_s,
+        secret=settings.webhook_secret,
+    )
 
 
 def _timing(settings: CatalogSettings) -> Timing:

@@ -62,8 +62,37 @@ class CatalogSettings:
     webhooks: tuple[str, ...] = setting(
         "FREEWAY_CATALOG_WEBHOOKS", (), doc="URLs that receive a JSON notice of every change"
     )
-    webhook_attempts: int = setting("FREEWAY_CATALOG_WEBHOOK_ATTEMPTS", 5)
+    webhook_attempts: int = setting(
+        "FREEWAY_CATALOG_WEBHOOK_ATTEMPTS",
+        8,
+        doc="attempts per notice and URL before it is given up on (kept as dead)",
+    )
     webhook_timeout_s: float = setting("FREEWAY_CATALOG_WEBHOOK_TIMEOUT_S", 10.0)
+    webhook_backoff_base_s: float = setting(
+        "FREEWAY_CATALOG_WEBHOOK_BACKOFF_BASE_S",
+        1.0,
+        doc="wait after a webhook's first failed attempt; doubled after each next one",
+    )
+    webhook_backoff_max_s: float = setting("FREEWAY_CATALOG_WEBHOOK_BACKOFF_MAX_S", 300.0)
+    webhook_queue: int = setting(
+        "FREEWAY_CATALOG_WEBHOOK_QUEUE",
+        10_000,
+        doc="pending notices kept per URL; the oldest beyond it are given up on",
+    )
+    webhook_secret: str = setting(
+        "FREEWAY_CATALOG_WEBHOOK_SECRET",
+        "",
+        doc="signs every webhook body (X-Freeway-Signature: sha256 HMAC); empty: unsigned",
+        secret=True,
+    )
+    alert_down_after: int = setting(
+        "FREEWAY_CATALOG_ALERT_DOWN_AFTER",
+        3,
+        doc="failed polls in a row before a provider is reported down",
+    )
+    alert_retention: int = setting(
+        "FREEWAY_CATALOG_ALERT_RETENTION", 10_000, doc="alerts kept in the store"
+    )
     price_files: tuple[str, ...] = setting(
         "FREEWAY_CATALOG_PRICE_FILES",
         (),
@@ -81,6 +110,9 @@ class CatalogSettings:
         _at_least(self, "max_body_bytes", 1024)
         _at_least(self, "subscriber_queue", 1)
         _at_least(self, "webhook_attempts", 1)
+        _at_least(self, "webhook_queue", 1)
+        _at_least(self, "alert_down_after", 1)
+        _at_least(self, "alert_retention", 1)
         if not 0.0 <= self.jitter_fraction < 1.0:
             raise ConfigError(
                 f"jitter_fraction: expected 0 ≤ value < 1, got {self.jitter_fraction}"
@@ -92,6 +124,8 @@ class CatalogSettings:
             "follower_sync_s",
             "refresh_timeout_s",
             "webhook_timeout_s",
+            "webhook_backoff_base_s",
+            "webhook_backoff_max_s",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}: expected a positive number, got {getattr(self, name)}")

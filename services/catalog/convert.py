@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
+from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from freeway.catalog.v1 import catalog_pb2
 from freeway.common.v1 import common_pb2
+from services.catalog.alerts import Alert, Scalar
+from services.catalog.alerts import Value as AlertValue
 from services.catalog.catalogue import ChangeType, Entry, Event, VersionedChange
 from services.catalog.records import FreeReason, ModelRecord, QuotaLimits, QuotaScope
 from services.catalog.status import ProviderState
-from services.shared.vocabulary import CAPABILITY_BY_NAME
+from services.shared.vocabulary import CAPABILITY_BY_NAME, AlertKind, AlertSeverity
 
 _Domain = TypeVar("_Domain")
 
@@ -250,3 +253,73 @@ def provider_to_proto(state: ProviderState, unpriced: int = 0) -> catalog_pb2.Pr
     if state.next_poll is not None:
         message.next_poll.CopyFrom(timestamp(state.next_poll))
     return message
+
+
+# -- alerts ----------------------------------------------------------------------------------
+
+
+def alert_to_proto(alert: Alert) -> catalog_pb2.Alert:
+    return catalog_pb2.Alert(
+        seq=alert.seq,
+        id=alert.id,
+        kind=int(alert.kind),  # type: ignore[arg-type]  # the vocabulary holds the enum's numbers
+        severity=int(alert.severity),  # type: ignore[arg-type]
+        at=timestamp(alert.at),
+        subject=alert.subject,
+        provider=alert.provider,
+        model_id=alert.model_id,
+        values=[
+            catalog_pb2.AlertValue(field=v.field, old=_value(v.old), new=_value(v.new))
+            for v in alert.values
+        ],
+        message=alert.message,
+        source=alert.source,
+    )
+
+
+def alert_from_proto(message: catalog_pb2.Alert, now: float) -> Alert:
+    """A raised alert as the domain holds it (ValueError naming the field when invalid)."""
+    if not message.id:
+        raise ValueError("alert.id: is required")
+    if message.kind not in AlertKind._value2member_map_:
+        raise ValueError(f"alert.kind: unknown kind {message.kind}")
+    if message.severity not in AlertSeverity._value2member_map_:
+        raise ValueError(f"alert.severity: unknown severity {message.severity}")
+    if not message.subject:
+        raise ValueError("alert.subject: is required")
+    return Alert(
+        id=message.id[:300],
+        kind=AlertKind(message.kind),
+        severity=AlertSeverity(message.severity),
+        at=seconds(message.at) if message.HasField("at") else now,
+        subject=message.subject[:300],
+        message=message.message[:1000],
+        provider=message.provider[:200],
+        model_id=message.model_id[:300],
+        values=tuple(
+            AlertValue(v.field[:100], _scalar(v.old), _scalar(v.new)) for v in message.values[:20]
+        ),
+        source=message.source[:50] or "router",
+    )
+
+
+def _value(value: Scalar) -> struct_pb2.Value:
+    if value is None:
+        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+    if isinstance(value, bool):
+        return struct_pb2.Value(bool_value=value)
+    if isinstance(value, (int, float)):
+        return struct_pb2.Value(number_value=float(value))
+    return struct_pb2.Value(string_value=value)
+
+
+def _scalar(value: struct_pb2.Value) -> Scalar:
+    kind = value.WhichOneof("kind")
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "number_value":
+        number = value.number_value
+        return int(number) if number.is_integer() else number
+    if kind == "string_value":
+        return value.string_value[:500]
+    return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 
 import httpx
@@ -35,7 +35,9 @@ LOCAL_RUNTIMES = LOCAL_FORMATS | {"vllm"}
 
 log = logging.getLogger("freeway.catalog")
 
-ChangeSink = Callable[[Sequence[VersionedChange]], None]
+ChangeSink = Callable[[Sequence[VersionedChange]], Awaitable[None]]
+# A poll's outcome: the provider's state before it and after it.
+PollSink = Callable[[ProviderState, ProviderState], Awaitable[None]]
 
 
 def free_policy(provider: ProviderConfig) -> FreePolicy:
@@ -78,6 +80,8 @@ class Poller:
         on_changes: ChangeSink | None = None,
         wall: Callable[[], float] = time.time,
         prices: PriceCatalogue | None = None,
+        on_poll: Callable[[str, bool], None] | None = None,
+        on_polled: PollSink | None = None,
     ) -> None:
         self.providers = {p.name: p for p in providers}
         self.env = env
@@ -87,7 +91,9 @@ class Poller:
         self.misses_before_removal = misses_before_removal
         self.limits = limits or Limits()
         self.on_changes = on_changes
+        self.on_polled = on_polled
         self.prices = prices
+        self.on_poll = on_poll  # (provider, ok) as each poll ends: the metrics
         self.misses: dict[str, int] = {}
         self.states: dict[str, ProviderState] = {}
         self._wall = wall
@@ -129,11 +135,28 @@ class Poller:
         except FetchError as exc:
             log.warning("poll of %s failed: %s", name, exc)
             await self._save(replace(state, healthy=False, last_error=str(exc)))
+            self._polled(name, ok=False)
+            await self._report(state)
             return Outcome(ok=False, retry_after_s=exc.retry_after_s)
         if listing.warnings:
             log.warning("%s: %s", name, "; ".join(listing.warnings))
         await self._apply(provider, listing)
+        self._polled(name, ok=True)
+        await self._report(state)
         return Outcome(ok=True)
+
+    def _polled(self, name: str, ok: bool) -> None:
+        if self.on_poll is not None:
+            self.on_poll(name, ok)
+
+    async def _report(self, before: ProviderState) -> None:
+        """Tell `on_polled` how the poll went; its failure never fails the poll."""
+        if self.on_polled is None:
+            return
+        try:
+            await self.on_polled(before, self.states[before.name])
+        except Exception:
+            log.exception("reporting the poll of %s failed", before.name)
 
     async def set_next_poll(self, name: str, when: float) -> None:
         state = self.states.get(name)
@@ -179,9 +202,18 @@ class Poller:
                 self.catalogue.version,
             )
             report_unpriced(provider.name, changes)
-            if self.on_changes is not None:
-                self.on_changes(changes)
+            await self._publish(changes)
         await self._save_success(provider, listing, now)
+
+    async def _publish(self, changes: Sequence[VersionedChange]) -> None:
+        """Hand stored changes to `on_changes` (webhooks, alerts); its failure is logged,
+        never a failed poll: the changes are in the catalogue already."""
+        if self.on_changes is None:
+            return
+        try:
+            await self.on_changes(changes)
+        except Exception:
+            log.exception("publishing %d change(s) failed", len(changes))
 
     def _priced(self, record: ModelRecord) -> ModelRecord:
         """Prices from the price catalogues for a record whose list states none (before

@@ -4,26 +4,32 @@ turns them into status codes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 import grpc
 
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from freeway.common.v1 import common_pb2
 from services.catalog import convert
+from services.catalog.alerting import AlertCenter
 from services.catalog.catalogue import Catalogue, ModelFilter
 from services.catalog.replica import Replica
 from services.shared.errors import InvalidArgument, NotFound
+from services.shared.vocabulary import AlertKind
 
 SERVICE_NAME = "freeway.catalog.v1.CatalogService"
 DEFAULT_CHANGES_LIMIT = 500
 MAX_CHANGES_LIMIT = 5000
+DEFAULT_ALERTS_LIMIT = 100
+MAX_ALERTS_LIMIT = 1000
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, catalogue: Catalogue, replica: Replica) -> None:
+    def __init__(self, catalogue: Catalogue, replica: Replica, alerts: AlertCenter) -> None:
         self.catalogue = catalogue
         self.replica = replica
+        self.alerts = alerts
         # Built messages are shared between calls: a read copies them instead of converting
         # every entry again (see convert.ModelMessages).
         self.models = convert.ModelMessages()
@@ -94,6 +100,51 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 yield self.events.message(event)
         finally:
             subscription.close()
+
+    async def RaiseAlert(
+        self, request: catalog_pb2.RaiseAlertRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.RaiseAlertResponse:
+        if not request.HasField("alert"):
+            raise InvalidArgument("is required", field="alert")
+        try:
+            alert = convert.alert_from_proto(request.alert, time.time())
+        except ValueError as exc:
+            name, _, message = str(exc).partition(": ")
+            raise InvalidArgument(message, field=name) from None
+        stored, new = await self.alerts.raise_alert(alert)
+        return catalog_pb2.RaiseAlertResponse(
+            alert=convert.alert_to_proto(stored), duplicate=not new
+        )
+
+    async def ListAlerts(
+        self, request: catalog_pb2.ListAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.ListAlertsResponse:
+        limit = _alerts_limit(request.limit)
+        found = await self.alerts.recent(limit + 1, _kinds(request.kinds), request.before_seq)
+        return catalog_pb2.ListAlertsResponse(
+            alerts=[convert.alert_to_proto(a) for a in found[:limit]],
+            last_seq=await self.alerts.store.last_seq(),
+            more=len(found) > limit,
+        )
+
+    async def WatchAlerts(
+        self, request: catalog_pb2.WatchAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[catalog_pb2.Alert]:
+        async for alert in self.alerts.watch(request.since_seq, _kinds(request.kinds)):
+            yield convert.alert_to_proto(alert)
+
+
+def _kinds(values: Sequence[int]) -> list[AlertKind]:
+    try:
+        return [AlertKind(v) for v in values]
+    except ValueError:
+        raise InvalidArgument(f"unknown alert kind in {list(values)}", field="kinds") from None
+
+
+def _alerts_limit(value: int) -> int:
+    if value > MAX_ALERTS_LIMIT:
+        raise InvalidArgument(f"must be ≤ {MAX_ALERTS_LIMIT}, got {value}", field="limit")
+    return value or DEFAULT_ALERTS_LIMIT
 
 
 def _capabilities(values: Iterable[int]) -> frozenset[str]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.catalog import serial
+from services.catalog import alert_store, serial
 from services.catalog.catalogue import ChangeType, Entry, VersionedChange
 from services.catalog.delta import Change
 from services.catalog.status import ProviderState
@@ -67,6 +67,7 @@ MIGRATIONS = [
         )
         """,
     ),
+    alert_store.MIGRATION,
 ]
 
 

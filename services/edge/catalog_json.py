@@ -1,6 +1,6 @@
 """The catalog's messages as the operators' JSON (`/v1/catalog`, `/v1/catalog/changes`,
-`/v1/providers`): the full normalised record, enums as names, times as RFC 3339 (null when
-never), and an unknown price as null — never 0."""
+`/v1/providers`, `/v1/alerts`): the full normalised record, enums as names, times as
+RFC 3339 (null when never), and an unknown price as null — never 0."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from freeway.catalog.v1 import catalog_pb2
 from freeway.common.v1 import common_pb2
 from services.edge.convert import CAPABILITIES, FREE_REASONS, dumps, price
+from services.shared.vocabulary import AlertKind, AlertSeverity
 
 PRICES = ("input_price_per_mtok", "output_price_per_mtok", "request_price")
 CHANGE_TYPES: Mapping[int, str] = {
@@ -136,3 +138,51 @@ def _provider(p: catalog_pb2.ProviderStatus) -> dict[str, Any]:
         "free_count": p.free_count,
         "unpriced_count": p.unpriced_count,
     }
+
+
+def alerts_json(reply: catalog_pb2.ListAlertsResponse) -> bytes:
+    """`GET /v1/alerts`: the newest alerts first."""
+    return dumps(
+        {
+            "object": "list",
+            "last_seq": reply.last_seq,
+            "more": reply.more,
+            "data": [alert_json(a) for a in reply.alerts],
+        }
+    )
+
+
+def alert_json(alert: catalog_pb2.Alert) -> dict[str, Any]:
+    """One alert: kind, severity and topic as names; each value old → new (null: none)."""
+    kind = AlertKind(alert.kind) if alert.kind in AlertKind._value2member_map_ else None
+    severity = alert.severity
+    return {
+        "seq": alert.seq,
+        "id": alert.id,
+        "kind": kind.api_name if kind else "unknown",
+        "severity": (
+            AlertSeverity(severity).api_name
+            if severity in AlertSeverity._value2member_map_
+            else "unknown"
+        ),
+        "topic": kind.topic if kind else "providers",
+        "at": instant(alert.at),
+        "subject": alert.subject,
+        "provider": alert.provider,
+        "model_id": alert.model_id or None,
+        "message": alert.message,
+        "source": alert.source,
+        "values": [
+            {"field": v.field, "old": _plain(v.old), "new": _plain(v.new)} for v in alert.values
+        ],
+    }
+
+
+def _plain(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number = value.number_value
+        return int(number) if number.is_integer() else number
+    if kind in ("bool_value", "string_value"):
+        return getattr(value, kind)
+    return None

@@ -78,6 +78,11 @@ class EdgeSettings:
         300.0,
         doc="deadline of Complete / CompleteStream calls to the router",
     )
+    router_streams: int = setting(
+        "FREEWAY_EDGE_ROUTER_STREAMS",
+        2,
+        doc="RouterService.Exchange streams that carry the chat calls (0: one unary call each)",
+    )
     rpc_timeout_s: float = setting(
         "FREEWAY_EDGE_RPC_TIMEOUT_S", 10.0, doc="deadline of Route, ListModels, GetModel"
     )
@@ -89,6 +94,23 @@ class EdgeSettings:
     )
     shutdown_grace_s: float = setting(
         "FREEWAY_EDGE_SHUTDOWN_GRACE_S", 10.0, doc="how long in-flight requests may finish"
+    )
+
+    ws_queue: int = setting(
+        "FREEWAY_WS_QUEUE",
+        256,
+        doc="events a WebSocket client may leave unread before it is closed (4008)",
+    )
+    ws_heartbeat_s: float = setting(
+        "FREEWAY_WS_HEARTBEAT_S", 20.0, doc="WebSocket ping interval (a lost pong closes)"
+    )
+    ws_auth_timeout_s: float = setting(
+        "FREEWAY_WS_AUTH_TIMEOUT_S", 5.0, doc="how long a WebSocket may wait to send its key"
+    )
+    live_poll_s: float = setting(
+        "FREEWAY_LIVE_POLL_S",
+        3.0,
+        doc="how often the `providers` topic polls catalog and router (only changes are sent)",
     )
 
     def __post_init__(self) -> None:
@@ -117,6 +139,8 @@ class EdgeSettings:
             raise ConfigError(
                 f"FREEWAY_JWT_JWKS_URL: expected http(s)://…, got {self.jwt_jwks_url!r}"
             )
+        if self.ws_queue < 1:
+            raise ConfigError(f"FREEWAY_WS_QUEUE: expected ≥ 1, got {self.ws_queue}")
         if self.max_body_bytes < 1024:
             raise ConfigError(
                 f"FREEWAY_EDGE_MAX_BODY_BYTES: expected ≥ 1024, got {self.max_body_bytes}"
@@ -127,6 +151,9 @@ class EdgeSettings:
             "health_timeout_s",
             "shutdown_grace_s",
             "keys_sync_s",
+            "ws_heartbeat_s",
+            "ws_auth_timeout_s",
+            "live_poll_s",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(

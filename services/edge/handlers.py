@@ -194,6 +194,16 @@ async def list_providers(request: web.Request) -> web.Response:
     return json_response(catalog_json.providers_json(reply))
 
 
+async def list_alerts(request: web.Request) -> web.Response:
+    """`GET /v1/alerts[?kind=went_paid,gone][&limit=N][&before=SEQ]`: the catalog's alerts,
+    newest first (`more`: ask again with `before` = the last seq shown)."""
+    query = queries.AlertsQuery.parse(request.query)
+    reply = await request.app[CLIENTS].catalog.ListAlerts(
+        query.request(), timeout=request.app[SETTINGS].rpc_timeout_s, metadata=call_metadata()
+    )
+    return json_response(catalog_json.alerts_json(reply))
+
+
 async def healthz(request: web.Request) -> web.Response:
     """`GET /healthz` (no key): 200 while the router serves. The catalog being down
     degrades (the router keeps its last snapshot), so it is reported, not fatal."""

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from services.edge.admission import Admission
     from services.edge.keystore import KeyStore
     from services.edge.keysync import KeySync
+    from services.edge.metrics import EdgeMetrics
 
 
 @dataclass
@@ -58,3 +59,4 @@ CALLER = web.RequestKey("caller", Caller)
 ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
 KEYSTORE: web.AppKey[KeyStore] = web.AppKey("keystore")
 KEYSYNC: web.AppKey[KeySync] = web.AppKey("keysync")
+METRICS: web.AppKey[EdgeMetrics] = web.AppKey("metrics")

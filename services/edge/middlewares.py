@@ -13,7 +13,7 @@ import grpc
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from services.edge import errors, protocol, roles
+from services.edge import dashboard, errors, protocol, roles
 from services.edge.auth import Authenticator
 from services.edge.keys import CALLER
 from services.shared.errors import (
@@ -28,7 +28,12 @@ log = logging.getLogger("freeway.edge")
 
 REQUEST_ID_HEADER = "x-request-id"
 MAX_REQUEST_ID = 128
-PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
+# /metrics has no API key (Prometheus scrapes the edge's port, where Envoy never routes it);
+# FREEWAY_METRICS_TOKEN, when set, guards it.
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/metrics"})
+# Routes that authenticate by themselves: a browser's WebSocket cannot send a header, so
+# /v1/ws also takes the key in its first message (see live.ws).
+SELF_AUTHENTICATED = frozenset({"/v1/ws"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -140,11 +145,13 @@ def _http_error(exc: web.HTTPException, request: web.Request) -> web.Response:
 
 
 def auth_middleware(auth: Authenticator) -> Middleware:
-    """Every route but the public ones needs a known key (or JWT) whose role allows it."""
+    """Every route but the public ones (health, the OpenAPI document, the dashboard's
+    files) needs a known key (or JWT) whose role allows it."""
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in PUBLIC_PATHS:
+        path = request.path
+        if path in PUBLIC_PATHS or path in SELF_AUTHENTICATED or dashboard.is_public(path):
             return await handler(request)
         caller = await auth.identify(request.headers.get("Authorization"))
         if request.match_info.http_exception is None:  # unknown routes answer 404 / 405

@@ -11,7 +11,7 @@ from multidict import MultiMapping
 from freeway.catalog.v1 import catalog_pb2
 from freeway.common.v1 import common_pb2
 from services.shared.errors import InvalidArgument
-from services.shared.vocabulary import CAPABILITY_BY_NAME
+from services.shared.vocabulary import ALERT_KIND_BY_NAME, CAPABILITY_BY_NAME
 
 TRUE = frozenset({"true", "1", "yes"})
 FALSE = frozenset({"false", "0", "no"})
@@ -22,6 +22,7 @@ CAPABILITIES: Mapping[str, common_pb2.Capability] = {
 # 400 names the parameter.
 MAX_CHANGES_LIMIT = 5000
 MAX_INT64 = 2**63 - 1
+MAX_ALERTS_LIMIT = 1000  # the catalog's maximum page of alerts
 
 Query = MultiMapping[str]
 
@@ -118,3 +119,41 @@ class ChangesQuery:
 
     def request(self) -> catalog_pb2.ListChangesRequest:
         return catalog_pb2.ListChangesRequest(since_version=self.since, limit=self.limit)
+
+
+@dataclass(frozen=True)
+class AlertsQuery:
+    """`GET /v1/alerts` parameters: `kind` repeated and/or comma-separated (went_paid, gone,
+    provider_down, provider_recovered, quota_low), `limit`, and `before` (a seq) to page."""
+
+    kinds: tuple[int, ...]
+    limit: int
+    before: int
+
+    @classmethod
+    def parse(cls, query: Query) -> AlertsQuery:
+        return cls(
+            kinds=tuple(alert_kinds(query)),
+            limit=integer(query, "limit", 0, low=1, high=MAX_ALERTS_LIMIT),
+            before=integer(query, "before", 0),
+        )
+
+    def request(self) -> catalog_pb2.ListAlertsRequest:
+        return catalog_pb2.ListAlertsRequest(
+            kinds=self.kinds,  # type: ignore[arg-type]  # the vocabulary holds the enum's numbers
+            limit=self.limit,
+            before_seq=self.before,
+        )
+
+
+def alert_kinds(query: Query, name: str = "kind") -> list[int]:
+    wanted: list[int] = []
+    for raw in query.getall(name, ()):
+        for word in filter(None, (w.strip().lower() for w in raw.split(","))):
+            if word not in ALERT_KIND_BY_NAME:
+                raise InvalidArgument(
+                    f"expected one of {', '.join(ALERT_KIND_BY_NAME)}; got {word!r}", field=name
+                )
+            if ALERT_KIND_BY_NAME[word] not in wanted:
+                wanted.append(int(ALERT_KIND_BY_NAME[word]))
+    return wanted

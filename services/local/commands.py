@@ -21,6 +21,8 @@ from services.local.supervisor import (
     child_env,
     run_until_interrupted,
 )
+from services.shared.metrics import PATH as METRICS_PATH
+from services.shared.metrics import metrics_address
 from services.shared.settings import SuiteSettings, suite_settings
 from services.simulator.providers import demo_providers_toml
 
@@ -41,6 +43,7 @@ def banner(settings: SuiteSettings, key_hint: str, token_hint: str = "") -> str:
             f"  edge       {settings.edge_addr}",
             f"  catalog    {settings.catalog_addr}   router {settings.router_addr}"
             f"   analytics {settings.analytics_addr}",
+            f"  metrics    {metrics_urls(settings)}",
             f"  storage    {storage}; cache/limits {cache}",
             f"  api key    {key_hint}",
             *([f"  gRPC token {token_hint}"] if token_hint else []),
@@ -52,6 +55,16 @@ def banner(settings: SuiteSettings, key_hint: str, token_hint: str = "") -> str:
             "",
         ]
     )
+
+
+def metrics_urls(settings: SuiteSettings) -> str:
+    """Where Prometheus scrapes each service (replicas: the next ports up)."""
+    urls = [f"http://{settings.edge_addr.split(',')[0].strip()}{METRICS_PATH}"]
+    for service in ("catalog", "router", "analytics"):
+        address = getattr(settings, f"{service}_addr")
+        host, port = metrics_address(address, getattr(settings, f"{service}_metrics_port"))
+        urls.append(f"http://{host}:{port}{METRICS_PATH}")
+    return "  ".join(urls)
 
 
 def gateway_url(settings: SuiteSettings) -> str:

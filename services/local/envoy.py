@@ -226,6 +226,28 @@ EDGE_CHECKS: dict[str, Any] = {
 }
 
 
+# Prometheus scrapes /metrics on the edge's own port; the public never reaches it.
+METRICS_ROUTE: dict[str, Any] = {
+    "match": {"path": "/metrics"},
+    "direct_response": {
+        "status": 404,
+        "body": {
+            "inline_string": '{"error":{"message":"/metrics is not served here",'
+            '"type":"invalid_request_error","param":null,"code":"not_found"}}'
+        },
+    },
+    "response_headers_to_add": [{"header": {"key": "content-type", "value": "application/json"}}],
+}
+
+
+# Envoy marks every request from outside; the edge serves /metrics only to unmarked ones.
+PUBLIC_HEADER = "x-freeway-public"
+PUBLIC_MARK: dict[str, Any] = {
+    "header": {"key": PUBLIC_HEADER, "value": "1"},
+    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+}
+
+
 def gateway_config(
     envoy_addr: str,
     admin_addr: str,
@@ -236,7 +258,12 @@ def gateway_config(
     """Envoy in front of the edge(s): every path to the edge, no route timeout (streams)."""
     edges = [a.strip() for a in edge_addr.split(",") if a.strip()]
     route = {"cluster": "edge", "timeout": "0s", "retry_policy": EDGE_RETRY}
-    routes = [{"match": {"prefix": "/"}, "route": route}]
+    public = {
+        "match": {"prefix": "/"},
+        "request_headers_to_add": [PUBLIC_MARK],
+        "route": route,
+    }
+    routes = [METRICS_ROUTE, public]
     return {
         "admin": {"address": _socket(admin_addr, "FREEWAY_ENVOY_ADMIN_ADDR")},
         "static_resources": {

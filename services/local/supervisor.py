@@ -32,6 +32,7 @@ from services.local.envoy import envoy_command, gateway_config, write_config
 from services.local.ports import holder, taken
 from services.shared.config import ConfigError, parse_address
 from services.shared.healthcheck import grpc_status, http_status
+from services.shared.metrics import metrics_address
 from services.shared.settings import SuiteSettings, check_token, new_token
 
 log = logging.getLogger("freeway.supervisor")
@@ -110,9 +111,9 @@ class Suite:
         )
         return [
             *self.before,
-            *_service("catalog", s.catalog_addr, "grpc"),
-            *_service("analytics", s.analytics_addr, "grpc"),
-            *_service("router", s.router_addr, "grpc"),
+            *_service("catalog", s.catalog_addr, "grpc", s.catalog_metrics_port),
+            *_service("analytics", s.analytics_addr, "grpc", s.analytics_metrics_port),
+            *_service("router", s.router_addr, "grpc", s.router_metrics_port),
             *_service("edge", s.edge_addr, "http"),
             ProcessSpec(
                 "envoy",
@@ -248,21 +249,31 @@ class Suite:
         return codes
 
 
-def _service(service: str, addresses: str, kind: str) -> list[ProcessSpec]:
+def _service(
+    service: str, addresses: str, kind: str, metrics_port: int | None = None
+) -> list[ProcessSpec]:
     """One process per address: with several (replicas on one machine), each binds its own
-    and is named `<service>-<n>`; the others reach them all through the whole list."""
+    and is named `<service>-<n>`; the others reach them all through the whole list. A gRPC
+    service's replica n serves /metrics on `metrics_port` + n - 1."""
     own = [a.strip() for a in addresses.split(",") if a.strip()]
     setting = f"FREEWAY_{service.upper()}_ADDR"
     specs = []
     for n, address in enumerate(own, 1):
         check = (kind, address) if kind == "grpc" else (kind, f"http://{address}/healthz")
+        binds: tuple[tuple[str, str], ...] = ((setting, address),)
+        env = binds
+        if metrics_port is not None:
+            metrics_setting = f"FREEWAY_{service.upper()}_METRICS_PORT"
+            host, port = metrics_address(address, metrics_port + n - 1)
+            binds += ((metrics_setting, f"{host}:{port}"),)
+            env += ((metrics_setting, str(port)),)
         specs.append(
             ProcessSpec(
                 service if len(own) == 1 else f"{service}-{n}",
                 [sys.executable, "-m", f"services.{service}"],
                 check,
-                ((setting, address),),
-                ((setting, address),),
+                binds,
+                env,
             )
         )
     return specs
@@ -335,7 +346,8 @@ def loopback_settings(data_dir: Path, providers_file: Path, **overrides: Any) ->
         for name in ("catalog_addr", "router_addr", "analytics_addr", "edge_addr",
                      "envoy_addr", "envoy_admin_addr")
     }  # fmt: skip
-    values = {**addresses, **overrides}
+    ports = {f"{name}_metrics_port": free_port() for name in ("catalog", "router", "analytics")}
+    values = {**addresses, **ports, **overrides}
     return SuiteSettings(data_dir=data_dir, providers_file=providers_file, **values)
 
 
@@ -352,6 +364,9 @@ def child_env(
             "FREEWAY_EDGE_ADDR": settings.edge_addr,
             "FREEWAY_ENVOY_ADDR": settings.envoy_addr,
             "FREEWAY_ENVOY_ADMIN_ADDR": settings.envoy_admin_addr,
+            "FREEWAY_CATALOG_METRICS_PORT": str(settings.catalog_metrics_port),
+            "FREEWAY_ROUTER_METRICS_PORT": str(settings.router_metrics_port),
+            "FREEWAY_ANALYTICS_METRICS_PORT": str(settings.analytics_metrics_port),
             "FREEWAY_DATA_DIR": str(settings.data_dir),
             "FREEWAY_PROVIDERS_FILE": str(settings.providers_file),
         }

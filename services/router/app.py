@@ -13,17 +13,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import aiohttp
 import grpc
 
 from freeway.router.v1 import router_pb2_grpc
 from services.router import strategies
+from services.router.alert_reporter import AlertReporter
 from services.router.breaker import BreakerPolicy, HealthBoard
 from services.router.cache import MemoryStore, RedisStore, ResponseCache, Store
 from services.router.config import RouterSettings, load_settings
 from services.router.execution import ExecutionPolicy, Executor
+from services.router.http1 import Http1Client
+from services.router.metrics import MeteredSink, RouterMetrics
 from services.router.pipeline import Pipeline
 from services.router.quota import QuotaLedger
+from services.router.quota_alarm import QuotaAlarm
 from services.router.quota_sync import RedisQuotaSync
 from services.router.reporter import ReporterPolicy, UsageReporter
 from services.router.routing import Router
@@ -35,6 +38,7 @@ from services.router.usage import Prices
 from services.router.weights import WeightsWatcher
 from services.shared.channels import channel
 from services.shared.logs import configure
+from services.shared.metrics import MetricsServer, metrics_address
 from services.shared.providers import load_providers
 from services.shared.redact import protect_providers
 from services.shared.server import Registration, RunningServer, start_server, wait_for_signal
@@ -52,7 +56,7 @@ class App:
     board: HealthBoard
     router: Router
     directory: ProviderDirectory
-    http: aiohttp.ClientSession
+    http: Http1Client
     pipeline: Pipeline
     servicer: RouterServicer
     catalog_channel: grpc.aio.Channel
@@ -61,24 +65,35 @@ class App:
     reporter: UsageReporter
     quota: QuotaLedger | None = None
     quota_sync: RedisQuotaSync | None = None
+    alerts: AlertReporter | None = None
     cache: ResponseCache | None = None
     weights: WeightsWatcher | None = None
+    metrics: RouterMetrics = field(default_factory=RouterMetrics)
+    metrics_server: MetricsServer | None = field(default=None)
     server: RunningServer | None = field(default=None)
 
     async def start(self, address: str | None = None) -> RunningServer:
-        """Watch the catalog, start reporting, and serve on `address` (default: the suite's)."""
+        """Watch the catalog, start reporting, and serve on `address` (default: the suite's),
+        with /metrics on the suite's router metrics port of the same host."""
+        served = address or self.suite.router_addr
+        self.metrics_server = MetricsServer(
+            "router", self.metrics.registry, self.suite.metrics_token
+        )
+        await self.metrics_server.start(metrics_address(served, self.suite.router_metrics_port))
         self.watcher.start()
         self.reporter.start()
         if self.weights is not None:
             self.weights.start()
         if self.quota_sync is not None:
             self.quota_sync.start()
+        if self.alerts is not None:
+            self.alerts.start()
         registration = Registration(
             router_pb2_grpc.add_RouterServiceServicer_to_server, self.servicer, SERVICE_NAME
         )
         self.server = await start_server(
             "router",
-            address or self.suite.router_addr,
+            served,
             [registration],
             token=self.suite.service_token,
         )
@@ -94,13 +109,18 @@ class App:
         """Drain calls, stop watching, send what usage it can (the rest stays spooled), close."""
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         if self.server is not None:
+            self.servicer.drain.start()  # Exchange streams stop taking calls and wind down
             await self.server.stop(grace)
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         await self.watcher.stop()
         if self.weights is not None:
             await self.weights.stop()
         await self.reporter.close(grace)
         if self.quota_sync is not None:
             await self.quota_sync.close()
+        if self.alerts is not None:
+            await self.alerts.close()
         if self.cache is not None:
             await self.cache.close()
         await self.http.close()
@@ -113,7 +133,7 @@ def build(
     suite: SuiteSettings,
     *,
     env: Mapping[str, str] | None = None,
-    http: aiohttp.ClientSession | None = None,
+    http: Http1Client | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
     sighup: bool = False,
@@ -167,10 +187,20 @@ def build(
     )
     baseline = Prices(settings.baseline_input_per_mtok, settings.baseline_output_per_mtok)
     cache = _cache(settings, suite)
+    metrics = RouterMetrics()
+    metrics.watch(router, board, _provider_list(suite, directory), quota, reporter)
     pipeline = Pipeline(
-        router, executor, reporter, baseline, clock, quota, cache, settings.keep_features
+        router,
+        executor,
+        MeteredSink(reporter, metrics),
+        baseline,
+        clock,
+        quota,
+        cache,
+        settings.keep_features,
     )
     catalog_channel = channel(suite.catalog_addr, suite.service_token)
+    alerts = _alerts(quota, settings, catalog_channel)
     return App(
         settings=settings,
         suite=suite,
@@ -186,9 +216,20 @@ def build(
         reporter=reporter,
         quota=quota,
         quota_sync=quota_sync,
+        alerts=alerts,
         cache=cache,
         weights=WeightsWatcher(router, settings.weights_check_s, sighup=sighup),
+        metrics=metrics,
     )
+
+
+def _provider_list(
+    suite: SuiteSettings, directory: ProviderDirectory
+) -> Callable[[], list[tuple[str, bool]]]:
+    """(name, callable) of every configured provider, for the provider_up gauge."""
+    names = sorted({*directory.names, *directory.unusable})
+    listed = [(name, directory.can_call(name)) for name in names]
+    return lambda: listed
 
 
 def _cache(settings: RouterSettings, suite: SuiteSettings) -> ResponseCache | None:
@@ -212,6 +253,17 @@ def _quota_sync(
     return RedisQuotaSync.from_url(
         quota, suite.redis_url, prefix=settings.quota_prefix, interval_s=settings.quota_sync_s
     )
+
+
+def _alerts(
+    quota: QuotaLedger | None, settings: RouterSettings, catalog: grpc.aio.Channel
+) -> AlertReporter | None:
+    """QUOTA_LOW alerts to the catalog, when quotas are counted and shares are set."""
+    if quota is None or not settings.quota_alerts:
+        return None
+    reporter = AlertReporter(catalog, settings.quota_alert_queue)
+    quota.alarm = QuotaAlarm(settings.quota_alerts, reporter.crossed)
+    return reporter
 
 
 def _directory(suite: SuiteSettings, env: Mapping[str, str]) -> ProviderDirectory:

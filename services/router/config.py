@@ -99,6 +99,17 @@ class RouterSettings:
         doc="how often replicas read each other's quota use from Redis (with REDIS_URL)",
     )
     quota_prefix: str = setting("FREEWAY_ROUTER_QUOTA_PREFIX", "freeway:quota:")
+    quota_alerts: tuple[float, ...] = setting(
+        "FREEWAY_ROUTER_QUOTA_ALERTS",
+        (0.8, 0.95),
+        doc="shares of a free-tier limit whose crossing raises a QUOTA_LOW alert, once per"
+        " window (empty: none)",
+    )
+    quota_alert_queue: int = setting(
+        "FREEWAY_ROUTER_QUOTA_ALERT_QUEUE",
+        256,
+        doc="alerts waiting to reach the catalog; beyond it new ones are dropped (logged)",
+    )
     cache: bool = setting(
         "FREEWAY_ROUTER_CACHE",
         True,
@@ -122,6 +133,11 @@ class RouterSettings:
         for key, value in self._not_negative().items():
             if value < 0:
                 raise ConfigError(f"{key}: must be >= 0, got {value!r}")
+        if any(not 0 < share <= 1 for share in self.quota_alerts):
+            raise ConfigError(
+                "FREEWAY_ROUTER_QUOTA_ALERTS: each share must be in (0, 1],"
+                f" got {self.quota_alerts}"
+            )
 
     def _positive(self) -> dict[str, float]:
         return {
@@ -144,6 +160,7 @@ class RouterSettings:
             "FREEWAY_ROUTER_CACHE_TTL_S": self.cache_ttl_s,
             "FREEWAY_ROUTER_WEIGHTS_CHECK_S": self.weights_check_s,
             "FREEWAY_ROUTER_CACHE_MAX_ENTRIES": self.cache_max_entries,
+            "FREEWAY_ROUTER_QUOTA_ALERT_QUEUE": self.quota_alert_queue,
         }
 
     def _not_negative(self) -> dict[str, float]:

@@ -30,6 +30,7 @@ from services.router.catalogue import (
     SCOPE_PER_PROVIDER,
     ModelInfo,
 )
+from services.router.quota_alarm import QuotaAlarm
 
 MINUTE_S = 60
 DAY_S = 86_400
@@ -96,6 +97,7 @@ class QuotaLedger:
         self._changed: set[str] = set()
         self._next_roll = self._minute_end(clock())
         self.on_unsent: Callable[[], None] | None = None  # the syncer's wake-up
+        self.alarm: QuotaAlarm | None = None  # told of every local count (QUOTA_LOW alerts)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -158,13 +160,13 @@ class QuotaLedger:
     def started(self, model: ModelInfo) -> None:
         """Count one request (at attempt start) against the model's quota."""
         if model.free_tier.stated:
-            self._add(quota_key(model), (1, 1, 0, 0))
+            self._count(model, (1, 1, 0, 0))
 
     def record(self, model: ModelInfo, prompt_tokens: int, completion_tokens: int) -> None:
         """Count the tokens an attempt used, once known."""
         tokens = max(prompt_tokens, 0) + max(completion_tokens, 0)
         if tokens and model.free_tier.stated:
-            self._add(quota_key(model), (0, 0, tokens, tokens))
+            self._count(model, (0, 0, tokens, tokens))
 
     def exhausted(self, model: ModelInfo, until: float | None = None) -> float:
         """The provider said 429: the model's quota key is used up until `until` (epoch
@@ -236,6 +238,16 @@ class QuotaLedger:
         return [Cell(key, m, w) for key in keys for m, w in enumerate(windows)]
 
     # -- internals -----------------------------------------------------------------------
+
+    def _count(self, model: ModelInfo, deltas: tuple[int, int, int, int]) -> None:
+        key = quota_key(model)
+        self._add(key, deltas)
+        if self.alarm is not None:
+            now = self.clock()
+            after = self.used(key, now)
+            before = tuple(a - d for a, d in zip(after, deltas, strict=True))
+            windows = [window_of(m, now) for m in range(len(METRICS))]
+            self.alarm.counted(model, key, before, after, windows, now)
 
     def _add(self, key: str, deltas: tuple[int, int, int, int]) -> None:
         now = self.clock()

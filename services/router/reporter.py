@@ -77,6 +77,7 @@ class UsageReporter:
         self._task: asyncio.Task[None] | None = None
         self._syncer: asyncio.Task[None] | None = None
         self.acknowledged = 0  # events acknowledged by analytics (stored or duplicate)
+        self._waiting_since: float | None = None  # oldest wait for an ack (monotonic)
 
     def admit(self) -> None:
         """Refuse a new completion while the spool is at its bound (it could not be recorded)."""
@@ -98,6 +99,8 @@ class UsageReporter:
             log.error("cannot write usage event %s to the spool: %s", record.event_id, exc)
             raise Unavailable("usage could not be recorded; the answer is withheld") from exc
         self._unsent += 1
+        if self._waiting_since is None:
+            self._waiting_since = time.monotonic()
         if self._unsent >= self.policy.batch_size:
             self._wake.set()
 
@@ -130,6 +133,13 @@ class UsageReporter:
         """Bytes of usage events in the spool that analytics has not acknowledged."""
         return self.spool.unacknowledged_bytes()
 
+    def lag_s(self) -> float:
+        """Seconds analytics has kept usage waiting: since the last acknowledgement, or since
+        the first event written after the spool was last drained (0: nothing waits)."""
+        if self._waiting_since is None:
+            return 0.0
+        return max(time.monotonic() - self._waiting_since, 0.0)
+
     async def _run(self) -> None:
         backoff = self.policy.backoff_initial_s
         while True:
@@ -159,6 +169,8 @@ class UsageReporter:
         """Take over the segments of a router sharing this directory that died."""
         adopted = self.spool.adopt()
         if adopted:
+            if self._waiting_since is None:
+                self._waiting_since = time.monotonic()
             log.info("replaying usage events of %d spool segment(s) a router left", adopted)
 
     def _idle(self) -> bool:
@@ -230,6 +242,8 @@ class UsageReporter:
             return
         self.spool.acknowledge(chunk)
         self.acknowledged += len(chunk.payloads)
+        drained = not self._inflight and self.spool.unacknowledged_bytes() == 0
+        self._waiting_since = None if drained else time.monotonic()
         if len(self._inflight) == self.policy.max_inflight - 1 or self._closing:
             self._wake.set()  # the writer may be waiting for room
 

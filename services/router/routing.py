@@ -183,6 +183,11 @@ class Router:
     def size(self) -> int:
         return self._table.n
 
+    @property
+    def models(self) -> tuple[ModelInfo, ...]:
+        """Every model of the current catalogue snapshot."""
+        return self._table.models
+
     def model(self, model_id: str) -> ModelInfo | None:
         table = self._table
         i = table.index.get(model_id)

@@ -9,7 +9,8 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from freeway.router.v1 import router_pb2, router_pb2_grpc
-from services.router import wire
+from services.router import health_report, wire
+from services.router.exchange import ExchangeServicer
 from services.router.pipeline import Pipeline
 from services.shared.errors import InvalidArgument
 from services.shared.logs import request_id
@@ -17,7 +18,7 @@ from services.shared.logs import request_id
 SERVICE_NAME = "freeway.router.v1.RouterService"
 
 
-class RouterServicer(router_pb2_grpc.RouterServiceServicer):
+class RouterServicer(ExchangeServicer, router_pb2_grpc.RouterServiceServicer):
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
 
@@ -44,6 +45,13 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         async with contextlib.aclosing(parts):
             async for part in parts:
                 yield wire.chunk_message(part)
+
+    async def ProviderHealth(
+        self, request: router_pb2.ProviderHealthRequest, context: Any
+    ) -> router_pb2.ProviderHealthResponse:
+        router, quota = self.pipeline.router, self.pipeline.quota
+        models = health_report.report(router.models, router.board, quota)
+        return wire.provider_health_message(models, router.version, quota is not None)
 
 
 def _deadline(context: Any) -> float | None:

@@ -1,5 +1,6 @@
-"""The providers' OpenAI-compatible chat APIs over one shared aiohttp session (HTTP/1.1
-keep-alive). Each call is one attempt at one model; every failure is an UpstreamFailure.
+"""The providers' OpenAI-compatible chat APIs over one shared lean HTTP/1.1 client (pooled
+keep-alive connections, `http1`). Each call is one attempt at one model; every failure is
+an UpstreamFailure.
 
 The request body is the client's, as read (`request.ChatRequest.body`), with `model`,
 `stream` and `stream_options` set, and the provider's dialect applied: the parameters it
@@ -17,13 +18,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import orjson
-from multidict import CIMultiDict
-from yarl import URL
 
 from services.router.catalogue import ModelInfo
 from services.router.failures import Kind, UpstreamFailure, from_status
+from services.router.http1 import Http1Client, HttpError, Response, Target
 from services.router.request import ChatRequest
 from services.router.sse import SseDecoder, SseError
 from services.shared.providers import ProviderConfig
@@ -45,17 +44,16 @@ class Endpoint:
     rename: Mapping[str, str] = field(default_factory=dict)
     advisory: frozenset[str] = frozenset()
     stream_usage: bool = True
-    # Parsed once: aiohttp would parse the URL and merge the headers on every request.
-    url: URL = field(init=False, compare=False)
-    request_headers: Mapping[str, CIMultiDict[str]] = field(init=False, compare=False)
+    # Parsed once: the URL and the request head (per Accept) are the same for every call.
+    target: Target = field(init=False, compare=False)
+    request_heads: Mapping[str, bytes] = field(init=False, compare=False)
     dropped: tuple[str, ...] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "url", URL(self.chat_url))
-        by_accept = {
-            accept: CIMultiDict({**self.headers, "Accept": accept}) for accept in (JSON, SSE)
-        }
-        object.__setattr__(self, "request_headers", by_accept)
+        target = Target(self.chat_url)
+        object.__setattr__(self, "target", target)
+        heads = {accept: target.head({**self.headers, "Accept": accept}) for accept in (JSON, SSE)}
+        object.__setattr__(self, "request_heads", heads)
         dropped = tuple(name for name in ADVISORY_PARAMETERS if name not in self.advisory)
         object.__setattr__(self, "dropped", dropped)
 
@@ -90,6 +88,11 @@ class ProviderDirectory:
         }
         self.unusable = sorted(p.name for p in providers if p.name not in self._endpoints)
 
+    @property
+    def names(self) -> list[str]:
+        """The providers that can be called."""
+        return sorted(self._endpoints)
+
     def endpoint(self, provider: str) -> Endpoint | None:
         return self._endpoints.get(provider)
 
@@ -97,13 +100,10 @@ class ProviderDirectory:
         return provider in self._endpoints
 
 
-def http_session(max_connections: int = 512) -> aiohttp.ClientSession:
+def http_session(max_connections: int = 512) -> Http1Client:
     """The one HTTP client of a router process: pooled keep-alive connections, no env
     proxies, no redirects. Create it inside the event loop that will use it."""
-    connector = aiohttp.TCPConnector(
-        limit=max_connections, keepalive_timeout=15.0, ttl_dns_cache=60
-    )
-    return aiohttp.ClientSession(connector=connector, trust_env=False, raise_for_status=False)
+    return Http1Client(max_per_host=max_connections)
 
 
 # What a stream yields per network read: the `data:` payloads completed by it, or (when a
@@ -115,7 +115,7 @@ class HttpUpstream:
     """One attempt at one model over its provider's chat endpoint."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, directory: ProviderDirectory, connect_timeout_s: float
+        self, session: Http1Client, directory: ProviderDirectory, connect_timeout_s: float
     ) -> None:
         self.session = session
         self.directory = directory
@@ -125,11 +125,12 @@ class HttpUpstream:
         """The whole 2xx body of a non-streamed call."""
         endpoint = self._endpoint(model)
         body = endpoint.body(chat, model.upstream_id, stream=False)
+        limit = min(timeout, endpoint.timeout_s)
         try:
-            async with asyncio.timeout(timeout), self._post(endpoint, body, timeout) as response:
-                return await _read(response, MAX_BODY_BYTES)
+            async with asyncio.timeout(limit), self._post(endpoint, body, limit) as response:
+                return await _read(response, MAX_BODY_BYTES, limit)
         except TimeoutError:
-            raise UpstreamFailure(Kind.TIMEOUT, f"no reply within {timeout:.1f}s") from None
+            raise UpstreamFailure(Kind.TIMEOUT, f"no reply within {limit:.1f}s") from None
 
     async def stream(
         self, model: ModelInfo, chat: ChatRequest, timeout: float
@@ -138,13 +139,14 @@ class HttpUpstream:
         getting the response and each wait for more bytes."""
         endpoint = self._endpoint(model)
         body = endpoint.body(chat, model.upstream_id, stream=True)
-        async with self._post(endpoint, body, timeout, SSE) as response:
+        limit = min(timeout, endpoint.timeout_s)
+        async with self._post(endpoint, body, limit, SSE) as response:
             if response.headers.get("content-type", "").startswith(JSON):
-                yield await _read(response, MAX_BODY_BYTES)
+                yield await _read(response, MAX_BODY_BYTES, limit)
                 return
             decoder = SseDecoder()
             try:
-                async for data in response.content.iter_any():
+                async for data in response.iter(limit):
                     payloads = decoder.feed(data)
                     if payloads:
                         yield payloads
@@ -153,10 +155,10 @@ class HttpUpstream:
                     yield tail
             except SseError as exc:
                 raise UpstreamFailure(Kind.MALFORMED, str(exc)) from None
-            except aiohttp.ServerTimeoutError:
-                raise UpstreamFailure(Kind.TIMEOUT, f"no data for {timeout:.1f}s") from None
-            except aiohttp.ClientError as exc:
-                raise UpstreamFailure(Kind.CONNECT, f"stream broke: {_describe(exc)}") from None
+            except TimeoutError:
+                raise UpstreamFailure(Kind.TIMEOUT, f"no data for {limit:.1f}s") from None
+            except HttpError as exc:
+                raise _failure(exc, "stream broke: ") from None
 
     def _endpoint(self, model: ModelInfo) -> Endpoint:
         endpoint = self.directory.endpoint(model.provider)
@@ -166,38 +168,27 @@ class HttpUpstream:
 
     @asynccontextmanager
     async def _post(
-        self, endpoint: Endpoint, body: bytes, timeout: float, accept: str = JSON
-    ) -> AsyncGenerator[aiohttp.ClientResponse, None]:
-        """An open 2xx response (or an UpstreamFailure) for one chat request."""
-        limit = min(timeout, endpoint.timeout_s)
-        # sock_read bounds each wait for bytes (headers, then every body read); the
-        # asyncio.timeout bounds getting a response at all (pool wait included).
-        timeouts = aiohttp.ClientTimeout(
-            total=None,
-            connect=None,
-            sock_connect=min(self.connect_timeout_s, limit),
-            sock_read=limit,
-        )
+        self, endpoint: Endpoint, body: bytes, limit: float, accept: str = JSON
+    ) -> AsyncGenerator[Response, None]:
+        """An open 2xx response (or an UpstreamFailure) for one chat request. `limit`
+        bounds connecting (with the connect timeout), getting the response head, and every
+        wait for body bytes."""
         try:
-            async with asyncio.timeout(limit):
-                response = await self.session.post(
-                    endpoint.url,
-                    data=body,
-                    headers=endpoint.request_headers[accept],
-                    timeout=timeouts,
-                    allow_redirects=False,
-                )
-        except aiohttp.ConnectionTimeoutError:
-            raise UpstreamFailure(Kind.CONNECT, "connect timed out") from None
-        except TimeoutError:  # asyncio's, or aiohttp's read timeout (both are TimeoutError)
+            response = await self.session.post(
+                endpoint.target,
+                endpoint.request_heads[accept],
+                body,
+                min(self.connect_timeout_s, limit),
+                limit,
+            )
+        except TimeoutError:
             raise UpstreamFailure(Kind.TIMEOUT, f"no reply within {limit:.1f}s") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamFailure(Kind.CONNECT, _describe(exc)) from None
+        except HttpError as exc:
+            raise _failure(exc) from None
         try:
             if response.status >= 300:
-                text = (await _read(response, MAX_ERROR_BYTES, truncate=True)).decode(
-                    "utf-8", "replace"
-                )
+                raw, _ = await _bounded(response, MAX_ERROR_BYTES, limit)
+                text = raw.decode("utf-8", "replace")
                 retry_after = response.headers.get("retry-after")
                 raise from_status(response.status, text, retry_after, time.time())
             yield response
@@ -206,24 +197,23 @@ class HttpUpstream:
             response.release()
 
 
-async def _read(response: aiohttp.ClientResponse, limit: int, truncate: bool = False) -> bytes:
-    """The body, at most `limit` bytes (a larger body is malformed unless `truncate`)."""
-    parts: list[bytes] = []
-    size = 0
+async def _bounded(response: Response, limit: int, timeout: float) -> tuple[bytes, bool]:
     try:
-        async for chunk in response.content.iter_any():
-            parts.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                if truncate:
-                    break
-                raise UpstreamFailure(Kind.MALFORMED, f"reply larger than {limit} bytes")
-    except aiohttp.ServerTimeoutError:
+        return await response.read(limit, timeout)
+    except TimeoutError:
         raise UpstreamFailure(Kind.TIMEOUT, "reply body stalled") from None
-    except aiohttp.ClientError as exc:
-        raise UpstreamFailure(Kind.CONNECT, f"reply broke: {_describe(exc)}") from None
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    except HttpError as exc:
+        raise _failure(exc, "reply broke: ") from None
 
 
-def _describe(exc: aiohttp.ClientError) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+async def _read(response: Response, limit: int, timeout: float) -> bytes:
+    """The body, at most `limit` bytes (a larger body is malformed)."""
+    body, cut = await _bounded(response, limit, timeout)
+    if cut:
+        raise UpstreamFailure(Kind.MALFORMED, f"reply larger than {limit} bytes")
+    return body
+
+
+def _failure(exc: HttpError, prefix: str = "") -> UpstreamFailure:
+    kind = Kind.MALFORMED if exc.kind == "malformed" else Kind.CONNECT
+    return UpstreamFailure(kind, f"{prefix}{exc}")

@@ -6,6 +6,7 @@ The only module besides the servicer and the gRPC adapters that touches generate
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from freeway.analytics.v1 import analytics_pb2
 from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2
+from services.router import breaker, health_report
 from services.router.catalogue import ModelInfo, QuotaLimits
 from services.router.pipeline import CompletionCall, Outcome, StreamPart
 from services.router.reply import Usage
@@ -268,3 +270,53 @@ def usage_event(record: UsageRecord) -> analytics_pb2.UsageEvent:
     if record.baseline_cost_usd is not None:
         event.baseline_cost_usd = record.baseline_cost_usd
     return event
+
+
+_BREAKER_STATE = {
+    breaker.CLOSED: router_pb2.BREAKER_STATE_CLOSED,
+    breaker.HALF_OPEN: router_pb2.BREAKER_STATE_HALF_OPEN,
+    breaker.OPEN: router_pb2.BREAKER_STATE_OPEN,
+}
+
+
+def provider_health_message(
+    models: Iterable[health_report.ModelHealth], catalog_version: int, quota_counted: bool
+) -> router_pb2.ProviderHealthResponse:
+    return router_pb2.ProviderHealthResponse(
+        models=[_model_health(m) for m in models],
+        catalog_version=catalog_version,
+        quota_counted=quota_counted,
+    )
+
+
+def _model_health(health: health_report.ModelHealth) -> router_pb2.ModelHealth:
+    message = router_pb2.ModelHealth(
+        model_id=health.model_id,
+        provider=health.provider,
+        breaker=_BREAKER_STATE[health.state],
+        retry_in_s=health.retry_in_s,
+        latency_ms=health.latency_ms,
+        error_rate=health.error_rate,
+        inflight=health.inflight,
+    )
+    if health.quota is not None:
+        q = health.quota
+        limits = q.limits
+        message.quota.CopyFrom(
+            router_pb2.QuotaUse(
+                quota_key=q.key,
+                requests_minute=q.used[0],
+                requests_day=q.used[1],
+                tokens_minute=q.used[2],
+                tokens_day=q.used[3],
+                limits=common_pb2.QuotaLimits(
+                    requests_per_minute=limits.requests_per_minute,
+                    requests_per_day=limits.requests_per_day,
+                    tokens_per_minute=limits.tokens_per_minute,
+                    tokens_per_day=limits.tokens_per_day,
+                    scope=limits.scope,  # type: ignore[arg-type]
+                ),
+                remaining=q.remaining,
+            )
+        )
+    return message

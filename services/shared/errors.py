@@ -15,6 +15,8 @@ from __future__ import annotations
 FIELD_TRAILER = "freeway-param-bin"
 CODE_TRAILER = "freeway-code"
 RETRY_AFTER_TRAILER = "retry-after"
+# On a multiplexed call (RouterService.Exchange): refused before it started, safe to resend.
+NOT_STARTED_TRAILER = "freeway-not-started"
 TRAILERS = (FIELD_TRAILER, CODE_TRAILER, RETRY_AFTER_TRAILER)
 
 

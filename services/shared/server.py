@@ -198,11 +198,20 @@ _CODES = {code.name: code for code in grpc.StatusCode}
 async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str) -> None:
     if isinstance(exc, grpc.aio.AbortError):
         raise exc
+    code, message, trailers = status_of(exc, method)
+    await context.abort(code, message, trailers)
+
+
+def status_of(
+    exc: Exception, method: str
+) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]:
+    """How a call that raised `exc` ends: FreewayError → its status, message and trailers;
+    anything else → INTERNAL with the request id only (the traceback goes to the log)."""
     if isinstance(exc, FreewayError):
         log.info("%s failed: %s", method, exc, extra={"code": exc.status})
-        await context.abort(_CODES[exc.status], str(exc), tuple(exc.trailers()))
-    log.exception("%s crashed", method)
-    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id.get()})")
+        return _CODES[exc.status], str(exc), tuple(exc.trailers())
+    log.error("%s crashed", method, exc_info=exc)
+    return grpc.StatusCode.INTERNAL, f"internal error (request id {request_id.get()})", ()
 
 
 def _access(method: str, context: grpc.aio.ServicerContext, started: float) -> None:

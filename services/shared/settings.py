@@ -24,6 +24,21 @@ class SuiteSettings:
     edge_addr: str = setting("FREEWAY_EDGE_ADDR", "127.0.0.1:8081")
     envoy_addr: str = setting("FREEWAY_ENVOY_ADDR", "127.0.0.1:8080")
     envoy_admin_addr: str = setting("FREEWAY_ENVOY_ADMIN_ADDR", "127.0.0.1:9901")
+    catalog_metrics_port: int = setting(
+        "FREEWAY_CATALOG_METRICS_PORT", 9151, doc="Prometheus /metrics, on the catalog's host"
+    )
+    router_metrics_port: int = setting(
+        "FREEWAY_ROUTER_METRICS_PORT", 9152, doc="Prometheus /metrics, on the router's host"
+    )
+    analytics_metrics_port: int = setting(
+        "FREEWAY_ANALYTICS_METRICS_PORT", 9153, doc="Prometheus /metrics, on analytics' host"
+    )
+    metrics_token: str | None = setting(
+        "FREEWAY_METRICS_TOKEN",
+        None,
+        doc="when set, every /metrics needs Authorization: Bearer <it> (the edge's too)",
+        secret=True,
+    )
     data_dir: Path = setting("FREEWAY_DATA_DIR", Path("var"))
     database_url: str | None = setting("DATABASE_URL", None)
     redis_url: str | None = setting("REDIS_URL", None)
@@ -57,6 +72,12 @@ class SuiteSettings:
         ):
             for address in getattr(self, name).split(","):
                 parse_address(address.strip(), f"FREEWAY_{name.upper()}")
+        for service in ("catalog", "router", "analytics"):
+            port = getattr(self, f"{service}_metrics_port")
+            if not 0 <= port < 65536:
+                raise ConfigError(
+                    f"FREEWAY_{service.upper()}_METRICS_PORT: expected 0..65535, got {port}"
+                )
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"REDIS_URL: expected redis://…, got {self.redis_url!r}")
         if self.service_token is not None:

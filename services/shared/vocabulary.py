@@ -107,3 +107,38 @@ def is_chat_model(input_modalities: Iterable[str], output_modalities: Iterable[s
     embedding, image, music and classifier models do not, and are never routed a chat."""
     inputs, outputs = list(input_modalities), list(output_modalities)
     return (not inputs or "text" in inputs) and (not outputs or "text" in outputs)
+
+
+class AlertKind(enum.IntEnum):
+    """What an alert says happened (`freeway.catalog.v1.AlertKind`)."""
+
+    WENT_PAID = 1
+    GONE = 2
+    PROVIDER_DOWN = 3
+    PROVIDER_RECOVERED = 4
+    QUOTA_LOW = 5
+
+    @property
+    def api_name(self) -> str:
+        return self.name.lower()
+
+    @property
+    def topic(self) -> str:
+        """The WebSocket topic it belongs on: the catalogue's, or the providers'."""
+        return "catalog" if self in (AlertKind.WENT_PAID, AlertKind.GONE) else "providers"
+
+
+class AlertSeverity(enum.IntEnum):
+    """How loud an alert is (`freeway.catalog.v1.AlertSeverity`)."""
+
+    INFO = 1
+    WARNING = 2
+    CRITICAL = 3
+
+    @property
+    def api_name(self) -> str:
+        return self.name.lower()
+
+
+ALERT_KIND_BY_NAME: dict[str, AlertKind] = {k.api_name: k for k in AlertKind}
+ALERT_SEVERITY_BY_NAME: dict[str, AlertSeverity] = {s.api_name: s for s in AlertSeverity}

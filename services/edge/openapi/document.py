@@ -185,3 +185,19 @@ def describe(doc: ApiDocument) -> None:
         public=True,
         tags=["service"],
     )
+    doc.operation(
+        "get",
+        "/metrics",
+        operation_id="metrics",
+        summary="Prometheus metrics of this edge (text exposition format 0.0.4)",
+        description="No API key; when FREEWAY_METRICS_TOKEN is set, `Authorization: Bearer"
+        " <token>`. Served on the edge's own port only: Envoy answers /metrics with 404.",
+        responses={
+            "200": {
+                "description": "the metrics",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+        public=True,
+        tags=["service"],
+    )

@@ -7,12 +7,10 @@ import time
 from email.utils import formatdate
 
 import grpc
-import httpx
 import pytest
 
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from services.catalog.app import App
-from services.catalog.webhooks import WebhookNotifier
 from tests.integration.catalog.conftest import (
     AppFactory,
     fast_settings,
@@ -20,7 +18,7 @@ from tests.integration.catalog.conftest import (
     refused_refresh,
     stub_for,
 )
-from tests.integration.catalog.provider import HOOK_URL, FakeProvider, LoopbackTransport
+from tests.integration.catalog.provider import HOOK_URL, FakeProvider
 
 pytestmark = pytest.mark.integration
 
@@ -249,27 +247,6 @@ async def test_changes_are_posted_to_webhooks(make_app: AppFactory, provider: Fa
     assert change["changes"][0]["type"] == "changed"
     assert change["changes"][0]["changed_fields"] == ["context_window"]
     assert change["changes"][0]["new"]["context_window"] == 5
-
-
-async def test_webhook_delivery_retries_then_gives_up(provider: FakeProvider) -> None:
-    waits: list[float] = []
-
-    async def no_sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    async with httpx.AsyncClient(transport=LoopbackTransport(provider.port)) as client:
-        notifier = WebhookNotifier([HOOK_URL], client, attempts=3, sleep=no_sleep)
-        provider.hook_faults.extend([503, 502])
-        delivered = await notifier.deliver(HOOK_URL, {"type": "t", "version": 1, "changes": []})
-        provider.hook_faults.extend([503, 503, 503])
-        failed = await notifier.deliver(HOOK_URL, {"type": "t", "version": 2, "changes": []})
-        provider.hook_faults.append(404)
-        refused = await notifier.deliver(HOOK_URL, {"type": "t", "version": 3, "changes": []})
-
-    assert (delivered, failed, refused) == (True, False, False)
-    assert [h["version"] for h in provider.hooks] == [1]
-    assert provider.hook_attempts == 3 + 3 + 1
-    assert waits == [0.5, 1.0, 0.5, 1.0]
 
 
 async def test_a_restart_reads_every_list_whole_again(

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import grpc
+from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from freeway.common.v1 import common_pb2
 from freeway.router.v1 import router_pb2, router_pb2_grpc
+from services.router.exchange import ExchangeServicer
 from services.router.request import read_request
 from services.shared.logs import request_id
 from services.shared.server import Registration, RunningServer, start_server
@@ -41,7 +43,7 @@ class Seen:
 
 
 @dataclass
-class FakeRouter(router_pb2_grpc.RouterServiceServicer):
+class FakeRouter(ExchangeServicer, router_pb2_grpc.RouterServiceServicer):
     seen: list[Seen] = field(default_factory=list)
     failure: Failure | None = None
     crash: bool = False
@@ -110,6 +112,11 @@ class FakeRouter(router_pb2_grpc.RouterServiceServicer):
         except asyncio.CancelledError:
             self.cancelled.set()
             raise
+
+    async def ProviderHealth(
+        self, request: router_pb2.ProviderHealthRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.ProviderHealthResponse:
+        return router_pb2.ProviderHealthResponse()
 
 
 def reply_text(request: router_pb2.CompletionRequest) -> str:
@@ -328,6 +335,8 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
     providers: list[catalog_pb2.ProviderStatus] = field(default_factory=lambda: providers())
     history: list[catalog_pb2.CatalogEvent] = field(default_factory=lambda: history(models()))
     change_requests: list[catalog_pb2.ListChangesRequest] = field(default_factory=list)
+    alerts: list[catalog_pb2.Alert] = field(default_factory=lambda: alerts())
+    alert_requests: list[catalog_pb2.ListAlertsRequest] = field(default_factory=list)
 
     async def ListModels(
         self, request: catalog_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
@@ -375,6 +384,83 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
         self, request: catalog_pb2.WatchCatalogRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[catalog_pb2.CatalogEvent]:
         yield catalog_pb2.CatalogEvent(version=self.version)
+
+    async def ListAlerts(
+        self, request: catalog_pb2.ListAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.ListAlertsResponse:
+        """Like the catalog: newest first, filtered by kind, limit 0 means 100."""
+        self.alert_requests.append(request)
+        limit = request.limit or 100
+        found = [
+            a
+            for a in reversed(self.alerts)
+            if (not request.kinds or a.kind in request.kinds)
+            and (not request.before_seq or a.seq < request.before_seq)
+        ]
+        return catalog_pb2.ListAlertsResponse(
+            alerts=found[:limit],
+            last_seq=max((a.seq for a in self.alerts), default=0),
+            more=len(found) > limit,
+        )
+
+    async def RaiseAlert(
+        self, request: catalog_pb2.RaiseAlertRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.RaiseAlertResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the fake")
+        raise AssertionError("abort returns never")
+
+    async def WatchAlerts(
+        self, request: catalog_pb2.WatchAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[catalog_pb2.Alert]:
+        for alert in self.alerts:
+            if alert.seq > request.since_seq:
+                yield alert
+
+
+def alerts() -> list[catalog_pb2.Alert]:
+    """A went-paid alert, then a provider-down one (seq 1 and 2)."""
+    paid = catalog_pb2.Alert(
+        seq=1,
+        id="went_paid:openrouter/m:free:4",
+        kind=catalog_pb2.ALERT_KIND_WENT_PAID,
+        severity=catalog_pb2.ALERT_SEVERITY_CRITICAL,
+        subject="openrouter/m:free",
+        provider="openrouter",
+        model_id="openrouter/m:free",
+        message="openrouter/m:free is no longer free",
+        source="catalog",
+        values=[
+            catalog_pb2.AlertValue(
+                field="is_free",
+                old=struct_pb2.Value(bool_value=True),
+                new=struct_pb2.Value(bool_value=False),
+            ),
+            catalog_pb2.AlertValue(
+                field="input_price_per_mtok",
+                old=struct_pb2.Value(number_value=0),
+                new=struct_pb2.Value(number_value=1.5),
+            ),
+        ],
+    )
+    paid.at.FromSeconds(1_700_000_000)
+    down = catalog_pb2.Alert(
+        seq=2,
+        id="provider_down:groq:0",
+        kind=catalog_pb2.ALERT_KIND_PROVIDER_DOWN,
+        severity=catalog_pb2.ALERT_SEVERITY_CRITICAL,
+        subject="groq",
+        provider="groq",
+        message="provider groq failed 3 polls in a row",
+        source="catalog",
+        values=[
+            catalog_pb2.AlertValue(
+                field="last_error",
+                old=struct_pb2.Value(null_value=struct_pb2.NULL_VALUE),
+                new=struct_pb2.Value(string_value="HTTP 503"),
+            )
+        ],
+    )
+    return [paid, down]
 
 
 def matches(model: common_pb2.Model, request: catalog_pb2.ListModelsRequest) -> bool:

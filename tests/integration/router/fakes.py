@@ -65,6 +65,7 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
         self.version = 1
         self.watchers: list[asyncio.Queue[catalog_pb2.CatalogEvent]] = []
         self.requests: list[int] = []
+        self.alerts: list[catalog_pb2.Alert] = []
         self.server: RunningServer | None = None
 
     async def start(self, address: str = "127.0.0.1:0") -> int:
@@ -106,6 +107,17 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def ListChanges(self, request: Any, context: Any) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not part of the fake")
+
+    async def RaiseAlert(self, request: Any, context: Any) -> Any:
+        self.alerts.append(request.alert)
+        return catalog_pb2.RaiseAlertResponse(alert=request.alert)
+
+    async def ListAlerts(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not part of the fake")
+
+    async def WatchAlerts(self, request: Any, context: Any) -> AsyncIterator[catalog_pb2.Alert]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not part of the fake")
+        yield catalog_pb2.Alert()  # never reached: makes this a stream
 
     def add(self, record: common_pb2.Model) -> int:
         self.models[record.id] = record
@@ -179,7 +191,7 @@ class FakeAnalytics(analytics_pb2_grpc.AnalyticsServiceServicer):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not part of the fake")
         yield  # a server stream
 
-    WatchMetrics = Export
+    WatchMetrics = WatchUsage = Export
 
     def by_request(self, request_id: str) -> analytics_pb2.UsageEvent:
         (event,) = [e for e in self.events.values() if e.request_id == request_id]

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from services.shared.settings import SuiteSettings
 from tests.conftest import ROOT, unavailable
 from tests.unit.deploy.facts import (
     COMPOSE_FILE,
@@ -72,8 +73,16 @@ def test_schema_check_rejects_a_broken_file(tmp_path: Path) -> None:
     assert _schema_check(path).returncode != 0
 
 
+OBSERVABILITY = {"prometheus", "grafana"}  # only with `--profile observability`
+
+
 def test_the_suite_is_all_there() -> None:
-    assert set(compose_services()) == {*SERVICES, "envoy", "postgres", "redis"}
+    assert set(compose_services()) == {*SERVICES, "envoy", "postgres", "redis", *OBSERVABILITY}
+    for name in OBSERVABILITY:
+        assert compose_services()[name]["profiles"] == ["observability"]
+    assert not any(
+        "profiles" in svc for name, svc in compose_services().items() if name not in OBSERVABILITY
+    )
     assert set(freeway_services()) == set(SERVICES)
 
 
@@ -260,6 +269,9 @@ def _published(service: dict[str, Any]) -> list[tuple[str, int, int]]:
 
 def test_only_envoy_is_published_on_loopback_by_default() -> None:
     for name, svc in compose_services().items():
+        if name in OBSERVABILITY:  # an operator's tools, on this host only
+            assert all(host == "127.0.0.1" for host, _, _ in _published(svc)), name
+            continue
         assert name == "envoy" or not svc.get("ports"), f"{name}: only Envoy faces the network"
     envoy = envoy_config()
     listener = envoy["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"]
@@ -289,3 +301,32 @@ def test_every_service_gets_the_service_token_as_a_secret_file(name: str) -> Non
     assert environment(svc)["FREEWAY_SERVICE_TOKEN_FILE"] == "/run/secrets/service-token"
     assert "service-token" in svc["secrets"]
     assert compose()["secrets"]["service-token"] == {"environment": "FREEWAY_SERVICE_TOKEN"}
+
+
+@pytest.mark.parametrize("name", ["catalog", "router", "analytics"])
+def test_metrics_ports_are_the_defaults_exposed_and_annotated(name: str) -> None:
+    svc = compose_services()[name]
+    port = getattr(SuiteSettings(), f"{name}_metrics_port")
+    assert environment(svc)[f"FREEWAY_{name.upper()}_METRICS_PORT"] == str(port)
+    assert svc["expose"] == [str(port)]
+    assert svc["labels"]["prometheus.io/scrape"] == "true"
+    assert svc["labels"]["prometheus.io/port"] == str(port)
+
+
+def test_prometheus_scrapes_every_service_where_it_serves_metrics() -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text("utf-8"))
+    targets = {
+        job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]
+    }
+    settings = SuiteSettings()
+    for name in ("catalog", "router", "analytics"):
+        assert targets[name] == [f"{name}:{getattr(settings, f'{name}_metrics_port')}"]
+    assert targets["edge"] == [f"edge:{default_port('edge')}"]
+    assert compose_services()["edge"]["labels"]["prometheus.io/port"] == str(default_port("edge"))
+    for mount in [
+        *compose_services()["prometheus"]["volumes"],
+        *compose_services()["grafana"]["volumes"],
+    ]:
+        source = mount.split(":")[0]
+        if source.startswith("./"):
+            assert (ROOT / source).is_dir(), f"{mount}: no such folder"

@@ -73,7 +73,9 @@ def test_listener_and_admin_use_the_suite_ports_on_all_interfaces() -> None:
 def test_every_request_goes_to_the_edge_service_on_its_port() -> None:
     (host,) = _manager()["route_config"]["virtual_hosts"]
     assert host["domains"] == ["*"]
-    (route,) = host["routes"]
+    metrics, route = host["routes"]
+    assert metrics["match"] == {"path": "/metrics"}
+    assert metrics["direct_response"]["status"] == 404
     assert route["match"] == {"prefix": "/"}
     assert route["route"]["cluster"] == "edge"
     (locality,) = _edge_cluster()["load_assignment"]["endpoints"]
@@ -87,7 +89,7 @@ def test_streams_are_not_cut_short() -> None:
     """SSE completions and websockets last as long as the model writes: no route deadline,
     a per-stream idle bound of minutes, websocket upgrades on HTTP/1.1 and HTTP/2."""
     manager = _manager()
-    (route,) = manager["route_config"]["virtual_hosts"][0]["routes"]
+    route = manager["route_config"]["virtual_hosts"][0]["routes"][-1]
     assert route["route"]["timeout"] == "0s"
     assert int(manager["stream_idle_timeout"].removesuffix("s")) >= 300
     assert {"upgrade_type": "websocket"} in manager["upgrade_configs"]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from services.shared.settings import SuiteSettings
 from tests.conftest import ROOT, unavailable
 from tests.unit.deploy.facts import (
     SERVICES,
@@ -105,13 +106,27 @@ def test_each_service_binds_its_default_port_and_is_probed_there(name: str) -> N
     port = default_port(name)
     container = _container(name)
     assert _explicit_env(name)[address_env(name)]["value"] == f"0.0.0.0:{port}"
-    assert [p["containerPort"] for p in container["ports"]] == [port]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports.pop("http" if name == "edge" else "grpc") == port
+    if name != "edge":  # the gRPC services serve /metrics on a port of their own
+        metrics = getattr(SuiteSettings(), f"{name}_metrics_port")
+        assert ports == {"metrics": metrics}
+        assert _explicit_env(name)[f"FREEWAY_{name.upper()}_METRICS_PORT"]["value"] == str(metrics)
+    annotations = _pod_annotations(name)
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(metrics if name != "edge" else port)
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         check = container[probe]
         kind = "httpGet" if name == "edge" else "grpc"
         assert check[kind]["port"] == port, f"{name}: {probe}"
     if name == "edge":
         assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def _pod_annotations(name: str) -> dict[str, str]:
+    deployment = _objects()[("Deployment", name)]
+    annotations: dict[str, str] = deployment["spec"]["template"]["metadata"]["annotations"]
+    return annotations
 
 
 def test_clients_reach_services_where_they_listen() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from freeway.catalog.v1 import catalog_pb2
 from freeway.common.v1 import common_pb2
 from native import kernel
 from services.shared import vocabulary
-from services.shared.vocabulary import Capability, Strategy
+from services.shared.vocabulary import AlertKind, AlertSeverity, Capability, Strategy
 
 
 def test_capabilities_are_the_proto_enum() -> None:
@@ -44,3 +45,15 @@ def test_chat_models_take_and_give_text() -> None:
     assert vocabulary.is_chat_model(["text", "image"], ["text"])
     assert not vocabulary.is_chat_model(["audio"], ["text"])
     assert not vocabulary.is_chat_model(["text"], ["classification"])
+
+
+def test_alert_kinds_and_severities_are_the_proto_enums() -> None:
+    kinds = {n.removeprefix("ALERT_KIND_"): v for n, v in catalog_pb2.AlertKind.items() if v}
+    severities = {
+        n.removeprefix("ALERT_SEVERITY_"): v for n, v in catalog_pb2.AlertSeverity.items() if v
+    }
+    assert {k.name: k.value for k in AlertKind} == kinds
+    assert {s.name: s.value for s in AlertSeverity} == severities
+    assert vocabulary.ALERT_KIND_BY_NAME["went_paid"] is AlertKind.WENT_PAID
+    assert AlertKind.GONE.topic == "catalog"
+    assert AlertKind.QUOTA_LOW.topic == "providers"

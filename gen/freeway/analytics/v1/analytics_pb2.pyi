@@ -612,3 +612,49 @@ class RecordFeedbackResponse(_message.Message):
     source: FeedbackSource
     replaced: bool
     def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., score: _Optional[float] = ..., source: _Optional[_Union[FeedbackSource, str]] = ..., replaced: _Optional[bool] = ...) -> None: ...
+
+class WatchUsageRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class UsageNotice(_message.Message):
+    __slots__ = ("time", "request_id", "key_id", "team_id", "requested_model", "served_model", "provider", "strategy", "status", "latency_ms", "ttft_ms", "prompt_tokens", "completion_tokens", "cost_usd", "saving_usd", "attempts", "cache_hit", "stream", "dropped")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    SERVED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    TTFT_MS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    SAVING_USD_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    request_id: str
+    key_id: str
+    team_id: str
+    requested_model: str
+    served_model: str
+    provider: str
+    strategy: _common_pb2.Strategy
+    status: UsageStatus
+    latency_ms: float
+    ttft_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    saving_usd: float
+    attempts: int
+    cache_hit: bool
+    stream: bool
+    dropped: int
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., key_id: _Optional[str] = ..., team_id: _Optional[str] = ..., requested_model: _Optional[str] = ..., served_model: _Optional[str] = ..., provider: _Optional[str] = ..., strategy: _Optional[_Union[_common_pb2.Strategy, str]] = ..., status: _Optional[_Union[UsageStatus, str]] = ..., latency_ms: _Optional[float] = ..., ttft_ms: _Optional[float] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., saving_usd: _Optional[float] = ..., attempts: _Optional[int] = ..., cache_hit: _Optional[bool] = ..., stream: _Optional[bool] = ..., dropped: _Optional[int] = ...) -> None: ...

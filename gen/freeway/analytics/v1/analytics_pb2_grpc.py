@@ -69,6 +69,11 @@ class AnalyticsServiceStub:
                 request_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.WatchMetricsRequest.SerializeToString,
                 response_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.LiveMetrics.FromString,
                 _registered_method=True)
+        self.WatchUsage = channel.unary_stream(
+                '/freeway.analytics.v1.AnalyticsService/WatchUsage',
+                request_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.WatchUsageRequest.SerializeToString,
+                response_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.UsageNotice.FromString,
+                _registered_method=True)
         self.RecordFeedback = channel.unary_unary(
                 '/freeway.analytics.v1.AnalyticsService/RecordFeedback',
                 request_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.RecordFeedbackRequest.SerializeToString,
@@ -129,6 +134,14 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchUsage(self, request, context):
+        """Every newly stored usage event, as it is stored (never a duplicate, never prompt text).
+        A watcher that reads too slowly loses the oldest notices (counted in `dropped`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RecordFeedback(self, request, context):
         """A score for one request's answer, stored with that request's usage.
         """
@@ -173,6 +186,11 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.WatchMetrics,
                     request_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.WatchMetricsRequest.FromString,
                     response_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.LiveMetrics.SerializeToString,
+            ),
+            'WatchUsage': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchUsage,
+                    request_deserializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.WatchUsageRequest.FromString,
+                    response_serializer=freeway_dot_analytics_dot_v1_dot_analytics__pb2.UsageNotice.SerializeToString,
             ),
             'RecordFeedback': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordFeedback,
@@ -369,6 +387,33 @@ class AnalyticsService:
             '/freeway.analytics.v1.AnalyticsService/WatchMetrics',
             freeway_dot_analytics_dot_v1_dot_analytics__pb2.WatchMetricsRequest.SerializeToString,
             freeway_dot_analytics_dot_v1_dot_analytics__pb2.LiveMetrics.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/freeway.analytics.v1.AnalyticsService/WatchUsage',
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.WatchUsageRequest.SerializeToString,
+            freeway_dot_analytics_dot_v1_dot_analytics__pb2.UsageNotice.FromString,
             options,
             channel_credentials,
             insecure,

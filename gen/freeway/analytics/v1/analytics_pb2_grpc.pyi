@@ -47,6 +47,10 @@ class AnalyticsServiceStub:
     """Usage rows as CSV or JSON lines, in time order, in chunks."""
     WatchMetrics: _grpc.UnaryStreamMultiCallable[_analytics_pb2.WatchMetricsRequest, _analytics_pb2.LiveMetrics]
     """Live aggregates over a trailing window, one message per interval."""
+    WatchUsage: _grpc.UnaryStreamMultiCallable[_analytics_pb2.WatchUsageRequest, _analytics_pb2.UsageNotice]
+    """Every newly stored usage event, as it is stored (never a duplicate, never prompt text).
+    A watcher that reads too slowly loses the oldest notices (counted in `dropped`).
+    """
     RecordFeedback: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.RecordFeedbackRequest, _analytics_pb2.RecordFeedbackResponse]
     """A score for one request's answer, stored with that request's usage."""
 
@@ -69,6 +73,10 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     """Usage rows as CSV or JSON lines, in time order, in chunks."""
     WatchMetrics: _aio.UnaryStreamMultiCallable[_analytics_pb2.WatchMetricsRequest, _analytics_pb2.LiveMetrics]  # type: ignore[assignment]
     """Live aggregates over a trailing window, one message per interval."""
+    WatchUsage: _aio.UnaryStreamMultiCallable[_analytics_pb2.WatchUsageRequest, _analytics_pb2.UsageNotice]  # type: ignore[assignment]
+    """Every newly stored usage event, as it is stored (never a duplicate, never prompt text).
+    A watcher that reads too slowly loses the oldest notices (counted in `dropped`).
+    """
     RecordFeedback: _aio.UnaryUnaryMultiCallable[_analytics_pb2.RecordFeedbackRequest, _analytics_pb2.RecordFeedbackResponse]  # type: ignore[assignment]
     """A score for one request's answer, stored with that request's usage."""
 
@@ -130,6 +138,16 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_analytics_pb2.LiveMetrics], _abc.AsyncIterator[_analytics_pb2.LiveMetrics]]:
         """Live aggregates over a trailing window, one message per interval."""
+
+    @_abc_1.abstractmethod
+    def WatchUsage(
+        self,
+        request: _analytics_pb2.WatchUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_analytics_pb2.UsageNotice], _abc.AsyncIterator[_analytics_pb2.UsageNotice]]:
+        """Every newly stored usage event, as it is stored (never a duplicate, never prompt text).
+        A watcher that reads too slowly loses the oldest notices (counted in `dropped`).
+        """
 
     @_abc_1.abstractmethod
     def RecordFeedback(

@@ -22,47 +22,66 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from freeway.common.v1 import common_pb2 as freeway_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n freeway/catalog/v1/catalog.proto\x12\x12\x66reeway.catalog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x66reeway/common/v1/common.proto\"\x82\x01\n\x11ListModelsRequest\x12\x11\n\tfree_only\x18\x01 \x01(\x08\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x33\n\x0c\x63\x61pabilities\x18\x03 \x03(\x0e\x32\x1d.freeway.common.v1.Capability\x12\x13\n\x0bmin_context\x18\x04 \x01(\x03\"O\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.freeway.common.v1.Model\x12\x0f\n\x07version\x18\x02 \x01(\x04\"\x1d\n\x0fGetModelRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x16\n\x14ListProvidersRequest\"\x87\x02\n\x0eProviderStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x0f\n\x07healthy\x18\x04 \x01(\x08\x12\x30\n\x0clast_success\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12-\n\tnext_poll\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bmodel_count\x18\x08 \x01(\x03\x12\x12\n\nfree_count\x18\t \x01(\x03\x12\x16\n\x0eunpriced_count\x18\n \x01(\x03\"N\n\x15ListProvidersResponse\x12\x35\n\tproviders\x18\x01 \x03(\x0b\x32\".freeway.catalog.v1.ProviderStatus\"&\n\x16RefreshProviderRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"`\n\x17RefreshProviderResponse\x12\x34\n\x08provider\x18\x01 \x01(\x0b\x32\".freeway.catalog.v1.ProviderStatus\x12\x0f\n\x07version\x18\x02 \x01(\x04\",\n\x13WatchCatalogRequest\x12\x15\n\rsince_version\x18\x01 \x01(\x04\"\xb3\x01\n\x0bModelChange\x12,\n\x04type\x18\x01 \x01(\x0e\x32\x1e.freeway.catalog.v1.ChangeType\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12%\n\x03old\x18\x03 \x01(\x0b\x32\x18.freeway.common.v1.Model\x12%\n\x03new\x18\x04 \x01(\x0b\x32\x18.freeway.common.v1.Model\x12\x16\n\x0e\x63hanged_fields\x18\x05 \x03(\t\"4\n\x08Snapshot\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.freeway.common.v1.Model\"\xb4\x01\n\x0c\x43\x61talogEvent\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x08snapshot\x18\x03 \x01(\x0b\x32\x1c.freeway.catalog.v1.SnapshotH\x00\x12\x31\n\x06\x63hange\x18\x04 \x01(\x0b\x32\x1f.freeway.catalog.v1.ModelChangeH\x00\x42\x06\n\x04kind\":\n\x12ListChangesRequest\x12\x15\n\rsince_version\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"\x81\x01\n\x13ListChangesResponse\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .freeway.catalog.v1.CatalogEvent\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x19\n\x11history_truncated\x18\x03 \x01(\x08\x12\x0c\n\x04more\x18\x04 \x01(\x08*r\n\nChangeType\x12\x1b\n\x17\x43HANGE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43HANGE_TYPE_ADDED\x10\x01\x12\x17\n\x13\x43HANGE_TYPE_REMOVED\x10\x02\x12\x17\n\x13\x43HANGE_TYPE_CHANGED\x10\x03\x32\xc7\x04\n\x0e\x43\x61talogService\x12[\n\nListModels\x12%.freeway.catalog.v1.ListModelsRequest\x1a&.freeway.catalog.v1.ListModelsResponse\x12I\n\x08GetModel\x12#.freeway.catalog.v1.GetModelRequest\x1a\x18.freeway.common.v1.Model\x12\x64\n\rListProviders\x12(.freeway.catalog.v1.ListProvidersRequest\x1a).freeway.catalog.v1.ListProvidersResponse\x12j\n\x0fRefreshProvider\x12*.freeway.catalog.v1.RefreshProviderRequest\x1a+.freeway.catalog.v1.RefreshProviderResponse\x12[\n\x0cWatchCatalog\x12\'.freeway.catalog.v1.WatchCatalogRequest\x1a .freeway.catalog.v1.CatalogEvent0\x01\x12^\n\x0bListChanges\x12&.freeway.catalog.v1.ListChangesRequest\x1a\'.freeway.catalog.v1.ListChangesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n freeway/catalog/v1/catalog.proto\x12\x12\x66reeway.catalog.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x66reeway/common/v1/common.proto\"\x82\x01\n\x11ListModelsRequest\x12\x11\n\tfree_only\x18\x01 \x01(\x08\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x33\n\x0c\x63\x61pabilities\x18\x03 \x03(\x0e\x32\x1d.freeway.common.v1.Capability\x12\x13\n\x0bmin_context\x18\x04 \x01(\x03\"O\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.freeway.common.v1.Model\x12\x0f\n\x07version\x18\x02 \x01(\x04\"\x1d\n\x0fGetModelRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x16\n\x14ListProvidersRequest\"\x87\x02\n\x0eProviderStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x0f\n\x07healthy\x18\x04 \x01(\x08\x12\x30\n\x0clast_success\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12-\n\tnext_poll\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bmodel_count\x18\x08 \x01(\x03\x12\x12\n\nfree_count\x18\t \x01(\x03\x12\x16\n\x0eunpriced_count\x18\n \x01(\x03\"N\n\x15ListProvidersResponse\x12\x35\n\tproviders\x18\x01 \x03(\x0b\x32\".freeway.catalog.v1.ProviderStatus\"&\n\x16RefreshProviderRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"`\n\x17RefreshProviderResponse\x12\x34\n\x08provider\x18\x01 \x01(\x0b\x32\".freeway.catalog.v1.ProviderStatus\x12\x0f\n\x07version\x18\x02 \x01(\x04\",\n\x13WatchCatalogRequest\x12\x15\n\rsince_version\x18\x01 \x01(\x04\"\xb3\x01\n\x0bModelChange\x12,\n\x04type\x18\x01 \x01(\x0e\x32\x1e.freeway.catalog.v1.ChangeType\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12%\n\x03old\x18\x03 \x01(\x0b\x32\x18.freeway.common.v1.Model\x12%\n\x03new\x18\x04 \x01(\x0b\x32\x18.freeway.common.v1.Model\x12\x16\n\x0e\x63hanged_fields\x18\x05 \x03(\t\"4\n\x08Snapshot\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.freeway.common.v1.Model\"\xb4\x01\n\x0c\x43\x61talogEvent\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x08snapshot\x18\x03 \x01(\x0b\x32\x1c.freeway.catalog.v1.SnapshotH\x00\x12\x31\n\x06\x63hange\x18\x04 \x01(\x0b\x32\x1f.freeway.catalog.v1.ModelChangeH\x00\x42\x06\n\x04kind\":\n\x12ListChangesRequest\x12\x15\n\rsince_version\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"\x81\x01\n\x13ListChangesResponse\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .freeway.catalog.v1.CatalogEvent\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x19\n\x11history_truncated\x18\x03 \x01(\x08\x12\x0c\n\x04more\x18\x04 \x01(\x08\"e\n\nAlertValue\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12#\n\x03old\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12#\n\x03new\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"\xb0\x02\n\x05\x41lert\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\n\n\x02id\x18\x02 \x01(\t\x12+\n\x04kind\x18\x03 \x01(\x0e\x32\x1d.freeway.catalog.v1.AlertKind\x12\x33\n\x08severity\x18\x04 \x01(\x0e\x32!.freeway.catalog.v1.AlertSeverity\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x10\n\x08provider\x18\x07 \x01(\t\x12\x10\n\x08model_id\x18\x08 \x01(\t\x12.\n\x06values\x18\t \x03(\x0b\x32\x1e.freeway.catalog.v1.AlertValue\x12\x0f\n\x07message\x18\n \x01(\t\x12\x0e\n\x06source\x18\x0b \x01(\t\"=\n\x11RaiseAlertRequest\x12(\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x19.freeway.catalog.v1.Alert\"Q\n\x12RaiseAlertResponse\x12(\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x19.freeway.catalog.v1.Alert\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"d\n\x11ListAlertsRequest\x12\r\n\x05limit\x18\x01 \x01(\r\x12,\n\x05kinds\x18\x02 \x03(\x0e\x32\x1d.freeway.catalog.v1.AlertKind\x12\x12\n\nbefore_seq\x18\x03 \x01(\x04\"_\n\x12ListAlertsResponse\x12)\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x19.freeway.catalog.v1.Alert\x12\x10\n\x08last_seq\x18\x02 \x01(\x04\x12\x0c\n\x04more\x18\x03 \x01(\x08\"U\n\x12WatchAlertsRequest\x12\x11\n\tsince_seq\x18\x01 \x01(\x04\x12,\n\x05kinds\x18\x02 \x03(\x0e\x32\x1d.freeway.catalog.v1.AlertKind*r\n\nChangeType\x12\x1b\n\x17\x43HANGE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43HANGE_TYPE_ADDED\x10\x01\x12\x17\n\x13\x43HANGE_TYPE_REMOVED\x10\x02\x12\x17\n\x13\x43HANGE_TYPE_CHANGED\x10\x03*\xb1\x01\n\tAlertKind\x12\x1a\n\x16\x41LERT_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41LERT_KIND_WENT_PAID\x10\x01\x12\x13\n\x0f\x41LERT_KIND_GONE\x10\x02\x12\x1c\n\x18\x41LERT_KIND_PROVIDER_DOWN\x10\x03\x12!\n\x1d\x41LERT_KIND_PROVIDER_RECOVERED\x10\x04\x12\x18\n\x14\x41LERT_KIND_QUOTA_LOW\x10\x05*\x81\x01\n\rAlertSeverity\x12\x1e\n\x1a\x41LERT_SEVERITY_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41LERT_SEVERITY_INFO\x10\x01\x12\x1a\n\x16\x41LERT_SEVERITY_WARNING\x10\x02\x12\x1b\n\x17\x41LERT_SEVERITY_CRITICAL\x10\x03\x32\xd5\x06\n\x0e\x43\x61talogService\x12[\n\nListModels\x12%.freeway.catalog.v1.ListModelsRequest\x1a&.freeway.catalog.v1.ListModelsResponse\x12I\n\x08GetModel\x12#.freeway.catalog.v1.GetModelRequest\x1a\x18.freeway.common.v1.Model\x12\x64\n\rListProviders\x12(.freeway.catalog.v1.ListProvidersRequest\x1a).freeway.catalog.v1.ListProvidersResponse\x12j\n\x0fRefreshProvider\x12*.freeway.catalog.v1.RefreshProviderRequest\x1a+.freeway.catalog.v1.RefreshProviderResponse\x12[\n\x0cWatchCatalog\x12\'.freeway.catalog.v1.WatchCatalogRequest\x1a .freeway.catalog.v1.CatalogEvent0\x01\x12^\n\x0bListChanges\x12&.freeway.catalog.v1.ListChangesRequest\x1a\'.freeway.catalog.v1.ListChangesResponse\x12[\n\nRaiseAlert\x12%.freeway.catalog.v1.RaiseAlertRequest\x1a&.freeway.catalog.v1.RaiseAlertResponse\x12[\n\nListAlerts\x12%.freeway.catalog.v1.ListAlertsRequest\x1a&.freeway.catalog.v1.ListAlertsResponse\x12R\n\x0bWatchAlerts\x12&.freeway.catalog.v1.WatchAlertsRequest\x1a\x19.freeway.catalog.v1.Alert0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'freeway.catalog.v1.catalog_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANGETYPE']._serialized_start=1531
-  _globals['_CHANGETYPE']._serialized_end=1645
-  _globals['_LISTMODELSREQUEST']._serialized_start=122
-  _globals['_LISTMODELSREQUEST']._serialized_end=252
-  _globals['_LISTMODELSRESPONSE']._serialized_start=254
-  _globals['_LISTMODELSRESPONSE']._serialized_end=333
-  _globals['_GETMODELREQUEST']._serialized_start=335
-  _globals['_GETMODELREQUEST']._serialized_end=364
-  _globals['_LISTPROVIDERSREQUEST']._serialized_start=366
-  _globals['_LISTPROVIDERSREQUEST']._serialized_end=388
-  _globals['_PROVIDERSTATUS']._serialized_start=391
-  _globals['_PROVIDERSTATUS']._serialized_end=654
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=656
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=734
-  _globals['_REFRESHPROVIDERREQUEST']._serialized_start=736
-  _globals['_REFRESHPROVIDERREQUEST']._serialized_end=774
-  _globals['_REFRESHPROVIDERRESPONSE']._serialized_start=776
-  _globals['_REFRESHPROVIDERRESPONSE']._serialized_end=872
-  _globals['_WATCHCATALOGREQUEST']._serialized_start=874
-  _globals['_WATCHCATALOGREQUEST']._serialized_end=918
-  _globals['_MODELCHANGE']._serialized_start=921
-  _globals['_MODELCHANGE']._serialized_end=1100
-  _globals['_SNAPSHOT']._serialized_start=1102
-  _globals['_SNAPSHOT']._serialized_end=1154
-  _globals['_CATALOGEVENT']._serialized_start=1157
-  _globals['_CATALOGEVENT']._serialized_end=1337
-  _globals['_LISTCHANGESREQUEST']._serialized_start=1339
-  _globals['_LISTCHANGESREQUEST']._serialized_end=1397
-  _globals['_LISTCHANGESRESPONSE']._serialized_start=1400
-  _globals['_LISTCHANGESRESPONSE']._serialized_end=1529
-  _globals['_CATALOGSERVICE']._serialized_start=1648
-  _globals['_CATALOGSERVICE']._serialized_end=2231
+  _globals['_CHANGETYPE']._serialized_start=2403
+  _globals['_CHANGETYPE']._serialized_end=2517
+  _globals['_ALERTKIND']._serialized_start=2520
+  _globals['_ALERTKIND']._serialized_end=2697
+  _globals['_ALERTSEVERITY']._serialized_start=2700
+  _globals['_ALERTSEVERITY']._serialized_end=2829
+  _globals['_LISTMODELSREQUEST']._serialized_start=152
+  _globals['_LISTMODELSREQUEST']._serialized_end=282
+  _globals['_LISTMODELSRESPONSE']._serialized_start=284
+  _globals['_LISTMODELSRESPONSE']._serialized_end=363
+  _globals['_GETMODELREQUEST']._serialized_start=365
+  _globals['_GETMODELREQUEST']._serialized_end=394
+  _globals['_LISTPROVIDERSREQUEST']._serialized_start=396
+  _globals['_LISTPROVIDERSREQUEST']._serialized_end=418
+  _globals['_PROVIDERSTATUS']._serialized_start=421
+  _globals['_PROVIDERSTATUS']._serialized_end=684
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=686
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=764
+  _globals['_REFRESHPROVIDERREQUEST']._serialized_start=766
+  _globals['_REFRESHPROVIDERREQUEST']._serialized_end=804
+  _globals['_REFRESHPROVIDERRESPONSE']._serialized_start=806
+  _globals['_REFRESHPROVIDERRESPONSE']._serialized_end=902
+  _globals['_WATCHCATALOGREQUEST']._serialized_start=904
+  _globals['_WATCHCATALOGREQUEST']._serialized_end=948
+  _globals['_MODELCHANGE']._serialized_start=951
+  _globals['_MODELCHANGE']._serialized_end=1130
+  _globals['_SNAPSHOT']._serialized_start=1132
+  _globals['_SNAPSHOT']._serialized_end=1184
+  _globals['_CATALOGEVENT']._serialized_start=1187
+  _globals['_CATALOGEVENT']._serialized_end=1367
+  _globals['_LISTCHANGESREQUEST']._serialized_start=1369
+  _globals['_LISTCHANGESREQUEST']._serialized_end=1427
+  _globals['_LISTCHANGESRESPONSE']._serialized_start=1430
+  _globals['_LISTCHANGESRESPONSE']._serialized_end=1559
+  _globals['_ALERTVALUE']._serialized_start=1561
+  _globals['_ALERTVALUE']._serialized_end=1662
+  _globals['_ALERT']._serialized_start=1665
+  _globals['_ALERT']._serialized_end=1969
+  _globals['_RAISEALERTREQUEST']._serialized_start=1971
+  _globals['_RAISEALERTREQUEST']._serialized_end=2032
+  _globals['_RAISEALERTRESPONSE']._serialized_start=2034
+  _globals['_RAISEALERTRESPONSE']._serialized_end=2115
+  _globals['_LISTALERTSREQUEST']._serialized_start=2117
+  _globals['_LISTALERTSREQUEST']._serialized_end=2217
+  _globals['_LISTALERTSRESPONSE']._serialized_start=2219
+  _globals['_LISTALERTSRESPONSE']._serialized_end=2314
+  _globals['_WATCHALERTSREQUEST']._serialized_start=2316
+  _globals['_WATCHALERTSREQUEST']._serialized_end=2401
+  _globals['_CATALOGSERVICE']._serialized_start=2832
+  _globals['_CATALOGSERVICE']._serialized_end=3685
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from freeway.common.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -17,10 +18,36 @@ class ChangeType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHANGE_TYPE_ADDED: _ClassVar[ChangeType]
     CHANGE_TYPE_REMOVED: _ClassVar[ChangeType]
     CHANGE_TYPE_CHANGED: _ClassVar[ChangeType]
+
+class AlertKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_KIND_UNSPECIFIED: _ClassVar[AlertKind]
+    ALERT_KIND_WENT_PAID: _ClassVar[AlertKind]
+    ALERT_KIND_GONE: _ClassVar[AlertKind]
+    ALERT_KIND_PROVIDER_DOWN: _ClassVar[AlertKind]
+    ALERT_KIND_PROVIDER_RECOVERED: _ClassVar[AlertKind]
+    ALERT_KIND_QUOTA_LOW: _ClassVar[AlertKind]
+
+class AlertSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_SEVERITY_UNSPECIFIED: _ClassVar[AlertSeverity]
+    ALERT_SEVERITY_INFO: _ClassVar[AlertSeverity]
+    ALERT_SEVERITY_WARNING: _ClassVar[AlertSeverity]
+    ALERT_SEVERITY_CRITICAL: _ClassVar[AlertSeverity]
 CHANGE_TYPE_UNSPECIFIED: ChangeType
 CHANGE_TYPE_ADDED: ChangeType
 CHANGE_TYPE_REMOVED: ChangeType
 CHANGE_TYPE_CHANGED: ChangeType
+ALERT_KIND_UNSPECIFIED: AlertKind
+ALERT_KIND_WENT_PAID: AlertKind
+ALERT_KIND_GONE: AlertKind
+ALERT_KIND_PROVIDER_DOWN: AlertKind
+ALERT_KIND_PROVIDER_RECOVERED: AlertKind
+ALERT_KIND_QUOTA_LOW: AlertKind
+ALERT_SEVERITY_UNSPECIFIED: AlertSeverity
+ALERT_SEVERITY_INFO: AlertSeverity
+ALERT_SEVERITY_WARNING: AlertSeverity
+ALERT_SEVERITY_CRITICAL: AlertSeverity
 
 class ListModelsRequest(_message.Message):
     __slots__ = ("free_only", "provider", "capabilities", "min_context")
@@ -153,3 +180,81 @@ class ListChangesResponse(_message.Message):
     history_truncated: bool
     more: bool
     def __init__(self, events: _Optional[_Iterable[_Union[CatalogEvent, _Mapping]]] = ..., version: _Optional[int] = ..., history_truncated: _Optional[bool] = ..., more: _Optional[bool] = ...) -> None: ...
+
+class AlertValue(_message.Message):
+    __slots__ = ("field", "old", "new")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    OLD_FIELD_NUMBER: _ClassVar[int]
+    NEW_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    old: _struct_pb2.Value
+    new: _struct_pb2.Value
+    def __init__(self, field: _Optional[str] = ..., old: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., new: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("seq", "id", "kind", "severity", "at", "subject", "provider", "model_id", "values", "message", "source")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    id: str
+    kind: AlertKind
+    severity: AlertSeverity
+    at: _timestamp_pb2.Timestamp
+    subject: str
+    provider: str
+    model_id: str
+    values: _containers.RepeatedCompositeFieldContainer[AlertValue]
+    message: str
+    source: str
+    def __init__(self, seq: _Optional[int] = ..., id: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., severity: _Optional[_Union[AlertSeverity, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject: _Optional[str] = ..., provider: _Optional[str] = ..., model_id: _Optional[str] = ..., values: _Optional[_Iterable[_Union[AlertValue, _Mapping]]] = ..., message: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+
+class RaiseAlertRequest(_message.Message):
+    __slots__ = ("alert",)
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    alert: Alert
+    def __init__(self, alert: _Optional[_Union[Alert, _Mapping]] = ...) -> None: ...
+
+class RaiseAlertResponse(_message.Message):
+    __slots__ = ("alert", "duplicate")
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    alert: Alert
+    duplicate: bool
+    def __init__(self, alert: _Optional[_Union[Alert, _Mapping]] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
+class ListAlertsRequest(_message.Message):
+    __slots__ = ("limit", "kinds", "before_seq")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_SEQ_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    kinds: _containers.RepeatedScalarFieldContainer[AlertKind]
+    before_seq: int
+    def __init__(self, limit: _Optional[int] = ..., kinds: _Optional[_Iterable[_Union[AlertKind, str]]] = ..., before_seq: _Optional[int] = ...) -> None: ...
+
+class ListAlertsResponse(_message.Message):
+    __slots__ = ("alerts", "last_seq", "more")
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    last_seq: int
+    more: bool
+    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., last_seq: _Optional[int] = ..., more: _Optional[bool] = ...) -> None: ...
+
+class WatchAlertsRequest(_message.Message):
+    __slots__ = ("since_seq", "kinds")
+    SINCE_SEQ_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    since_seq: int
+    kinds: _containers.RepeatedScalarFieldContainer[AlertKind]
+    def __init__(self, since_seq: _Optional[int] = ..., kinds: _Optional[_Iterable[_Union[AlertKind, str]]] = ...) -> None: ...

@@ -65,6 +65,21 @@ class CatalogServiceStub:
                 request_serializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListChangesRequest.SerializeToString,
                 response_deserializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListChangesResponse.FromString,
                 _registered_method=True)
+        self.RaiseAlert = channel.unary_unary(
+                '/freeway.catalog.v1.CatalogService/RaiseAlert',
+                request_serializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.RaiseAlertRequest.SerializeToString,
+                response_deserializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.RaiseAlertResponse.FromString,
+                _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/freeway.catalog.v1.CatalogService/ListAlerts',
+                request_serializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
+        self.WatchAlerts = channel.unary_stream(
+                '/freeway.catalog.v1.CatalogService/WatchAlerts',
+                request_serializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.WatchAlertsRequest.SerializeToString,
+                response_deserializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.Alert.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -109,6 +124,29 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RaiseAlert(self, request, context):
+        """Raise an alert seen outside the catalog (the router's free-quota crossings). Stored,
+        logged and sent to webhooks like the catalog's own; an `id` already stored is a no-op.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlerts(self, request, context):
+        """The stored alerts, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAlerts(self, request, context):
+        """Every alert after since_seq (0: only those raised from now on), oldest first, for as
+        long as the stream is open.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +179,21 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ListChanges,
                     request_deserializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListChangesRequest.FromString,
                     response_serializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListChangesResponse.SerializeToString,
+            ),
+            'RaiseAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.RaiseAlert,
+                    request_deserializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.RaiseAlertRequest.FromString,
+                    response_serializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.RaiseAlertResponse.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListAlertsRequest.FromString,
+                    response_serializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'WatchAlerts': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAlerts,
+                    request_deserializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.WatchAlertsRequest.FromString,
+                    response_serializer=freeway_dot_catalog_dot_v1_dot_catalog__pb2.Alert.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -305,6 +358,87 @@ class CatalogService:
             '/freeway.catalog.v1.CatalogService/ListChanges',
             freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListChangesRequest.SerializeToString,
             freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RaiseAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/freeway.catalog.v1.CatalogService/RaiseAlert',
+            freeway_dot_catalog_dot_v1_dot_catalog__pb2.RaiseAlertRequest.SerializeToString,
+            freeway_dot_catalog_dot_v1_dot_catalog__pb2.RaiseAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/freeway.catalog.v1.CatalogService/ListAlerts',
+            freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListAlertsRequest.SerializeToString,
+            freeway_dot_catalog_dot_v1_dot_catalog__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/freeway.catalog.v1.CatalogService/WatchAlerts',
+            freeway_dot_catalog_dot_v1_dot_catalog__pb2.WatchAlertsRequest.SerializeToString,
+            freeway_dot_catalog_dot_v1_dot_catalog__pb2.Alert.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,16 @@ class CatalogServiceStub:
     """
     ListChanges: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListChangesRequest, _catalog_pb2.ListChangesResponse]
     """The changes after since_version still in history, oldest first, at most `limit`."""
+    RaiseAlert: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.RaiseAlertRequest, _catalog_pb2.RaiseAlertResponse]
+    """Raise an alert seen outside the catalog (the router's free-quota crossings). Stored,
+    logged and sent to webhooks like the catalog's own; an `id` already stored is a no-op.
+    """
+    ListAlerts: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListAlertsRequest, _catalog_pb2.ListAlertsResponse]
+    """The stored alerts, newest first."""
+    WatchAlerts: _grpc.UnaryStreamMultiCallable[_catalog_pb2.WatchAlertsRequest, _catalog_pb2.Alert]
+    """Every alert after since_seq (0: only those raised from now on), oldest first, for as
+    long as the stream is open.
+    """
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
@@ -56,6 +66,16 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     """
     ListChanges: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListChangesRequest, _catalog_pb2.ListChangesResponse]  # type: ignore[assignment]
     """The changes after since_version still in history, oldest first, at most `limit`."""
+    RaiseAlert: _aio.UnaryUnaryMultiCallable[_catalog_pb2.RaiseAlertRequest, _catalog_pb2.RaiseAlertResponse]  # type: ignore[assignment]
+    """Raise an alert seen outside the catalog (the router's free-quota crossings). Stored,
+    logged and sent to webhooks like the catalog's own; an `id` already stored is a no-op.
+    """
+    ListAlerts: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListAlertsRequest, _catalog_pb2.ListAlertsResponse]  # type: ignore[assignment]
+    """The stored alerts, newest first."""
+    WatchAlerts: _aio.UnaryStreamMultiCallable[_catalog_pb2.WatchAlertsRequest, _catalog_pb2.Alert]  # type: ignore[assignment]
+    """Every alert after since_seq (0: only those raised from now on), oldest first, for as
+    long as the stream is open.
+    """
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -103,5 +123,33 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.ListChangesResponse, _abc.Awaitable[_catalog_pb2.ListChangesResponse]]:
         """The changes after since_version still in history, oldest first, at most `limit`."""
+
+    @_abc_1.abstractmethod
+    def RaiseAlert(
+        self,
+        request: _catalog_pb2.RaiseAlertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.RaiseAlertResponse, _abc.Awaitable[_catalog_pb2.RaiseAlertResponse]]:
+        """Raise an alert seen outside the catalog (the router's free-quota crossings). Stored,
+        logged and sent to webhooks like the catalog's own; an `id` already stored is a no-op.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAlerts(
+        self,
+        request: _catalog_pb2.ListAlertsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ListAlertsResponse, _abc.Awaitable[_catalog_pb2.ListAlertsResponse]]:
+        """The stored alerts, newest first."""
+
+    @_abc_1.abstractmethod
+    def WatchAlerts(
+        self,
+        request: _catalog_pb2.WatchAlertsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_catalog_pb2.Alert], _abc.AsyncIterator[_catalog_pb2.Alert]]:
+        """Every alert after since_seq (0: only those raised from now on), oldest first, for as
+        long as the stream is open.
+        """
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,31 +25,53 @@ _sym_db = _symbol_database.Default()
 from freeway.common.v1 import common_pb2 as freeway_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66reeway/router/v1/router.proto\x12\x11\x66reeway.router.v1\x1a\x1e\x66reeway/common/v1/common.proto\"\xbf\x01\n\x0b\x43onstraints\x12\x33\n\x0c\x63\x61pabilities\x18\x01 \x03(\x0e\x32\x1d.freeway.common.v1.Capability\x12\x13\n\x0bmin_context\x18\x02 \x01(\x03\x12\r\n\x05\x61llow\x18\x03 \x03(\t\x12\x0c\n\x04\x64\x65ny\x18\x04 \x03(\t\x12\x1f\n\x12max_price_per_mtok\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\tfree_only\x18\x06 \x01(\x08\x42\x15\n\x13_max_price_per_mtok\"\xe7\x01\n\x11\x43ompletionRequest\x12\x0c\n\x04\x62ody\x18\x01 \x01(\t\x12-\n\x08strategy\x18\x02 \x01(\x0e\x32\x1b.freeway.common.v1.Strategy\x12\x33\n\x0b\x63onstraints\x18\x03 \x01(\x0b\x32\x1e.freeway.router.v1.Constraints\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\x0f\n\x07team_id\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12+\n\x05\x63\x61\x63he\x18\x07 \x01(\x0e\x32\x1c.freeway.router.v1.CacheMode\"H\n\x13\x46\x65\x61tureContribution\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x01\"\xe3\x01\n\tCandidate\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12!\n\x14input_price_per_mtok\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\"\n\x15output_price_per_mtok\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x07is_free\x18\x05 \x01(\x08\x12\x0f\n\x07quality\x18\x06 \x01(\x01\x12\x16\n\x0e\x63ontext_window\x18\x07 \x01(\x03\x42\x17\n\x15_input_price_per_mtokB\x18\n\x16_output_price_per_mtok\"\x9c\x03\n\rRouteDecision\x12,\n\x06\x63hosen\x18\x01 \x01(\x0b\x32\x1c.freeway.router.v1.Candidate\x12/\n\tfallbacks\x18\x02 \x03(\x0b\x32\x1c.freeway.router.v1.Candidate\x12\x12\n\ncomplexity\x18\x03 \x01(\x01\x12\x38\n\x08\x66\x65\x61tures\x18\x04 \x03(\x0b\x32&.freeway.router.v1.FeatureContribution\x12-\n\x08strategy\x18\x05 \x01(\x0e\x32\x1b.freeway.common.v1.Strategy\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x07 \x01(\x04\x12\x13\n\x0b\x64\x65\x63ision_us\x18\x08 \x01(\x01\x12,\n\x05needs\x18\t \x03(\x0e\x32\x1d.freeway.common.v1.Capability\x12\x15\n\rprompt_tokens\x18\n \x01(\x03\x12\x13\n\x0bmin_context\x18\x0b \x01(\x03\x12\x17\n\x0fweights_version\x18\x0c \x01(\t\"\xaf\x02\n\x07Outcome\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12-\n\x08strategy\x18\x04 \x01(\x0e\x32\x1b.freeway.common.v1.Strategy\x12\x12\n\ncomplexity\x18\x05 \x01(\x01\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\'\n\x05usage\x18\x08 \x01(\x0b\x32\x18.freeway.common.v1.Usage\x12\x15\n\x08\x63ost_usd\x18\t \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tsaved_usd\x18\n \x01(\x01H\x01\x88\x01\x01\x12\x11\n\tcache_hit\x18\x0b \x01(\x08\x12\x0c\n\x04\x66ree\x18\x0c \x01(\x08\x42\x0b\n\t_cost_usdB\x0c\n\n_saved_usd\"O\n\x12\x43ompletionResponse\x12\x0c\n\x04\x62ody\x18\x01 \x01(\t\x12+\n\x07outcome\x18\x02 \x01(\x0b\x32\x1a.freeway.router.v1.Outcome\"N\n\x0f\x43ompletionChunk\x12\x0e\n\x06\x65vents\x18\x01 \x03(\t\x12+\n\x07outcome\x18\x02 \x01(\x0b\x32\x1a.freeway.router.v1.Outcome*J\n\tCacheMode\x12\x16\n\x12\x43\x41\x43HE_MODE_DEFAULT\x10\x00\x12\x11\n\rCACHE_MODE_ON\x10\x01\x12\x12\n\x0e\x43\x41\x43HE_MODE_OFF\x10\x02\x32\x97\x02\n\rRouterService\x12O\n\x05Route\x12$.freeway.router.v1.CompletionRequest\x1a .freeway.router.v1.RouteDecision\x12W\n\x08\x43omplete\x12$.freeway.router.v1.CompletionRequest\x1a%.freeway.router.v1.CompletionResponse\x12\\\n\x0e\x43ompleteStream\x12$.freeway.router.v1.CompletionRequest\x1a\".freeway.router.v1.CompletionChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66reeway/router/v1/router.proto\x12\x11\x66reeway.router.v1\x1a\x1e\x66reeway/common/v1/common.proto\"u\n\x0c\x45xchangeCall\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x35\n\x07request\x18\x02 \x01(\x0b\x32$.freeway.router.v1.CompletionRequest\x12\x0e\n\x06stream\x18\x03 \x01(\x08\x12\x12\n\ntimeout_ms\x18\x04 \x01(\r\"Q\n\x0f\x45xchangeRequest\x12.\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x1f.freeway.router.v1.ExchangeCall\x12\x0e\n\x06\x63\x61ncel\x18\x02 \x03(\x04\"]\n\nCallStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x30\n\x08trailers\x18\x03 \x03(\x0b\x32\x1e.freeway.router.v1.CallTrailer\")\n\x0b\x43\x61llTrailer\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\"\xc5\x01\n\x0e\x45xchangeResult\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x39\n\x08response\x18\x02 \x01(\x0b\x32%.freeway.router.v1.CompletionResponseH\x00\x12\x33\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\".freeway.router.v1.CompletionChunkH\x00\x12/\n\x06status\x18\x04 \x01(\x0b\x32\x1d.freeway.router.v1.CallStatusH\x00\x42\x06\n\x04kind\"U\n\rExchangeReply\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.freeway.router.v1.ExchangeResult\x12\x10\n\x08\x64raining\x18\x02 \x01(\x08\"\xbf\x01\n\x0b\x43onstraints\x12\x33\n\x0c\x63\x61pabilities\x18\x01 \x03(\x0e\x32\x1d.freeway.common.v1.Capability\x12\x13\n\x0bmin_context\x18\x02 \x01(\x03\x12\r\n\x05\x61llow\x18\x03 \x03(\t\x12\x0c\n\x04\x64\x65ny\x18\x04 \x03(\t\x12\x1f\n\x12max_price_per_mtok\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\tfree_only\x18\x06 \x01(\x08\x42\x15\n\x13_max_price_per_mtok\"\xe7\x01\n\x11\x43ompletionRequest\x12\x0c\n\x04\x62ody\x18\x01 \x01(\t\x12-\n\x08strategy\x18\x02 \x01(\x0e\x32\x1b.freeway.common.v1.Strategy\x12\x33\n\x0b\x63onstraints\x18\x03 \x01(\x0b\x32\x1e.freeway.router.v1.Constraints\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\x0f\n\x07team_id\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12+\n\x05\x63\x61\x63he\x18\x07 \x01(\x0e\x32\x1c.freeway.router.v1.CacheMode\"H\n\x13\x46\x65\x61tureContribution\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x01\"\xe3\x01\n\tCandidate\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12!\n\x14input_price_per_mtok\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\"\n\x15output_price_per_mtok\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x07is_free\x18\x05 \x01(\x08\x12\x0f\n\x07quality\x18\x06 \x01(\x01\x12\x16\n\x0e\x63ontext_window\x18\x07 \x01(\x03\x42\x17\n\x15_input_price_per_mtokB\x18\n\x16_output_price_per_mtok\"\x9c\x03\n\rRouteDecision\x12,\n\x06\x63hosen\x18\x01 \x01(\x0b\x32\x1c.freeway.router.v1.Candidate\x12/\n\tfallbacks\x18\x02 \x03(\x0b\x32\x1c.freeway.router.v1.Candidate\x12\x12\n\ncomplexity\x18\x03 \x01(\x01\x12\x38\n\x08\x66\x65\x61tures\x18\x04 \x03(\x0b\x32&.freeway.router.v1.FeatureContribution\x12-\n\x08strategy\x18\x05 \x01(\x0e\x32\x1b.freeway.common.v1.Strategy\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x07 \x01(\x04\x12\x13\n\x0b\x64\x65\x63ision_us\x18\x08 \x01(\x01\x12,\n\x05needs\x18\t \x03(\x0e\x32\x1d.freeway.common.v1.Capability\x12\x15\n\rprompt_tokens\x18\n \x01(\x03\x12\x13\n\x0bmin_context\x18\x0b \x01(\x03\x12\x17\n\x0fweights_version\x18\x0c \x01(\t\"\xaf\x02\n\x07Outcome\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12-\n\x08strategy\x18\x04 \x01(\x0e\x32\x1b.freeway.common.v1.Strategy\x12\x12\n\ncomplexity\x18\x05 \x01(\x01\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\'\n\x05usage\x18\x08 \x01(\x0b\x32\x18.freeway.common.v1.Usage\x12\x15\n\x08\x63ost_usd\x18\t \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tsaved_usd\x18\n \x01(\x01H\x01\x88\x01\x01\x12\x11\n\tcache_hit\x18\x0b \x01(\x08\x12\x0c\n\x04\x66ree\x18\x0c \x01(\x08\x42\x0b\n\t_cost_usdB\x0c\n\n_saved_usd\"O\n\x12\x43ompletionResponse\x12\x0c\n\x04\x62ody\x18\x01 \x01(\t\x12+\n\x07outcome\x18\x02 \x01(\x0b\x32\x1a.freeway.router.v1.Outcome\"N\n\x0f\x43ompletionChunk\x12\x0e\n\x06\x65vents\x18\x01 \x03(\t\x12+\n\x07outcome\x18\x02 \x01(\x0b\x32\x1a.freeway.router.v1.Outcome\"\x17\n\x15ProviderHealthRequest\"\xba\x01\n\x08QuotaUse\x12\x11\n\tquota_key\x18\x01 \x01(\t\x12\x17\n\x0frequests_minute\x18\x02 \x01(\x03\x12\x14\n\x0crequests_day\x18\x03 \x01(\x03\x12\x15\n\rtokens_minute\x18\x04 \x01(\x03\x12\x12\n\ntokens_day\x18\x05 \x01(\x03\x12.\n\x06limits\x18\x06 \x01(\x0b\x32\x1e.freeway.common.v1.QuotaLimits\x12\x11\n\tremaining\x18\x07 \x01(\x01\"\xdd\x01\n\x0bModelHealth\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x30\n\x07\x62reaker\x18\x03 \x01(\x0e\x32\x1f.freeway.router.v1.BreakerState\x12\x12\n\nretry_in_s\x18\x04 \x01(\x01\x12\x12\n\nlatency_ms\x18\x05 \x01(\x01\x12\x12\n\nerror_rate\x18\x06 \x01(\x01\x12\x10\n\x08inflight\x18\x07 \x01(\x03\x12*\n\x05quota\x18\x08 \x01(\x0b\x32\x1b.freeway.router.v1.QuotaUse\"x\n\x16ProviderHealthResponse\x12.\n\x06models\x18\x01 \x03(\x0b\x32\x1e.freeway.router.v1.ModelHealth\x12\x17\n\x0f\x63\x61talog_version\x18\x02 \x01(\x04\x12\x15\n\rquota_counted\x18\x03 \x01(\x08*J\n\tCacheMode\x12\x16\n\x12\x43\x41\x43HE_MODE_DEFAULT\x10\x00\x12\x11\n\rCACHE_MODE_ON\x10\x01\x12\x12\n\x0e\x43\x41\x43HE_MODE_OFF\x10\x02*|\n\x0c\x42reakerState\x12\x1d\n\x19\x42REAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42REAKER_STATE_CLOSED\x10\x01\x12\x1b\n\x17\x42REAKER_STATE_HALF_OPEN\x10\x02\x12\x16\n\x12\x42REAKER_STATE_OPEN\x10\x03\x32\xd4\x03\n\rRouterService\x12O\n\x05Route\x12$.freeway.router.v1.CompletionRequest\x1a .freeway.router.v1.RouteDecision\x12W\n\x08\x43omplete\x12$.freeway.router.v1.CompletionRequest\x1a%.freeway.router.v1.CompletionResponse\x12\\\n\x0e\x43ompleteStream\x12$.freeway.router.v1.CompletionRequest\x1a\".freeway.router.v1.CompletionChunk0\x01\x12\x65\n\x0eProviderHealth\x12(.freeway.router.v1.ProviderHealthRequest\x1a).freeway.router.v1.ProviderHealthResponse\x12T\n\x08\x45xchange\x12\".freeway.router.v1.ExchangeRequest\x1a .freeway.router.v1.ExchangeReply(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'freeway.router.v1.router_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CACHEMODE']._serialized_start=1699
-  _globals['_CACHEMODE']._serialized_end=1773
-  _globals['_CONSTRAINTS']._serialized_start=86
-  _globals['_CONSTRAINTS']._serialized_end=277
-  _globals['_COMPLETIONREQUEST']._serialized_start=280
-  _globals['_COMPLETIONREQUEST']._serialized_end=511
-  _globals['_FEATURECONTRIBUTION']._serialized_start=513
-  _globals['_FEATURECONTRIBUTION']._serialized_end=585
-  _globals['_CANDIDATE']._serialized_start=588
-  _globals['_CANDIDATE']._serialized_end=815
-  _globals['_ROUTEDECISION']._serialized_start=818
-  _globals['_ROUTEDECISION']._serialized_end=1230
-  _globals['_OUTCOME']._serialized_start=1233
-  _globals['_OUTCOME']._serialized_end=1536
-  _globals['_COMPLETIONRESPONSE']._serialized_start=1538
-  _globals['_COMPLETIONRESPONSE']._serialized_end=1617
-  _globals['_COMPLETIONCHUNK']._serialized_start=1619
-  _globals['_COMPLETIONCHUNK']._serialized_end=1697
-  _globals['_ROUTERSERVICE']._serialized_start=1776
-  _globals['_ROUTERSERVICE']._serialized_end=2055
+  _globals['_CACHEMODE']._serialized_start=2886
+  _globals['_CACHEMODE']._serialized_end=2960
+  _globals['_BREAKERSTATE']._serialized_start=2962
+  _globals['_BREAKERSTATE']._serialized_end=3086
+  _globals['_EXCHANGECALL']._serialized_start=85
+  _globals['_EXCHANGECALL']._serialized_end=202
+  _globals['_EXCHANGEREQUEST']._serialized_start=204
+  _globals['_EXCHANGEREQUEST']._serialized_end=285
+  _globals['_CALLSTATUS']._serialized_start=287
+  _globals['_CALLSTATUS']._serialized_end=380
+  _globals['_CALLTRAILER']._serialized_start=382
+  _globals['_CALLTRAILER']._serialized_end=423
+  _globals['_EXCHANGERESULT']._serialized_start=426
+  _globals['_EXCHANGERESULT']._serialized_end=623
+  _globals['_EXCHANGEREPLY']._serialized_start=625
+  _globals['_EXCHANGEREPLY']._serialized_end=710
+  _globals['_CONSTRAINTS']._serialized_start=713
+  _globals['_CONSTRAINTS']._serialized_end=904
+  _globals['_COMPLETIONREQUEST']._serialized_start=907
+  _globals['_COMPLETIONREQUEST']._serialized_end=1138
+  _globals['_FEATURECONTRIBUTION']._serialized_start=1140
+  _globals['_FEATURECONTRIBUTION']._serialized_end=1212
+  _globals['_CANDIDATE']._serialized_start=1215
+  _globals['_CANDIDATE']._serialized_end=1442
+  _globals['_ROUTEDECISION']._serialized_start=1445
+  _globals['_ROUTEDECISION']._serialized_end=1857
+  _globals['_OUTCOME']._serialized_start=1860
+  _globals['_OUTCOME']._serialized_end=2163
+  _globals['_COMPLETIONRESPONSE']._serialized_start=2165
+  _globals['_COMPLETIONRESPONSE']._serialized_end=2244
+  _globals['_COMPLETIONCHUNK']._serialized_start=2246
+  _globals['_COMPLETIONCHUNK']._serialized_end=2324
+  _globals['_PROVIDERHEALTHREQUEST']._serialized_start=2326
+  _globals['_PROVIDERHEALTHREQUEST']._serialized_end=2349
+  _globals['_QUOTAUSE']._serialized_start=2352
+  _globals['_QUOTAUSE']._serialized_end=2538
+  _globals['_MODELHEALTH']._serialized_start=2541
+  _globals['_MODELHEALTH']._serialized_end=2762
+  _globals['_PROVIDERHEALTHRESPONSE']._serialized_start=2764
+  _globals['_PROVIDERHEALTHRESPONSE']._serialized_end=2884
+  _globals['_ROUTERSERVICE']._serialized_start=3089
+  _globals['_ROUTERSERVICE']._serialized_end=3557
 # @@protoc_insertion_point(module_scope)

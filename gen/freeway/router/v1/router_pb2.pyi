@@ -13,9 +13,78 @@ class CacheMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CACHE_MODE_DEFAULT: _ClassVar[CacheMode]
     CACHE_MODE_ON: _ClassVar[CacheMode]
     CACHE_MODE_OFF: _ClassVar[CacheMode]
+
+class BreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BREAKER_STATE_UNSPECIFIED: _ClassVar[BreakerState]
+    BREAKER_STATE_CLOSED: _ClassVar[BreakerState]
+    BREAKER_STATE_HALF_OPEN: _ClassVar[BreakerState]
+    BREAKER_STATE_OPEN: _ClassVar[BreakerState]
 CACHE_MODE_DEFAULT: CacheMode
 CACHE_MODE_ON: CacheMode
 CACHE_MODE_OFF: CacheMode
+BREAKER_STATE_UNSPECIFIED: BreakerState
+BREAKER_STATE_CLOSED: BreakerState
+BREAKER_STATE_HALF_OPEN: BreakerState
+BREAKER_STATE_OPEN: BreakerState
+
+class ExchangeCall(_message.Message):
+    __slots__ = ("id", "request", "stream", "timeout_ms")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    request: CompletionRequest
+    stream: bool
+    timeout_ms: int
+    def __init__(self, id: _Optional[int] = ..., request: _Optional[_Union[CompletionRequest, _Mapping]] = ..., stream: _Optional[bool] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class ExchangeRequest(_message.Message):
+    __slots__ = ("calls", "cancel")
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[ExchangeCall]
+    cancel: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, calls: _Optional[_Iterable[_Union[ExchangeCall, _Mapping]]] = ..., cancel: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class CallStatus(_message.Message):
+    __slots__ = ("code", "message", "trailers")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TRAILERS_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    trailers: _containers.RepeatedCompositeFieldContainer[CallTrailer]
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., trailers: _Optional[_Iterable[_Union[CallTrailer, _Mapping]]] = ...) -> None: ...
+
+class CallTrailer(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: bytes
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class ExchangeResult(_message.Message):
+    __slots__ = ("id", "response", "chunk", "status")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    response: CompletionResponse
+    chunk: CompletionChunk
+    status: CallStatus
+    def __init__(self, id: _Optional[int] = ..., response: _Optional[_Union[CompletionResponse, _Mapping]] = ..., chunk: _Optional[_Union[CompletionChunk, _Mapping]] = ..., status: _Optional[_Union[CallStatus, _Mapping]] = ...) -> None: ...
+
+class ExchangeReply(_message.Message):
+    __slots__ = ("results", "draining")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ExchangeResult]
+    draining: bool
+    def __init__(self, results: _Optional[_Iterable[_Union[ExchangeResult, _Mapping]]] = ..., draining: _Optional[bool] = ...) -> None: ...
 
 class Constraints(_message.Message):
     __slots__ = ("capabilities", "min_context", "allow", "deny", "max_price_per_mtok", "free_only")
@@ -150,3 +219,55 @@ class CompletionChunk(_message.Message):
     events: _containers.RepeatedScalarFieldContainer[str]
     outcome: Outcome
     def __init__(self, events: _Optional[_Iterable[str]] = ..., outcome: _Optional[_Union[Outcome, _Mapping]] = ...) -> None: ...
+
+class ProviderHealthRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class QuotaUse(_message.Message):
+    __slots__ = ("quota_key", "requests_minute", "requests_day", "tokens_minute", "tokens_day", "limits", "remaining")
+    QUOTA_KEY_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_DAY_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_DAY_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    quota_key: str
+    requests_minute: int
+    requests_day: int
+    tokens_minute: int
+    tokens_day: int
+    limits: _common_pb2.QuotaLimits
+    remaining: float
+    def __init__(self, quota_key: _Optional[str] = ..., requests_minute: _Optional[int] = ..., requests_day: _Optional[int] = ..., tokens_minute: _Optional[int] = ..., tokens_day: _Optional[int] = ..., limits: _Optional[_Union[_common_pb2.QuotaLimits, _Mapping]] = ..., remaining: _Optional[float] = ...) -> None: ...
+
+class ModelHealth(_message.Message):
+    __slots__ = ("model_id", "provider", "breaker", "retry_in_s", "latency_ms", "error_rate", "inflight", "quota")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_FIELD_NUMBER: _ClassVar[int]
+    RETRY_IN_S_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    INFLIGHT_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    provider: str
+    breaker: BreakerState
+    retry_in_s: float
+    latency_ms: float
+    error_rate: float
+    inflight: int
+    quota: QuotaUse
+    def __init__(self, model_id: _Optional[str] = ..., provider: _Optional[str] = ..., breaker: _Optional[_Union[BreakerState, str]] = ..., retry_in_s: _Optional[float] = ..., latency_ms: _Optional[float] = ..., error_rate: _Optional[float] = ..., inflight: _Optional[int] = ..., quota: _Optional[_Union[QuotaUse, _Mapping]] = ...) -> None: ...
+
+class ProviderHealthResponse(_message.Message):
+    __slots__ = ("models", "catalog_version", "quota_counted")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_COUNTED_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelHealth]
+    catalog_version: int
+    quota_counted: bool
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelHealth, _Mapping]]] = ..., catalog_version: _Optional[int] = ..., quota_counted: _Optional[bool] = ...) -> None: ...

@@ -49,6 +49,16 @@ class RouterServiceStub:
                 request_serializer=freeway_dot_router_dot_v1_dot_router__pb2.CompletionRequest.SerializeToString,
                 response_deserializer=freeway_dot_router_dot_v1_dot_router__pb2.CompletionChunk.FromString,
                 _registered_method=True)
+        self.ProviderHealth = channel.unary_unary(
+                '/freeway.router.v1.RouterService/ProviderHealth',
+                request_serializer=freeway_dot_router_dot_v1_dot_router__pb2.ProviderHealthRequest.SerializeToString,
+                response_deserializer=freeway_dot_router_dot_v1_dot_router__pb2.ProviderHealthResponse.FromString,
+                _registered_method=True)
+        self.Exchange = channel.stream_stream(
+                '/freeway.router.v1.RouterService/Exchange',
+                request_serializer=freeway_dot_router_dot_v1_dot_router__pb2.ExchangeRequest.SerializeToString,
+                response_deserializer=freeway_dot_router_dot_v1_dot_router__pb2.ExchangeReply.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -75,6 +85,24 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProviderHealth(self, request, context):
+        """This router's view of its models' health: breaker states, Retry-After holds and the
+        free-tier quota left (for dashboards; routing never waits on it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Exchange(self, request_iterator, context):
+        """The edge's path: Complete and CompleteStream calls multiplexed over one long-lived
+        stream, every call and answer that is waiting sent together in one message (never held
+        back to wait for more). The same requests and answers as the unary calls; a call's
+        error is its own status, never the stream's. See the README, "The router contract".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +120,16 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.CompleteStream,
                     request_deserializer=freeway_dot_router_dot_v1_dot_router__pb2.CompletionRequest.FromString,
                     response_serializer=freeway_dot_router_dot_v1_dot_router__pb2.CompletionChunk.SerializeToString,
+            ),
+            'ProviderHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProviderHealth,
+                    request_deserializer=freeway_dot_router_dot_v1_dot_router__pb2.ProviderHealthRequest.FromString,
+                    response_serializer=freeway_dot_router_dot_v1_dot_router__pb2.ProviderHealthResponse.SerializeToString,
+            ),
+            'Exchange': grpc.stream_stream_rpc_method_handler(
+                    servicer.Exchange,
+                    request_deserializer=freeway_dot_router_dot_v1_dot_router__pb2.ExchangeRequest.FromString,
+                    response_serializer=freeway_dot_router_dot_v1_dot_router__pb2.ExchangeReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +213,60 @@ class RouterService:
             '/freeway.router.v1.RouterService/CompleteStream',
             freeway_dot_router_dot_v1_dot_router__pb2.CompletionRequest.SerializeToString,
             freeway_dot_router_dot_v1_dot_router__pb2.CompletionChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProviderHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/freeway.router.v1.RouterService/ProviderHealth',
+            freeway_dot_router_dot_v1_dot_router__pb2.ProviderHealthRequest.SerializeToString,
+            freeway_dot_router_dot_v1_dot_router__pb2.ProviderHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Exchange(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/freeway.router.v1.RouterService/Exchange',
+            freeway_dot_router_dot_v1_dot_router__pb2.ExchangeRequest.SerializeToString,
+            freeway_dot_router_dot_v1_dot_router__pb2.ExchangeReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,16 @@ class RouterServiceStub:
     """A whole chat completion (the body must not ask for `stream: true`)."""
     CompleteStream: _grpc.UnaryStreamMultiCallable[_router_pb2.CompletionRequest, _router_pb2.CompletionChunk]
     """A streamed chat completion (the body's `stream` is true or absent)."""
+    ProviderHealth: _grpc.UnaryUnaryMultiCallable[_router_pb2.ProviderHealthRequest, _router_pb2.ProviderHealthResponse]
+    """This router's view of its models' health: breaker states, Retry-After holds and the
+    free-tier quota left (for dashboards; routing never waits on it).
+    """
+    Exchange: _grpc.StreamStreamMultiCallable[_router_pb2.ExchangeRequest, _router_pb2.ExchangeReply]
+    """The edge's path: Complete and CompleteStream calls multiplexed over one long-lived
+    stream, every call and answer that is waiting sent together in one message (never held
+    back to wait for more). The same requests and answers as the unary calls; a call's
+    error is its own status, never the stream's. See the README, "The router contract".
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -57,6 +67,16 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """A whole chat completion (the body must not ask for `stream: true`)."""
     CompleteStream: _aio.UnaryStreamMultiCallable[_router_pb2.CompletionRequest, _router_pb2.CompletionChunk]  # type: ignore[assignment]
     """A streamed chat completion (the body's `stream` is true or absent)."""
+    ProviderHealth: _aio.UnaryUnaryMultiCallable[_router_pb2.ProviderHealthRequest, _router_pb2.ProviderHealthResponse]  # type: ignore[assignment]
+    """This router's view of its models' health: breaker states, Retry-After holds and the
+    free-tier quota left (for dashboards; routing never waits on it).
+    """
+    Exchange: _aio.StreamStreamMultiCallable[_router_pb2.ExchangeRequest, _router_pb2.ExchangeReply]  # type: ignore[assignment]
+    """The edge's path: Complete and CompleteStream calls multiplexed over one long-lived
+    stream, every call and answer that is waiting sent together in one message (never held
+    back to wait for more). The same requests and answers as the unary calls; a call's
+    error is its own status, never the stream's. See the README, "The router contract".
+    """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -82,5 +102,27 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_router_pb2.CompletionChunk], _abc.AsyncIterator[_router_pb2.CompletionChunk]]:
         """A streamed chat completion (the body's `stream` is true or absent)."""
+
+    @_abc_1.abstractmethod
+    def ProviderHealth(
+        self,
+        request: _router_pb2.ProviderHealthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.ProviderHealthResponse, _abc.Awaitable[_router_pb2.ProviderHealthResponse]]:
+        """This router's view of its models' health: breaker states, Retry-After holds and the
+        free-tier quota left (for dashboards; routing never waits on it).
+        """
+
+    @_abc_1.abstractmethod
+    def Exchange(
+        self,
+        request_iterator: _MaybeAsyncIterator[_router_pb2.ExchangeRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_router_pb2.ExchangeReply], _abc.AsyncIterator[_router_pb2.ExchangeReply]]:
+        """The edge's path: Complete and CompleteStream calls multiplexed over one long-lived
+        stream, every call and answer that is waiting sent together in one message (never held
+        back to wait for more). The same requests and answers as the unary calls; a call's
+        error is its own status, never the stream's. See the README, "The router contract".
+        """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
