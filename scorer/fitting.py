@@ -20,8 +20,11 @@ import numpy.typing as npt
 
 from native import kernel
 from native._common import DENSE_FEATURE_NAMES, N_DENSE, Weights
-from scorer.labelled import STRONG, WEAK, DataError, Example
+from native.vectors import Stored
+from scorer.labelled import STRONG, WEAK, DataError, Example, Labelled
 from scorer.quality import FloatArray, outcomes, quality, report_scores
+from scorer.usage import SOURCE as USAGE_SOURCE
+from scorer.usage import VectorExample
 
 IntArray = npt.NDArray[np.int64]
 SPLIT_SEED = "freeway-router-v1"
@@ -67,16 +70,17 @@ def prior_vector() -> FloatArray:
     return np.array([DENSE_PRIOR.get(name, 0.0) for name in DENSE_FEATURE_NAMES])
 
 
-def bucket_of(example: Example, seed: str = SPLIT_SEED) -> int:
-    """A stable 0..99 bucket from the prompt's opening message: the split never depends on
-    file order, and the later turns of one conversation fall on the same side as its first
-    (an MT-Bench second turn replays the first, so splitting them would leak)."""
-    text = "\x1e".join(f"{r}\x1f{c}" for r, c in example.messages[:1])
+def bucket_of(example: Labelled, seed: str = SPLIT_SEED) -> int:
+    """A stable 0..99 bucket from the example's split key (a prompt's opening message, a
+    usage row's event id): the split never depends on file order, and the later turns of
+    one conversation fall on the same side as its first (an MT-Bench second turn replays
+    the first, so splitting them would leak)."""
+    text = example.split_key
     digest = hashlib.sha256(f"{seed}\x1d{text}".encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:8], "little") % 100
 
 
-def is_test(example: Example, seed: str = SPLIT_SEED) -> bool:
+def is_test(example: Labelled, seed: str = SPLIT_SEED) -> bool:
     return bucket_of(example, seed) < TEST_SHARE
 
 
@@ -118,18 +122,18 @@ class Design:
         return product.astype(np.float64, copy=False)
 
 
-def featurize_all(examples: Sequence[Example], buckets: int) -> Design:
-    """Run the kernel's featurizer over every example."""
+def featurize_all(examples: Sequence[Labelled], buckets: int) -> Design:
+    """Every example's model inputs: the kernel's featurizer over a prompt's text, or the
+    stored vector of a usage row (folded to ``buckets``), which is the same thing."""
     dense = np.empty((len(examples), N_DENSE))
     rows: list[IntArray] = []
     cols: list[IntArray] = []
     vals: list[FloatArray] = []
     for i, example in enumerate(examples):
-        dense[i], hashed = kernel.featurize(list(example.messages), 0, 0, buckets)
-        nz = np.flatnonzero(hashed)
+        dense[i], nz, values = _inputs(example, buckets)
         rows.append(np.full(nz.size, i, dtype=np.int64))
-        cols.append(nz.astype(np.int64))
-        vals.append(hashed[nz])
+        cols.append(nz)
+        vals.append(values)
     return Design(
         dense,
         np.concatenate(rows) if rows else np.zeros(0, np.int64),
@@ -137,6 +141,18 @@ def featurize_all(examples: Sequence[Example], buckets: int) -> Design:
         np.concatenate(vals) if vals else np.zeros(0),
         buckets,
     )
+
+
+def _inputs(example: Labelled, buckets: int) -> tuple[FloatArray, IntArray, FloatArray]:
+    """(dense features, non-zero hashed buckets, their values) of one example."""
+    if isinstance(example, VectorExample):
+        folded, values = example.stored.folded(buckets)
+        return example.stored.dense, folded, values
+    if not isinstance(example, Example):
+        raise TypeError(f"not a labelled example: {type(example).__name__}")
+    dense, hashed = kernel.featurize(list(example.messages), 0, 0, buckets)
+    nz = (hashed != 0.0).nonzero()[0].astype(np.int64)
+    return dense, nz, hashed[nz]
 
 
 @dataclass(frozen=True)
@@ -150,7 +166,7 @@ class Hyper:
     prior: bool = True  # shrink dense weights toward DENSE_PRIOR (else toward 0)
 
 
-def targets(examples: Sequence[Example], kind: str) -> FloatArray:
+def targets(examples: Sequence[Labelled], kind: str) -> FloatArray:
     """The label the regression fits: how much routing this prompt to strong gains."""
     gain = np.array([e.strong - e.weak for e in examples])
     if kind == "hard":
@@ -158,10 +174,11 @@ def targets(examples: Sequence[Example], kind: str) -> FloatArray:
     return (gain + 1.0) / 2.0
 
 
-def sample_weights(examples: Sequence[Example], balance: float) -> FloatArray:
+def sample_weights(examples: Sequence[Labelled], balance: float) -> FloatArray:
     sources = [e.source for e in examples]
     counts = {s: sources.count(s) for s in set(sources)}
     w = np.array([counts[s] ** (balance - 1.0) for s in sources], dtype=np.float64)
+    w *= np.array([e.weight for e in examples], dtype=np.float64)
     normalised: FloatArray = w * (len(w) / w.sum())
     return normalised
 
@@ -285,11 +302,11 @@ GRID = [
 ]
 
 
-def _folds(examples: Sequence[Example], folds: int) -> npt.NDArray[np.int64]:
+def _folds(examples: Sequence[Labelled], folds: int) -> npt.NDArray[np.int64]:
     return np.array([bucket_of(e, SPLIT_SEED + "/cv") % folds for e in examples])
 
 
-def _macro(scores: FloatArray, examples: Sequence[Example]) -> float:
+def _macro(scores: FloatArray, examples: Sequence[Labelled]) -> float:
     """Mean APGR over the sources with at least 50 prompts (the criterion for the grid)."""
     strong, weak, sources = outcomes(examples)
     values = []
@@ -301,7 +318,7 @@ def _macro(scores: FloatArray, examples: Sequence[Example]) -> float:
 
 
 def cross_validate(
-    examples: Sequence[Example], design: Design, grid: Sequence[Hyper], folds: int = FOLDS
+    examples: Sequence[Labelled], design: Design, grid: Sequence[Hyper], folds: int = FOLDS
 ) -> dict[Hyper, float]:
     """Out-of-fold macro APGR of each grid point."""
     fold = _folds(examples, folds)
@@ -312,7 +329,7 @@ def cross_validate(
 
 
 def _out_of_fold(
-    examples: Sequence[Example],
+    examples: Sequence[Labelled],
     design: Design,
     fold: npt.NDArray[np.int64],
     folds: int,
@@ -334,7 +351,7 @@ def _out_of_fold(
 def calibrated_weights(
     model: Model,
     design: Design,
-    examples: Sequence[Example],
+    examples: Sequence[Labelled],
     version: str,
     meta: dict[str, Any],
 ) -> Weights:
@@ -366,14 +383,14 @@ def _weighted_median(values: FloatArray, weights: FloatArray) -> float:
     return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
 
 
-def examples_split(examples: Sequence[Example]) -> tuple[list[Example], list[Example]]:
+def examples_split(examples: Sequence[Labelled]) -> tuple[list[Labelled], list[Labelled]]:
     train = [e for e in examples if not is_test(e)]
     test = [e for e in examples if is_test(e)]
     return train, test
 
 
 def fit_weights(
-    examples: Sequence[Example],
+    examples: Sequence[Labelled],
     buckets: int = 1 << 14,
     grid: Sequence[Hyper] = GRID,
     log: Callable[[str], None] = print,
@@ -390,9 +407,11 @@ def fit_weights(
     best = max(cv, key=lambda h: cv[h])
     model = fit(design, targets(train, best.target), sample_weights(train, best.balance), best)
     sources = sorted({e.source for e in train})
+    usage = sum(e.source == USAGE_SOURCE for e in examples)
     meta = {
         "fitted_on": {
             "sources": {s: sum(e.source == s for e in train) for s in sources},
+            "usage_weight": next((e.weight for e in train if e.source == USAGE_SOURCE), None),
             "strong": STRONG,
             "weak": WEAK,
             "split": f"sha256('{SPLIT_SEED}' + prompt) % 100 >= {TEST_SHARE}",
@@ -409,13 +428,31 @@ def fit_weights(
         "calibration": "score ~ complexity percentile among the training prompts, sources alike",
         "priors": {name: {"center": c, "weight": w} for name, (c, w) in PRIORS.items()},
     }
-    version = f"fit-{time.strftime('%Y%m%d')}-b{buckets}"
+    version = f"fit-{time.strftime('%Y%m%d')}-b{buckets}" + (f"-u{usage}" if usage else "")
     weights = calibrated_weights(model, design, train, version, meta)
     return FitResult(weights, best, {str(h): v for h, v in cv.items()})
 
 
-def score_examples(examples: Sequence[Example], weights: Weights) -> FloatArray:
-    return np.array([kernel.score(list(e.messages), 0, 0, weights).value for e in examples])
+def score_examples(examples: Sequence[Labelled], weights: Weights) -> FloatArray:
+    return np.array([_score_one(e, weights) for e in examples])
+
+
+def _score_one(example: Labelled, weights: Weights) -> float:
+    if isinstance(example, VectorExample):
+        return score_stored(example.stored, weights)
+    if not isinstance(example, Example):
+        raise TypeError(f"not a labelled example: {type(example).__name__}")
+    return kernel.score(list(example.messages), 0, 0, weights).value
+
+
+def score_stored(stored: Stored, weights: Weights) -> float:
+    """What the kernel's score gives the prompt behind a stored vector (same sum, same
+    logistic): contributions over the dense part plus the hashed part's dot product."""
+    z = weights.bias + float(((stored.dense - weights.center) / weights.scale) @ weights.weights)
+    if weights.hash_buckets:
+        folded, values = stored.folded(weights.hash_buckets)
+        z += float(values @ weights.hash_weights[folded])
+    return 0.5 * (1.0 + math.tanh(0.5 * z))
 
 
 def hyper_of(weights: Weights) -> Hyper:
@@ -438,7 +475,7 @@ def hyper_of(weights: Weights) -> Hyper:
 
 
 def cross_validated(
-    examples: Sequence[Example], hyper: Hyper, buckets: int, folds: int = 5
+    examples: Sequence[Labelled], hyper: Hyper, buckets: int, folds: int = 5
 ) -> dict[str, Any]:
     """Every prompt scored by a model fitted (same recipe) on the other folds.
 
@@ -450,7 +487,7 @@ def cross_validated(
     return {"folds": folds, "hyper": str(hyper), "table": report_scores(examples, scores)}
 
 
-def out_of_distribution(examples: Sequence[Example], hyper: Hyper, buckets: int) -> dict[str, Any]:
+def out_of_distribution(examples: Sequence[Labelled], hyper: Hyper, buckets: int) -> dict[str, Any]:
     """Each benchmark scored by a model fitted (same recipe) on the other benchmarks only.
 
     What the scorer makes of prompts unlike any it was fitted on: the question for traffic

@@ -19,7 +19,7 @@ import lzma
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from scorer.requests import Messages, RequestError, request_inputs
 
@@ -37,6 +37,24 @@ class DataError(ValueError):
     """A data file is missing, unreadable or lacks the columns a loader needs."""
 
 
+class Labelled(Protocol):
+    """What fitting and measuring need of a labelled prompt, whether known by its text
+    (``Example``) or only by its stored feature vector (``scorer.usage.VectorExample``)."""
+
+    @property
+    def strong(self) -> float: ...
+    @property
+    def weak(self) -> float: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def weight(self) -> float: ...
+    @property
+    def split_key(self) -> str: ...
+    @property
+    def chars(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class Example:
     """One labelled prompt: the conversation and both models' performance in [0, 1]."""
@@ -45,6 +63,17 @@ class Example:
     strong: float
     weak: float
     source: str
+    weight: float = 1.0
+
+    @property
+    def split_key(self) -> str:
+        """The prompt's opening message: the later turns of one conversation fall on the
+        same side as its first (an MT-Bench second turn replays the first)."""
+        return "\x1e".join(f"{r}\x1f{c}" for r, c in self.messages[:1])
+
+    @property
+    def chars(self) -> float:
+        return float(sum(len(c) for _, c in self.messages))
 
 
 # ------------------------------------------------------------------ loading

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scorer.labelled import Example
+from scorer.labelled import Labelled
 
 FloatArray = npt.NDArray[np.float64]
 ROUTERS = ("scorer", "length", "random")
@@ -84,18 +84,18 @@ def random_quality(
     )
 
 
-def outcomes(examples: Sequence[Example]) -> tuple[FloatArray, FloatArray, npt.NDArray[np.str_]]:
+def outcomes(examples: Sequence[Labelled]) -> tuple[FloatArray, FloatArray, npt.NDArray[np.str_]]:
     """(strong performance, weak performance, source) of every example, as arrays."""
     strong = np.array([e.strong for e in examples], dtype=np.float64)
     weak = np.array([e.weak for e in examples], dtype=np.float64)
     return strong, weak, np.array([e.source for e in examples])
 
 
-def length_of(examples: Sequence[Example]) -> FloatArray:
-    return np.array([float(sum(len(c) for _, c in e.messages)) for e in examples])
+def length_of(examples: Sequence[Labelled]) -> FloatArray:
+    return np.array([e.chars for e in examples], dtype=np.float64)
 
 
-def report_scores(examples: Sequence[Example], scored: FloatArray) -> dict[str, Any]:
+def report_scores(examples: Sequence[Labelled], scored: FloatArray) -> dict[str, Any]:
     """The quality table for given scorer outputs, beside prompt length and random."""
     length = length_of(examples)
     strong, weak, sources = outcomes(examples)

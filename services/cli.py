@@ -4,7 +4,7 @@ freeway run [--tls]         the whole suite behind Envoy (Ctrl-C stops it)
 freeway demo [--tls]        the same against the provider simulator, plus one routed completion
 freeway token               a new service token (FREEWAY_SERVICE_TOKEN) for compose / Kubernetes
 freeway catalog parse|diff  how provider model lists are understood
-freeway router fit          refit the complexity scorer's weights
+freeway router fit          refit the complexity scorer's weights (also on usage: --from-usage)
 freeway score               score JSON-line prompts from stdin
 freeway keys                create | list | revoke | rotate API keys, set team limits
 """
@@ -52,7 +52,7 @@ def _delegate(module: str) -> Callable[[list[str]], int]:
 DELEGATES: dict[str, tuple[str, str]] = {
     "catalog": ("services.catalog.cli", "parse and diff recorded model lists"),
     "providers": ("services.catalog.providers_cli", "import / export the providers file as CSV"),
-    "router": ("scorer.cli", "fit the scorer's weights (fit DATA… --out FILE) or eval them"),
+    "router": ("scorer.cli", "fit weights (on DATA… or --from-usage SOURCE) or eval them"),
     "score": ("scorer.score_lines", "score JSON-line prompts from stdin"),
     "keys": ("services.edge.keys_cli", "API keys: create | list | revoke | rotate, team limits"),
 }

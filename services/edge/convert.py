@@ -124,6 +124,7 @@ def route_json(decision: router_pb2.RouteDecision) -> bytes:
             "prompt_tokens": decision.prompt_tokens,
             "min_context": decision.min_context,
             "catalog_version": decision.catalog_version,
+            "weights_version": decision.weights_version,
             "decision_us": decision.decision_us,
         }
     )

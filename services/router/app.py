@@ -136,8 +136,10 @@ def build(
     http: Http1Client | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
+    sighup: bool = False,
 ) -> App:
-    """Wire the router from settings. Call inside the event loop that will run it."""
+    """Wire the router from settings. Call inside the event loop that will run it;
+    `sighup`: a SIGHUP re-reads the weights file (the process's own main loop only)."""
     directory = _directory(suite, os.environ if env is None else env)
     quota = QuotaLedger(wall_clock) if settings.quota else None
     quota_sync = _quota_sync(quota, settings, suite)
@@ -216,7 +218,7 @@ def build(
         quota_sync=quota_sync,
         alerts=alerts,
         cache=cache,
-        weights=WeightsWatcher(router, settings.weights_check_s),
+        weights=WeightsWatcher(router, settings.weights_check_s, sighup=sighup),
         metrics=metrics,
     )
 
@@ -288,7 +290,7 @@ async def main() -> None:
     configure("router")
     suite = service_settings()
     settings = load_settings()
-    app = build(settings, suite)
+    app = build(settings, suite, sighup=True)
     try:
         await app.start()
     except BaseException:

@@ -313,6 +313,12 @@ class Pipeline:
                 saved = baseline - cost
         return Outcome(outcome_id, trace.served, decision, trace.attempts, usage, cost, saved)
 
+    def _features(self, call: CompletionCall, decision: Decision | None) -> bytes:
+        """The prompt's stored model inputs, when the operator opted in (never its text)."""
+        if not self.keep_features or decision is None:
+            return b""
+        return self.router.stored_features(call.route, decision.needs)
+
     def _record(
         self,
         call: CompletionCall,
@@ -362,13 +368,9 @@ class Pipeline:
                 escalations=len([r for r in trace.escalations if r != "none better"]),
                 escalation_reason=",".join(trace.escalations),
                 cache_hit=cache_hit,
-                features=_features(decision) if self.keep_features else b"",
+                features=self._features(call, decision),
             )
         )
-
-
-def _features(decision: Decision | None) -> bytes:
-    return b"" if decision is None else decision.feature_values.astype("<f8").tobytes()
 
 
 def _check(decision: Decision, call: CompletionCall) -> Check | None:

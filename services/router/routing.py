@@ -11,6 +11,7 @@ kernel for the ranked candidates and explains the outcome, or says why nothing f
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import math
 import random
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from native import kernel
+from native import kernel, vectors
 from services.router import breaker, strategies
 from services.router.breaker import HealthBoard
 from services.router.catalogue import ModelInfo
@@ -41,6 +42,8 @@ FEATURE_NAMES: tuple[str, ...] = tuple(kernel.FEATURE_NAMES)
 _LOG_TOKENS = FEATURE_NAMES.index("log_tokens") if "log_tokens" in FEATURE_NAMES else -1
 _TOKENS_PER_MESSAGE = 4  # role and separators, as chat templates add them
 _AUTO = frozenset({"", "auto"})
+# Stored vectors of weights without a hashed part (hand-set ones) still carry one, to fit on.
+DEFAULT_STORED_BUCKETS = 1 << 14
 _STATIC_COLUMNS = ("price_in", "price_out", "quality", "context", "max_output", "caps", "free")
 _HEALTH_COLUMNS = ("breaker", "latency_ms", "error_rate", "load")
 _CALLABLE_LABEL = "callable (active chat model, provider configured)"
@@ -89,6 +92,7 @@ class Decision:
     prompt_tokens: int  # estimated
     needs: int = 0  # capability bits the request needs
     min_context: int = 0  # prompt plus requested output, in tokens
+    weights_version: str = ""  # the scoring weights that scored it: version@hash
 
     @property
     def candidates(self) -> tuple[ModelInfo, ...]:
@@ -162,6 +166,7 @@ class Router:
         self.can_call = can_call
         self.weights_file = weights_file
         self.weights = kernel.load_weights(weights_file)
+        self.weights_version = weights_tag(self.weights)
         self._weights_stamp = _stamp(weights_file)
         self.health_refresh_s = health_refresh_s
         self.clock = clock
@@ -195,8 +200,19 @@ class Router:
         if stamp == self._weights_stamp:
             return False
         self._weights_stamp = stamp
-        self.weights = kernel.load_weights(self.weights_file)
+        weights = kernel.load_weights(self.weights_file)
+        # one reference each, swapped together between two decisions (one event loop)
+        self.weights, self.weights_version = weights, weights_tag(weights)
         return True
+
+    def stored_features(self, request: RouteRequest, needs: int) -> bytes:
+        """The prompt's model inputs as usage keeps them (native.vectors), never its text:
+        what refitting the scorer needs, at the hash buckets of the weights in use."""
+        buckets = self.weights.hash_buckets or DEFAULT_STORED_BUCKETS
+        dense, hashed = kernel.featurize(
+            request.messages, request.max_tokens or 0, _scored(needs), buckets
+        )
+        return vectors.encode(dense, hashed).astype("<f8").tobytes()
 
     def install(self, models: Iterable[ModelInfo], version: int) -> None:
         """Publish a new catalogue: build a new table, then swap the reference."""
@@ -209,9 +225,8 @@ class Router:
         strategy = self._strategy(request.strategy)
         needs = needs_mask(request.capabilities, request.needs)
         _validate(request)
-        # a JSON schema is JSON output too, for the score (the filter keeps them apart)
-        scored = needs | kernel.CAP_JSON if needs & Capability.JSON_SCHEMA.bit else needs
-        score = kernel.score(request.messages, request.max_tokens or 0, scored, self.weights)
+        weights, weights_version = self.weights, self.weights_version
+        score = kernel.score(request.messages, request.max_tokens or 0, _scored(needs), weights)
         prompt_tokens = _prompt_tokens(request.messages, score.features) + request.extra_tokens
         table = self._current()
         min_context = max(request.min_context, prompt_tokens + (request.max_tokens or 0))
@@ -235,6 +250,7 @@ class Router:
             prompt_tokens=prompt_tokens,
             needs=needs,
             min_context=min_context,
+            weights_version=weights_version,
         )
 
     def _strategy(self, number: int) -> int:
@@ -367,15 +383,29 @@ class Router:
         )
 
 
-def _stamp(path: Path | None) -> tuple[int, int] | None:
-    """What tells a weights file changed: its modification time and size."""
+def _stamp(path: Path | None) -> tuple[int, int, int] | None:
+    """What tells a weights file changed: its inode (a refit renames a new file into
+    place), modification time and size."""
     if path is None:
         return None
     try:
         stat = path.stat()
     except OSError:
         return None
-    return stat.st_mtime_ns, stat.st_size
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def weights_tag(weights: kernel.Weights) -> str:
+    """``version@hash``: the weights' own name and the first hex digits of a SHA-256 of
+    their numbers, so two files that share a version but not their weights tell apart."""
+    digest = hashlib.sha256(weights.packed.tobytes()).hexdigest()[:12]
+    return f"{weights.version}@{digest}"
+
+
+def _scored(needs: int) -> int:
+    """The capability bits the score sees: a JSON schema is JSON output too (the filter
+    keeps them apart)."""
+    return needs | kernel.CAP_JSON if needs & Capability.JSON_SCHEMA.bit else needs
 
 
 def _validate(request: RouteRequest) -> None:

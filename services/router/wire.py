@@ -133,6 +133,7 @@ def decision_message(decision: Decision) -> router_pb2.RouteDecision:
         needs=[int(c) for c in capabilities_of(decision.needs)],  # type: ignore[misc]
         prompt_tokens=decision.prompt_tokens,
         min_context=decision.min_context,
+        weights_version=decision.weights_version,
     )
     message.MergeFromString(
         _FEATURES.encode(decision.feature_values, decision.feature_contributions)

@@ -5,6 +5,7 @@ with the catalogue and usage in a throwaway PostgreSQL schema."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from native._common import DEFAULT_WEIGHTS_PATH
 from services.local.supervisor import (
     ProcessSpec,
     Suite,
@@ -36,6 +38,7 @@ class RunningSuite:
     simulator_url: str
     database_url: str
     log_dir: Path
+    weights_file: Path  # the router's scoring weights, taken up live when they change
 
     @property
     def base_url(self) -> str:
@@ -72,6 +75,8 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
         _providers_file(tmp, f"http://{simulator_addr}"),
         database_url=database_url,
     )
+    weights_file = tmp / "weights.json"
+    shutil.copyfile(DEFAULT_WEIGHTS_PATH, weights_file)
     env = child_env(
         settings,
         {
@@ -79,6 +84,10 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
             "FREEWAY_ADMIN_KEY": ADMIN_KEY,
             "FREEWAY_CONFIG": "",
             "FREEWAY_LOG_LEVEL": "INFO",
+            # learning from traffic: vectors kept, a refit taken up within a second
+            "FREEWAY_ROUTER_KEEP_FEATURES": "true",
+            "FREEWAY_ROUTER_WEIGHTS_FILE": str(weights_file),
+            "FREEWAY_ROUTER_WEIGHTS_CHECK_S": "0.5",
         },
     )
     env.pop("REDIS_URL", None)
@@ -94,7 +103,9 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
     except SuiteError as exc:
         asyncio.run(running.stop())
         pytest.fail(f"the suite did not start: {exc}", pytrace=False)
-    yield RunningSuite(settings, running, f"http://{simulator_addr}", database_url, tmp / "logs")
+    yield RunningSuite(
+        settings, running, f"http://{simulator_addr}", database_url, tmp / "logs", weights_file
+    )
     codes = asyncio.run(running.stop())
     asyncio.run(pg_execute(postgres, f'DROP SCHEMA "{schema}" CASCADE'))
     assert all(code == 0 for name, code in codes.items() if name != "simulator"), codes

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -19,8 +20,22 @@ from tests.e2e.conftest import RunningSuite
 pytestmark = pytest.mark.e2e
 
 
+_OPEN: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Close each test's clients: a pooled socket left to the garbage collector is an
+    unraisable ResourceWarning in whichever later test the collector happens to run."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def _client(suite: RunningSuite, key: str = "e2e-admin-key") -> openai.OpenAI:
-    return openai.OpenAI(base_url=suite.base_url, api_key=key, max_retries=0, timeout=30)
+    client = openai.OpenAI(base_url=suite.base_url, api_key=key, max_retries=0, timeout=30)
+    _OPEN.append(client)
+    return client
 
 
 def _free_models(suite: RunningSuite, *, chat: bool = True) -> dict[str, str]:

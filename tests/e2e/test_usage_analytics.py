@@ -36,10 +36,10 @@ def _recorded(suite: RunningSuite, request_id: str, deadline_s: float = 20) -> d
 
 
 def test_a_completion_is_counted_exported_and_scored(suite: RunningSuite) -> None:
-    client = openai.OpenAI(base_url=suite.base_url, api_key="e2e-admin-key", max_retries=0)
-    raw = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": "Count me, please."}]
-    )
+    with openai.OpenAI(base_url=suite.base_url, api_key="e2e-admin-key", max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": "Count me, please."}]
+        )
     request_id = raw.headers["x-request-id"]
     reply = raw.parse()
     row = _recorded(suite, request_id)

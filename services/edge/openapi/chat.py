@@ -378,6 +378,7 @@ ROUTE_DECISION: Json = {
         "prompt_tokens": {"type": "integer"},
         "min_context": {"type": "integer"},
         "catalog_version": {"type": "integer"},
+        "weights_version": {"type": "string", "description": "scoring weights: version@hash"},
         "decision_us": {"type": "number"},
     },
 }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from freeway.common.v1 import common_pb2
@@ -378,14 +380,77 @@ def test_refitted_weights_are_taken_up_without_a_restart(tmp_path: Path) -> None
     path.write_text(json.dumps(weights))
     routed = Router(HealthBoard(BreakerPolicy()), weights_file=path)
     routed.install(CATALOGUE, 1)
-    before = routed.decide(RouteRequest(messages=HELLO)).complexity
+    first = routed.decide(RouteRequest(messages=HELLO))
+    before = first.complexity
+    assert first.weights_version.startswith(weights["version"] + "@")
     watcher = WeightsWatcher(routed)
-    watcher.check()
+    assert not watcher.check()
     assert routed.decide(RouteRequest(messages=HELLO)).complexity == before  # unchanged file
     weights["bias"] = weights["bias"] + 3.0  # a refit that finds every prompt harder
     path.write_text(json.dumps(weights))
-    watcher.check()
-    assert routed.decide(RouteRequest(messages=HELLO)).complexity > before
+    assert watcher.check()
+    refitted = routed.decide(RouteRequest(messages=HELLO))
+    assert refitted.complexity > before
+    # the same version name, other numbers: the hash tells them apart
+    assert refitted.weights_version != first.weights_version
+    assert wire.decision_message(refitted).weights_version == refitted.weights_version
     path.write_text("{broken")  # a bad refit is logged; the weights in use stay
-    watcher.check()
-    assert routed.decide(RouteRequest(messages=HELLO)).complexity > before
+    assert not watcher.check()
+    kept = routed.decide(RouteRequest(messages=HELLO))
+    assert (kept.complexity, kept.weights_version) == (
+        refitted.complexity,
+        refitted.weights_version,
+    )
+
+
+def test_a_file_renamed_into_place_is_taken_up_on_sighup(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from native._common import DEFAULT_WEIGHTS_PATH
+    from services.router.weights import WeightsWatcher
+
+    path = tmp_path / "weights.json"
+    weights = json.loads(DEFAULT_WEIGHTS_PATH.read_text())
+    path.write_text(json.dumps(weights))
+    routed = Router(HealthBoard(BreakerPolicy()), weights_file=path)
+    routed.install(CATALOGUE, 1)
+    before = routed.weights_version
+
+    async def scenario() -> str:
+        watcher = WeightsWatcher(routed, interval_s=3600.0, sighup=True)  # no polling here
+        watcher.start()
+        try:
+            weights["version"] = "refit-2"
+            staged = tmp_path / "weights.json.new"
+            staged.write_text(json.dumps(weights))
+            staged.replace(path)
+            os.kill(os.getpid(), signal.SIGHUP)
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+                if routed.weights_version != before:
+                    break
+            return routed.weights_version
+        finally:
+            await watcher.stop()
+
+    assert asyncio.run(scenario()).startswith("refit-2@")
+
+
+def test_stored_features_are_what_featurize_computes_never_text() -> None:
+    from native import vectors
+
+    routed = Router(HealthBoard(BreakerPolicy()))
+    routed.install(CATALOGUE, 1)
+    request = RouteRequest(messages=(("user", "Prove that sqrt(2) is irrational."),))
+    raw = routed.stored_features(request, 0)
+    assert b"irrational" not in raw
+    stored = vectors.decode(np.frombuffer(raw, dtype="<f8"))
+    buckets = routed.weights.hash_buckets
+    dense, hashed = kernel.featurize(list(request.messages), 0, 0, buckets)
+    assert stored.hash_buckets == buckets
+    assert not stored.hashed_omitted
+    np.testing.assert_array_equal(stored.dense, dense)
+    again = np.zeros(buckets)
+    again[stored.buckets] = stored.values
+    np.testing.assert_allclose(again, hashed, atol=1e-9)

@@ -149,7 +149,7 @@ class Candidate(_message.Message):
     def __init__(self, model_id: _Optional[str] = ..., provider: _Optional[str] = ..., input_price_per_mtok: _Optional[float] = ..., output_price_per_mtok: _Optional[float] = ..., is_free: _Optional[bool] = ..., quality: _Optional[float] = ..., context_window: _Optional[int] = ...) -> None: ...
 
 class RouteDecision(_message.Message):
-    __slots__ = ("chosen", "fallbacks", "complexity", "features", "strategy", "reason", "catalog_version", "decision_us", "needs", "prompt_tokens", "min_context")
+    __slots__ = ("chosen", "fallbacks", "complexity", "features", "strategy", "reason", "catalog_version", "decision_us", "needs", "prompt_tokens", "min_context", "weights_version")
     CHOSEN_FIELD_NUMBER: _ClassVar[int]
     FALLBACKS_FIELD_NUMBER: _ClassVar[int]
     COMPLEXITY_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +161,7 @@ class RouteDecision(_message.Message):
     NEEDS_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MIN_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_VERSION_FIELD_NUMBER: _ClassVar[int]
     chosen: Candidate
     fallbacks: _containers.RepeatedCompositeFieldContainer[Candidate]
     complexity: float
@@ -172,7 +173,8 @@ class RouteDecision(_message.Message):
     needs: _containers.RepeatedScalarFieldContainer[_common_pb2.Capability]
     prompt_tokens: int
     min_context: int
-    def __init__(self, chosen: _Optional[_Union[Candidate, _Mapping]] = ..., fallbacks: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., complexity: _Optional[float] = ..., features: _Optional[_Iterable[_Union[FeatureContribution, _Mapping]]] = ..., strategy: _Optional[_Union[_common_pb2.Strategy, str]] = ..., reason: _Optional[str] = ..., catalog_version: _Optional[int] = ..., decision_us: _Optional[float] = ..., needs: _Optional[_Iterable[_Union[_common_pb2.Capability, str]]] = ..., prompt_tokens: _Optional[int] = ..., min_context: _Optional[int] = ...) -> None: ...
+    weights_version: str
+    def __init__(self, chosen: _Optional[_Union[Candidate, _Mapping]] = ..., fallbacks: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., complexity: _Optional[float] = ..., features: _Optional[_Iterable[_Union[FeatureContribution, _Mapping]]] = ..., strategy: _Optional[_Union[_common_pb2.Strategy, str]] = ..., reason: _Optional[str] = ..., catalog_version: _Optional[int] = ..., decision_us: _Optional[float] = ..., needs: _Optional[_Iterable[_Union[_common_pb2.Capability, str]]] = ..., prompt_tokens: _Optional[int] = ..., min_context: _Optional[int] = ..., weights_version: _Optional[str] = ...) -> None: ...
 
 class Outcome(_message.Message):
     __slots__ = ("id", "model", "provider", "strategy", "complexity", "reason", "attempts", "usage", "cost_usd", "saved_usd", "cache_hit", "free")
