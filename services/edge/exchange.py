@@ -27,7 +27,7 @@ from typing import Any
 import grpc
 
 from freeway.router.v1 import router_pb2
-from services.shared.errors import NOT_STARTED_TRAILER
+from services.shared.errors import EXCHANGE_MARK, NOT_STARTED_TRAILER
 from services.shared.logs import request_id
 
 log = logging.getLogger("freeway.edge.exchange")
@@ -90,7 +90,7 @@ class _Pending:
 class _Lane:
     """One Exchange stream: a writer of waiting calls, a reader of results."""
 
-    def __init__(self, owner: RouterCalls, endpoint: _Endpoint) -> None:
+    def __init__(self, owner: RouterCalls, endpoint: _Endpoint, second: bool = False) -> None:
         self.owner = owner
         self.endpoint = endpoint
         self.pending: dict[int, _Pending] = {}
@@ -98,11 +98,24 @@ class _Lane:
         self.cancels: list[int] = []
         self.wake = asyncio.Event()
         self.open = True  # takes new calls
-        self.rpc: Any = endpoint.stub.Exchange()
+        # The router sends its initial metadata before it reads a call: until they arrive,
+        # no call of this lane can have started.
+        self.established = False
+        # A second try for calls whose lane never got through: it waits for the channel to
+        # connect (a router restarting, a port that was refused a moment ago), boundedly.
+        self.second = second
+        self.rpc: Any = endpoint.stub.Exchange(wait_for_ready=second or None)
         self.tasks = (
             asyncio.create_task(self._write()),
             asyncio.create_task(self._read()),
         )
+        if second:
+            asyncio.get_running_loop().call_later(owner.CONNECT_S, self._give_up)
+
+    def _give_up(self) -> None:
+        if not self.established and (self.open or self.pending):
+            waited = self.owner.CONNECT_S
+            self._end(_error(grpc.StatusCode.UNAVAILABLE, f"no router took the call in {waited}s"))
 
     def send(self, pending: _Pending) -> None:
         pending.lane = self
@@ -133,6 +146,10 @@ class _Lane:
     async def _read(self) -> None:
         error: BaseException | None = None
         try:
+            # A failed call also "returns" initial metadata (empty): only the router's mark
+            # says the stream reached it.
+            metadata = await self.rpc.initial_metadata()
+            self.established = any(key == EXCHANGE_MARK for key, _ in metadata or ())
             while True:
                 reply = await self.rpc.read()
                 if reply is grpc.aio.EOF:
@@ -171,6 +188,14 @@ class _Lane:
             else:
                 failure = _error(grpc.StatusCode.UNAVAILABLE, "the router ended the call stream")
             pending, self.pending = self.pending, {}
+            unheard = not self.established and failure.code() is grpc.StatusCode.UNAVAILABLE
+            if unheard and not self.second and pending:
+                # The stream never reached a router, so none of its calls started: they go
+                # once more, on a lane that waits (boundedly) for a router to take them.
+                retry = self.owner.second_lane(self)
+                for item in pending.values():
+                    retry.send(item)
+                pending = {}
             for item in pending.values():
                 item.push(failure)
         for task in self.tasks:
@@ -184,11 +209,21 @@ class _Endpoint:
     """One router address: its stub and lanes, and how long to leave it alone after its
     stream drained or broke."""
 
-    def __init__(self, stub: Any) -> None:
+    def __init__(self, stub: Any, channel: Any = None) -> None:
         self.stub = stub
+        self.channel = channel
         self.lanes: list[_Lane] = []
         self.avoid_until = 0.0
         self.turn = 0
+
+    def usable(self, now: float) -> bool:
+        """Not just drained or broken, and its channel not failing to connect."""
+        if self.avoid_until > now:
+            return False
+        if self.channel is None:
+            return True
+        state = self.channel.get_state(try_to_connect=True)
+        return bool(state is not grpc.ChannelConnectivity.TRANSIENT_FAILURE)
 
 
 class RouterCalls:
@@ -201,30 +236,48 @@ class RouterCalls:
     streams; calls go round-robin over the addresses that did not just drain or fail."""
 
     AVOID_S = 1.0
+    CONNECT_S = 2.0  # how long a second try waits for a router to take its calls
 
-    def __init__(self, stub: Any, lanes: int = 2, stubs: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        stub: Any,
+        lanes: int = 2,
+        stubs: list[Any] | None = None,
+        channels: list[Any] | None = None,
+    ) -> None:
         self.stub = stub
         self.size = max(1, lanes)
-        self._endpoints = [_Endpoint(s) for s in (stubs or [stub])]
+        listed = stubs or [stub]
+        chans: list[Any] = list(channels) if channels else [None] * len(listed)
+        self._endpoints = [_Endpoint(s, c) for s, c in zip(listed, chans, strict=True)]
         self._next = itertools.count()
         self._ids = itertools.count(1)
 
-    def lane(self, avoid: _Lane | None = None) -> _Lane:
+    def _choose(self, avoid: _Endpoint | None) -> _Endpoint:
         now = asyncio.get_running_loop().time()
         endpoints = self._endpoints
         start = next(self._next)
-        chosen = endpoints[start % len(endpoints)]
         for k in range(len(endpoints)):
             endpoint = endpoints[(start + k) % len(endpoints)]
-            if endpoint.avoid_until <= now and (avoid is None or avoid not in endpoint.lanes):
-                chosen = endpoint
-                break
+            if endpoint is not avoid and endpoint.usable(now):
+                return endpoint
+        return endpoints[start % len(endpoints)]  # none looks well: try one anyway
+
+    def lane(self, avoid: _Lane | None = None) -> _Lane:
+        chosen = self._choose(avoid.endpoint if avoid is not None else None)
         if len(chosen.lanes) < self.size:
             lane = _Lane(self, chosen)
             chosen.lanes.append(lane)
             return lane
         chosen.turn += 1
         return chosen.lanes[chosen.turn % len(chosen.lanes)]
+
+    def second_lane(self, failed: _Lane) -> _Lane:
+        """A lane for calls whose lane never reached a router (see `_Lane.second`)."""
+        chosen = self._choose(failed.endpoint if len(self._endpoints) > 1 else None)
+        lane = _Lane(self, chosen, second=True)
+        chosen.lanes.append(lane)
+        return lane
 
     def retire(self, lane: _Lane, trouble: bool) -> None:
         """`lane` takes no more calls; with `trouble` (it drained or broke), its address is

@@ -29,7 +29,7 @@ from typing import Any
 import grpc
 
 from freeway.router.v1 import router_pb2
-from services.shared.errors import NOT_STARTED_TRAILER
+from services.shared.errors import EXCHANGE_MARK, NOT_STARTED_TRAILER
 from services.shared.logs import request_id
 from services.shared.server import status_of
 
@@ -103,6 +103,9 @@ class ExchangeServicer:
     async def Exchange(
         self, requests: AsyncIterator[router_pb2.ExchangeRequest], context: Any
     ) -> AsyncGenerator[router_pb2.ExchangeReply, None]:
+        # Before reading any call: the caller knows from these that the stream got through
+        # (until then none of its calls can have started, so it may send them elsewhere).
+        await context.send_initial_metadata(((EXCHANGE_MARK, "1"),))
         servicer: Any = self
         session = Session(servicer.Complete, servicer.CompleteStream, self.drain)
         replies = session.run(requests)

@@ -17,6 +17,8 @@ CODE_TRAILER = "freeway-code"
 RETRY_AFTER_TRAILER = "retry-after"
 # On a multiplexed call (RouterService.Exchange): refused before it started, safe to resend.
 NOT_STARTED_TRAILER = "freeway-not-started"
+# The router's initial metadata on an Exchange stream: it got through (no call started before).
+EXCHANGE_MARK = "freeway-exchange"
 TRAILERS = (FIELD_TRAILER, CODE_TRAILER, RETRY_AFTER_TRAILER)
 
 

@@ -56,11 +56,16 @@ def test_requests_move_every_service_s_counters_by_exactly_what_was_sent(
     suite: RunningSuite,
 ) -> None:
     _complete(suite)  # the catalogue is in and analytics is reachable
-    deadline = time.monotonic() + 30  # and the warm-up's event is stored, not still on its way
-    while (
-        total(_samples(suite, "analytics"), "freeway_analytics_events_ingested_total") < 1
-        and time.monotonic() < deadline
-    ):
+    # The suite is shared: wait until no usage event (the warm-up's, or an earlier test's) is
+    # still on its way to analytics, so the counts below are this test's alone.
+    deadline = time.monotonic() + 30
+    stored_so_far, steady_since = -1.0, time.monotonic()
+    while time.monotonic() < deadline:
+        now_stored = total(_samples(suite, "analytics"), "freeway_analytics_events_ingested_total")
+        if now_stored != stored_so_far:
+            stored_so_far, steady_since = now_stored, time.monotonic()
+        elif now_stored >= 1 and time.monotonic() - steady_since >= 1.0:
+            break
         time.sleep(0.1)
     edge_before, router_before = _samples(suite, "edge"), _samples(suite, "router")
     analytics_before = _samples(suite, "analytics")

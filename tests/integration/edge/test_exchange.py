@@ -202,3 +202,41 @@ async def test_a_router_that_dies_fails_only_its_open_calls(routers: list[Served
     assert reply is not None
     assert text_of(reply) == "echo: again"
     await chan.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_calls_whose_stream_never_got_through_wait_for_a_router() -> None:
+    from services.shared.server import Registration, start_server
+
+    port = _free_port()
+    chan, calls = calls_to(f"127.0.0.1:{port}")
+    pending = asyncio.ensure_future(calls.Complete(request("early"), timeout=10))
+    await asyncio.sleep(0.3)  # refused: nothing listens yet, so no call can have started
+    router = FakeRouter()
+    registration = Registration(
+        router_pb2_grpc.add_RouterServiceServicer_to_server,
+        router,
+        "freeway.router.v1.RouterService",
+    )
+    server = await start_server("fake-router", f"127.0.0.1:{port}", [registration])
+    try:
+        assert text_of(await pending) == "echo: early"
+        assert len(router.seen) == 1  # sent once more, and run once
+    finally:
+        await server.stop(0)
+        await chan.close()
+
+
+async def test_with_no_router_at_all_a_call_fails_unavailable() -> None:
+    chan, calls = calls_to(f"127.0.0.1:{_free_port()}")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await calls.Complete(request("nobody"), timeout=20)
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    await chan.close()
