@@ -32,6 +32,7 @@ import httpx
 
 from services.local.envoy import envoy_command, http_connection_manager, listener, write_config
 from services.local.supervisor import Suite, child_env, free_port, loopback_settings
+from services.shared.settings import SuiteSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -284,6 +285,25 @@ async def wait_models(envoy: str) -> None:
     raise RuntimeError("the catalog never listed the upstream's model")
 
 
+def bench_suite(tmp: Path, providers: Path, name: str, **extra: str) -> tuple[SuiteSettings, Suite]:
+    """The whole suite on loopback over `providers`, embedded (no PostgreSQL or Redis),
+    unthrottled, quiet; `extra` settings beside."""
+    settings = loopback_settings(tmp / f"var-{name}", providers)
+    env = child_env(
+        settings,
+        {
+            "FREEWAY_ADMIN_KEY": KEY,
+            "FREEWAY_LOG_LEVEL": "WARNING",
+            "FREEWAY_EDGE_RPM": "100000000",
+            "FREEWAY_CONFIG": "",
+            **extra,
+        },
+    )
+    for key in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(key, None)
+    return settings, Suite(settings, env, log_dir=tmp / f"logs-{name}")
+
+
 def run(duration: float, connections: list[int]) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         sys.exit("bench-gateway needs wrk: apt-get install -y wrk")
@@ -302,19 +322,7 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
         'format = "openai"\nfree_policy = "free_tier"\n'
         'headers = { "x-bench-long" = "1" }\n'
     )
-    settings = loopback_settings(tmp / "var", providers)
-    env = child_env(
-        settings,
-        {
-            "FREEWAY_ADMIN_KEY": KEY,
-            "FREEWAY_LOG_LEVEL": "WARNING",
-            "FREEWAY_EDGE_RPM": "100000000",
-            "FREEWAY_CONFIG": "",
-        },
-    )
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        env.pop(name, None)
-    suite = Suite(settings, env, log_dir=tmp / "logs")
+    settings, suite = bench_suite(tmp, providers, "main")
     results: dict[str, Any] = {"cases": {}, "duration_s": duration}
     try:
         asyncio.run(suite.start())
@@ -361,20 +369,7 @@ def run(duration: float, connections: list[int]) -> dict[str, Any]:
 def unary_contract(tmp: Path, providers: Path, duration: float) -> dict[str, Any]:
     """unary/c16 again with the edge calling the router one unary call per request
     (FREEWAY_EDGE_ROUTER_STREAMS=0), the contract before Exchange: its CPU beside ours."""
-    settings = loopback_settings(tmp / "var-unary", providers)
-    env = child_env(
-        settings,
-        {
-            "FREEWAY_ADMIN_KEY": KEY,
-            "FREEWAY_LOG_LEVEL": "WARNING",
-            "FREEWAY_EDGE_RPM": "100000000",
-            "FREEWAY_CONFIG": "",
-            "FREEWAY_EDGE_ROUTER_STREAMS": "0",
-        },
-    )
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        env.pop(name, None)
-    suite = Suite(settings, env, log_dir=tmp / "logs-unary")
+    settings, suite = bench_suite(tmp, providers, "unary", FREEWAY_EDGE_ROUTER_STREAMS="0")
     try:
         asyncio.run(suite.start())
         asyncio.run(wait_models(settings.envoy_addr))
@@ -409,20 +404,7 @@ def paced_stream(tmp: Path, duration: float) -> dict[str, Any]:
         f'[[providers]]\nname = "paced"\nbase_url = "http://{sim_addr}/groq/openai/v1"\n'
         'format = "openai"\nfree_policy = "free_tier"\n'
     )
-    settings = loopback_settings(tmp / "var-paced", providers)
-    env = child_env(
-        settings,
-        {
-            "FREEWAY_ADMIN_KEY": KEY,
-            "FREEWAY_LOG_LEVEL": "WARNING",
-            "FREEWAY_EDGE_RPM": "100000000",
-            "FREEWAY_CONFIG": "",
-            "FREEWAY_ROUTER_QUOTA": "false",
-        },
-    )
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        env.pop(name, None)
-    suite = Suite(settings, env, log_dir=tmp / "logs-paced")
+    settings, suite = bench_suite(tmp, providers, "paced", FREEWAY_ROUTER_QUOTA="false")
     try:
         asyncio.run(suite.start())
         model = asyncio.run(pace(settings.envoy_addr, sim_addr))
