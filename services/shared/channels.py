@@ -29,6 +29,10 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.initial_reconnect_backoff_ms", 250),
     ("grpc.min_reconnect_backoff_ms", 250),
     ("grpc.max_reconnect_backoff_ms", 5000),
+    # Each channel its own connections: grpc otherwise shares subchannels process-wide by
+    # address, so a new channel to a port that a stopped server used a moment ago inherits
+    # that old connection's failure and backoff, and its first calls fail at once.
+    ("grpc.use_local_subchannel_pool", 1),
 ]
 
 Metadata = Sequence[tuple[str, str | bytes]]
