@@ -31,7 +31,7 @@ import grpc
 from freeway.router.v1 import router_pb2
 from services.shared.errors import EXCHANGE_MARK, NOT_STARTED_TRAILER
 from services.shared.logs import request_id
-from services.shared.server import status_of
+from services.shared.server import REQUEST_ID_HEADER, status_of
 
 log = logging.getLogger("freeway.router.exchange")
 
@@ -69,7 +69,7 @@ class CallContext:
     def __init__(self, deadline: float | None, rid: str) -> None:
         self.deadline = deadline
         self.trailers: Trailers = ()
-        self._metadata = (("x-request-id", rid),)
+        self._metadata = ((REQUEST_ID_HEADER, rid),)
 
     def time_remaining(self) -> float | None:
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())

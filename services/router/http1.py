@@ -84,12 +84,13 @@ class Target:
 class Response:
     """A response whose head has arrived; the body follows through `read` / `iter`."""
 
-    __slots__ = ("_conn", "headers", "status")
+    __slots__ = ("_conn", "_slot", "headers", "status")
 
     def __init__(self, status: int, headers: dict[str, str], conn: _Connection) -> None:
         self.status = status
         self.headers = headers  # lower-case names; a repeated header keeps its last value
         self._conn = conn
+        self._slot: asyncio.Semaphore | None = None  # the pool slot it holds until released
 
     async def read(self, limit: int, timeout: float) -> tuple[bytes, bool]:
         """The body, at most `limit` bytes; True beside it when it was cut there."""
@@ -117,8 +118,12 @@ class Response:
             yield part
 
     def release(self) -> None:
-        """Back to the pool when the body was read to its end; closed otherwise."""
-        self._conn.finish()
+        """Back to the pool when the body was read to its end; closed otherwise. Gives the
+        pool slot back (once)."""
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            self._conn.finish()
+            slot.release()
 
 
 class _Connection(asyncio.Protocol):
@@ -505,7 +510,7 @@ class Http1Client:
             conn = pool.reuse()
             if conn is not None:
                 try:
-                    return _Held.wrap(await conn.send(request, timeout), pool)
+                    return _holding(await conn.send(request, timeout), pool)
                 except HttpError as exc:
                     conn.close()
                     if exc.kind != "reset":
@@ -517,7 +522,7 @@ class Http1Client:
                     raise
             conn = await pool.connect(min(connect_timeout, timeout))
             try:
-                return _Held.wrap(await conn.send(request, timeout), pool)
+                return _holding(await conn.send(request, timeout), pool)
             except HttpError as exc:
                 conn.close()
                 if exc.kind == "reset":
@@ -537,23 +542,6 @@ class Http1Client:
         await asyncio.sleep(0)
 
 
-class _Held(Response):
-    """A response that gives its pool slot back when released."""
-
-    __slots__ = ("_pool", "_released")
-
-    @classmethod
-    def wrap(cls, response: Response, pool: _HostPool) -> _Held:
-        held = cls(response.status, response.headers, response._conn)
-        held._pool = pool
-        held._released = False
-        return held
-
-    _pool: _HostPool
-    _released: bool
-
-    def release(self) -> None:
-        if not self._released:
-            self._released = True
-            self._conn.finish()
-            self._pool.slots.release()
+def _holding(response: Response, pool: _HostPool) -> Response:
+    response._slot = pool.slots
+    return response
