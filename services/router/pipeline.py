@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,6 +37,7 @@ from services.router.usage import (
     model_cost,
 )
 from services.shared.errors import FreewayError, InvalidArgument
+from services.shared.ids import uuid7
 from services.shared.vocabulary import strategy_name
 
 
@@ -342,7 +342,7 @@ class Pipeline:
         now = self.clock()
         self.sink.submit(
             UsageRecord(
-                event_id=str(uuid.uuid4()),
+                event_id=uuid7(),
                 time=time.time(),
                 key_id=call.key_id,
                 request_id=call.request_id,
