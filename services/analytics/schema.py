@@ -279,6 +279,20 @@ def _v2(dialect: str) -> str:
 
 _SQLITE_NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
 
+# ---- Version 3: the request-id index, clustered by hour (PostgreSQL) ---------------------
+
+# Request ids are random (Envoy's UUID4s), so an index of request ids alone takes each insert
+# to a random page: at volume every one dirties a different page, and after each checkpoint
+# each is written whole to the WAL (most of the WAL of ingest, measured). Led by the event's
+# hour, inserts land in the current hour's part of the index, which stays small and hot;
+# a lookup probes each hour it may be in, newest first (see PostgresUsageStore).
+REQUEST_HOUR = "date_trunc('hour', time AT TIME ZONE 'UTC')"
+_V3_PG = f"""
+DROP INDEX IF EXISTS usage_events_request;
+CREATE INDEX usage_events_request ON usage_events ({REQUEST_HOUR}, request_id)
+  WHERE request_id <> ''
+"""
+
 MIGRATIONS = (
     Migration(
         1,
@@ -295,4 +309,6 @@ MIGRATIONS = (
         sqlite=_v2("sqlite"),
         postgresql=_v2("postgresql"),
     ),
+    # SQLite keeps its index of request ids: one writer, no full-page WAL images.
+    Migration(3, "request-id index by hour", sql="", postgresql=_V3_PG),
 )

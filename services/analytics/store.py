@@ -17,7 +17,7 @@ import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ __all__ = ["COLUMNS", "iso_utc", "utc"]
 ROLL_UP_LIMIT = 50_000  # pending events moved per transaction
 PRUNE_CHUNK = 10_000  # rows deleted per statement, so no prune holds locks for long
 ROLL_UP_WORK_MEM = "256MB"
+RECENT_HOURS = 48  # feedback looks for its request in these hours first (and the next one)
 Clock = Callable[[], float]
 
 
@@ -342,11 +343,7 @@ class UsageStore(abc.ABC):
     async def record_feedback(self, feedback: Feedback) -> Recorded:
         """Store `feedback` with its request's usage event (the newest, if several)."""
         async with self.db.transaction() as tx:
-            rows = await tx.fetch(
-                "SELECT event_id, key_id FROM usage_events WHERE request_id = $1"
-                " AND request_id <> '' ORDER BY time DESC LIMIT 1",
-                feedback.request_id,
-            )
+            rows = await self._request_event(tx, feedback.request_id)
             if not rows or (feedback.key_id and rows[0]["key_id"] != feedback.key_id):
                 raise NotFound(
                     f"no usage recorded for request {feedback.request_id!r}"
@@ -371,6 +368,15 @@ class UsageStore(abc.ABC):
                 self.dialect.time(self.now()),
             )
         return Recorded(event_id, feedback, replaced=bool(before))
+
+    async def _request_event(self, tx: Any, request_id: str) -> list[Any]:
+        """The newest stored event of `request_id` (event_id, key_id), as 0 or 1 rows."""
+        rows: list[Any] = await tx.fetch(
+            "SELECT event_id, key_id FROM usage_events WHERE request_id = $1"
+            " AND request_id <> '' ORDER BY time DESC LIMIT 1",
+            request_id,
+        )
+        return rows
 
     # ---- Retention ------------------------------------------------------------------
 
@@ -497,19 +503,35 @@ class PostgresUsageStore(UsageStore):
         concurrent overlapping batches lock ids in one order and cannot deadlock."""
         columns = self.db_columns(batch)
         rows = sorted(zip(*columns, strict=True), key=_FIRST)  # event_id first
-        async with self.pool.acquire() as conn, conn.transaction():
+        named = dict(zip(COLUMNS, columns, strict=True)) | {"model": batch.column("model")}
+        pending = list(zip(*(named[c] for c in PENDING), strict=True))  # no order needed
+        async with self.pool.acquire() as conn:
             try:
-                async with conn.transaction():  # a savepoint
+                # No savepoint around the first COPY: a replay aborts the whole
+                # transaction, which stored nothing, and is merged in a new one.
+                async with conn.transaction():
                     await conn.copy_records_to_table("usage_events", records=rows, columns=COLUMNS)
+                    await conn.copy_records_to_table(
+                        "usage_pending", records=pending, columns=PENDING
+                    )
+                return list(batch["event_id"])
             except asyncpg.UniqueViolationError:
+                pass
+            async with conn.transaction():
                 # The stage lives as long as the pooled connection; each commit empties it.
                 await conn.execute(sql.PG_CREATE_STAGE)
                 await conn.copy_records_to_table(sql.PG_STAGE, records=rows, columns=COLUMNS)
                 return [r[0] for r in await conn.fetch(sql.PG_MERGE)]
-            named = dict(zip(COLUMNS, columns, strict=True)) | {"model": batch.column("model")}
-            pending = list(zip(*(named[c] for c in PENDING), strict=True))  # no order needed
-            await conn.copy_records_to_table("usage_pending", records=pending, columns=PENDING)
-        return list(batch["event_id"])
+
+    async def _request_event(self, tx: Any, request_id: str) -> list[Any]:
+        """Through the index led by the hour (schema version 3): first the hours feedback
+        comes in, then every other hour that holds events (one index step per hour)."""
+        hour = self.now().replace(minute=0, second=0, microsecond=0, tzinfo=None)
+        recent = [hour - timedelta(hours=h) for h in range(-1, RECENT_HOURS)]
+        rows: list[Any] = await tx.fetch(sql.PG_REQUEST_IN_HOURS, request_id, recent)
+        if not rows:
+            rows = await tx.fetch(sql.PG_REQUEST_IN_OTHER_HOURS, request_id, recent)
+        return rows
 
     async def roll_up(self, limit: int = ROLL_UP_LIMIT) -> int:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.analytics import reports
+from services.analytics.feedback import FeedbackSource, feedback
 from services.analytics.histogram import bin_of
 from services.analytics.schema import MIGRATIONS, SERVICE
 from services.analytics.sql import iso_utc
@@ -58,5 +59,37 @@ async def test_version_1_rows_are_migrated_and_rolled_up(
         assert after.total.requests == 4
         assert after.total.prompt_tokens == 100 + 101 + 102 + event(10).prompt_tokens
         assert after.total.savings_usd > 0
+    finally:
+        await store.close()
+
+
+async def test_on_postgresql_the_request_index_is_led_by_the_hour_after_version_3(
+    database_url: str | None, sqlite_file: Path
+) -> None:
+    """Version 3 replaces version 2's hash index of request ids (random pages, at volume the
+    bulk of ingest's WAL) with one led by the event's hour; SQLite keeps its own."""
+    db = await open_database(database_url, sqlite_file)
+    try:
+        assert await migrate(db, SERVICE, MIGRATIONS[:2]) == 2
+        await db.execute(V1_INSERT.replace("status)", "status, request_id)").replace(
+            "'ok')", "'ok', 'req-old')"), "old-1", iso_utc(T0) if db.dialect == "sqlite" else T0,
+            100, 250.0, 0.0)  # fmt: skip
+        assert await migrate(db, SERVICE, MIGRATIONS) == 3
+        if db.dialect == "postgresql":
+            definition = await db.fetchval(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'usage_events_request'"
+                " AND schemaname = current_schema()"
+            )
+            assert "btree" in definition
+            assert "(date_trunc('hour'" in definition
+            assert "WHERE (request_id <> ''::text)" in definition
+    finally:
+        await db.close()
+    store = await open_usage_store(database_url, sqlite_file, max_batch_events=MAX_BATCH)
+    try:
+        recorded = await store.record_feedback(
+            feedback("req-old", score=1.0, thumb=None, source=FeedbackSource.APPLICATION)
+        )
+        assert recorded.event_id == "old-1"
     finally:
         await store.close()

@@ -463,6 +463,39 @@ async def test_feedback_is_stored_with_its_request_and_replaced_per_source(
     assert [(r["source"], r["score"]) for r in rows] == [("application", 1.0), ("judge", 0.5)]
 
 
+@pytest.mark.parametrize(
+    "offset",
+    [timedelta(0), timedelta(hours=-47), timedelta(days=-30), timedelta(days=-400),
+     timedelta(minutes=70), timedelta(days=3)],
+    ids=["now", "47h-ago", "30d-ago", "400d-ago", "next-hour", "3d-ahead"],
+)  # fmt: skip
+async def test_feedback_finds_its_request_in_whatever_hour_it_was_stored(
+    store: UsageStore, offset: timedelta
+) -> None:
+    """PostgreSQL finds requests through an index led by the hour (recent hours first):
+    none may be missed, however far from now the event's time is."""
+    now = store.now()
+    await store.store([event(100 + h, request_id=f"other-{h}", time=now - timedelta(hours=h))
+                       for h in range(1, 80, 7)])  # fmt: skip
+    await store.store([event(1, request_id="req-far", time=now + offset)])
+    recorded = await store.record_feedback(
+        feedback("req-far", score=0.9, thumb=None, source=FeedbackSource.APPLICATION)
+    )
+    assert recorded.event_id == "evt-000001"
+
+
+async def test_feedback_goes_with_the_newest_event_of_its_request(store: UsageStore) -> None:
+    await store.store([
+        event(1, request_id="req-twice", time=NOW - timedelta(days=9)),
+        event(2, request_id="req-twice", time=NOW - timedelta(days=3)),
+        event(3, request_id="req-twice", time=NOW - timedelta(days=5)),
+    ])  # fmt: skip
+    recorded = await store.record_feedback(
+        feedback("req-twice", score=0.1, thumb=None, source=FeedbackSource.JUDGE)
+    )
+    assert recorded.event_id == "evt-000002"
+
+
 @pytest.mark.parametrize(("request_id", "key_id"), [("req-404", ""), ("req-1", "key-other")])
 async def test_feedback_for_an_unknown_request_is_not_found(
     store: UsageStore, request_id: str, key_id: str
