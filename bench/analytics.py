@@ -21,7 +21,7 @@ CPU µs per event of the analytics process and of its PostgreSQL backends. A tab
 printed and bench/results/analytics.json written. Loading takes minutes; `--keep` keeps the
 loaded schema (bench_analytics_kept) for the next run with --keep.
 
-    python -m bench.analytics [--query-events 10000000] [--days 30] [--ingest-events 60000]
+    python -m bench.analytics [--query-events 10000000] [--days 30] [--ingest-events 300000]
                               [--batch 500] [--window 8] [--rounds 3] [--query-runs 40]
 """
 
@@ -737,7 +737,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--query-runs", type=int, default=40)
     parser.add_argument("--baseline-runs", type=int, default=3)
-    parser.add_argument("--ingest-events", type=int, default=60_000, help="per case, all rounds")
+    parser.add_argument(
+        "--ingest-events", type=int, default=300_000, help="per case, all rounds (100 k a round)"
+    )
     parser.add_argument("--batch", type=int, default=500, help="events per Ingest batch")
     parser.add_argument("--window", type=int, default=8, help="unacked batches per stream")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per case")
