@@ -2,7 +2,8 @@
 
 `catalog_alerts` keeps every alert (unique on its stable id, ordered by `seq`);
 `catalog_webhook_outbox` holds one row per (notice, webhook URL) until it is delivered or
-given up on ("dead"), so deliveries survive a restart. An alert and its outbox rows are
+given up on ("dead"), so deliveries survive a restart; done rows are kept a while to be
+inspected, then pruned. An alert and its outbox rows are
 written in one transaction. With PostgreSQL, raising takes a transaction lock so that seqs
 become visible in order (a reader tailing by seq never skips one).
 
@@ -25,6 +26,7 @@ from services.shared.db import Database, Migration, Row
 from services.shared.vocabulary import AlertKind
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+PRUNE_CHUNK = 1_000  # outbox rows deleted per statement
 _RAISE_LOCK = 7_307_001  # pg_advisory_xact_lock key: alerts are raised one at a time
 
 _TABLES = """
@@ -208,6 +210,28 @@ class AlertStore:
         )
         found = {r["state"]: int(r["n"]) for r in rows}
         return {state: found.get(state, 0) for state in (PENDING, DELIVERED, DEAD)}
+
+    async def prune_outbox(self, before: float) -> int:
+        """Delete delivered and dead rows done before `before` (never a pending one), in
+        chunks so that no delete holds the table for long; how many went."""
+        total = 0
+        while True:
+            rows = await self.db.fetch(
+                "SELECT seq FROM catalog_webhook_outbox WHERE state <> 'pending'"
+                " AND done_at < $1 ORDER BY seq LIMIT $2",
+                before,
+                PRUNE_CHUNK,
+            )
+            if rows:
+                await self.db.execute(
+                    "DELETE FROM catalog_webhook_outbox WHERE seq <= $1 AND state <> 'pending'"
+                    " AND done_at < $2",
+                    int(rows[-1]["seq"]),
+                    before,
+                )
+            total += len(rows)
+            if len(rows) < PRUNE_CHUNK:
+                return total
 
     async def outbox(self) -> list[Row]:
         """Every outbox row but its body, oldest first (for tests and the CLI)."""

@@ -155,7 +155,9 @@ async def build(
         _relay(settings, suite, db),
         settings.refresh_timeout_s,
     )
-    metrics.watch(catalogue, lambda: poller.states, lambda: replica.is_leader)
+    metrics.watch(
+        catalogue, lambda: poller.states, lambda: replica.is_leader, lambda: webhooks.depth
+    )
     return App(
         settings,
         suite,
@@ -224,6 +226,7 @@ def _delivery_policy(settings: CatalogSettings) -> DeliveryPolicy:
         backoff_base_s=settings.webhook_backoff_base_s,
         backoff_max_s=settings.webhook_backoff_max_s,
         secret=settings.webhook_secret,
+        keep_s=settings.webhook_keep_days * 86_400.0,
     )
 
 

@@ -79,6 +79,11 @@ class CatalogSettings:
         10_000,
         doc="pending notices kept per URL; the oldest beyond it are given up on",
     )
+    webhook_keep_days: int = setting(
+        "FREEWAY_CATALOG_WEBHOOK_KEEP_DAYS",
+        7,
+        doc="days a delivered or dead webhook row is kept (to inspect); 0: forever",
+    )
     webhook_secret: str = setting(
         "FREEWAY_CATALOG_WEBHOOK_SECRET",
         "",
@@ -111,6 +116,7 @@ class CatalogSettings:
         _at_least(self, "subscriber_queue", 1)
         _at_least(self, "webhook_attempts", 1)
         _at_least(self, "webhook_queue", 1)
+        _at_least(self, "webhook_keep_days", 0)
         _at_least(self, "alert_down_after", 1)
         _at_least(self, "alert_retention", 1)
         if not 0.0 <= self.jitter_fraction < 1.0:

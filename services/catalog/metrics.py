@@ -45,6 +45,7 @@ class CatalogMetrics:
         catalogue: Catalogue,
         states: Callable[[], Mapping[str, ProviderState]],
         leading: Callable[[], bool],
+        outbox: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         """Declare the metrics read at scrape time."""
 
@@ -87,6 +88,12 @@ class CatalogMetrics:
             "The catalogue version",
             (),
             lambda: [((), catalogue.version)],
+        )
+        r.sampled(
+            "freeway_catalog_webhook_outbox_rows",
+            "Webhook outbox rows by state (pending, delivered, dead)",
+            ("state",),
+            lambda: [((state,), float(n)) for state, n in sorted(outbox().items())],
         )
         r.sampled(
             "freeway_catalog_leader",

@@ -69,6 +69,8 @@ class DeliveryPolicy:
     backoff_max_s: float = 300.0
     idle_check_s: float = 5.0  # rows other replicas enqueued are seen at least this often
     secret: str = ""
+    keep_s: float = 7 * 86_400.0  # delivered and dead rows are pruned after this; 0: never
+    prune_every_s: float = 3_600.0
 
     def backoff(self, attempt: int) -> float:
         return float(min(self.backoff_max_s, self.backoff_base_s * 2 ** min(attempt - 1, 32)))
@@ -94,6 +96,8 @@ class WebhookOutbox:
         self._worker: asyncio.Task[None] | None = None
         self.delivered = 0
         self.failed = 0
+        self.depth: dict[str, int] = {}  # outbox rows by state, as of the last round
+        self._pruned_at = float("-inf")  # monotonic
 
     def start(self) -> None:
         if self.urls:
@@ -130,6 +134,7 @@ class WebhookOutbox:
         while True:
             try:
                 await self.deliver_due()
+                await self.housekeep()
                 wait = await self._idle_wait()
             except Exception:  # a store hiccup must not end delivery; retry soon
                 log.exception("webhook delivery round failed")
@@ -137,6 +142,17 @@ class WebhookOutbox:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
+
+    async def housekeep(self) -> None:
+        """Prune done rows past `keep_s` (at most every `prune_every_s`), and read the depth
+        by state that /metrics shows."""
+        began = time.monotonic()
+        if self.policy.keep_s and began - self._pruned_at >= self.policy.prune_every_s:
+            self._pruned_at = began
+            pruned = await self.store.prune_outbox(self._wall() - self.policy.keep_s)
+            if pruned:
+                log.info("pruned %d delivered or dead webhook row(s)", pruned)
+        self.depth = await self.store.counts()
 
     async def _idle_wait(self) -> float:
         due = await self.store.next_due()

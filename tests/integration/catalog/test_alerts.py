@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ import pytest
 from aiohttp import web
 
 from freeway.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from services.catalog import alert_store
+from services.catalog.alert_store import AlertStore, Notice
 from services.catalog.app import App, build
 from services.catalog.config import CatalogSettings
 from services.catalog.webhooks import signature
@@ -408,3 +411,55 @@ async def start_router(tmp_path: Path, app: App, sim: Simulator, tier: FreeTier)
     await router.start()
     await asyncio.wait_for(router.watcher.ready.wait(), 30)
     return router
+
+
+DAY = 86_400.0
+
+
+async def test_done_webhook_rows_go_after_the_keep_and_pending_ones_never(
+    catalog: CatalogFactory, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(alert_store, "PRUNE_CHUNK", 2)  # several chunks
+    app = await catalog(alert_settings(receiver, webhooks=()))  # no worker: the test drives
+    store = AlertStore(app.db)
+    now = time.time()
+    for n in range(8):
+        await store.enqueue(Notice("test", f"n{n}", "{}"), ("http://a.invalid/",), now - 10 * DAY)
+    seqs = [int(r["seq"]) for r in await store.outbox()]
+    for seq in seqs[:3]:
+        await store.delivered(seq, now - 9 * DAY)
+    for seq in seqs[3:5]:
+        await store.dead(seq, now - 8 * DAY, "refused")
+    await store.delivered(seqs[5], now - DAY)  # done, but within the keep
+    # seqs[6:] stay pending, however old
+
+    assert await store.prune_outbox(now - 7 * DAY) == 5
+    left = {r["ref"]: r["state"] for r in await store.outbox()}
+    assert left == {"n5": "delivered", "n6": "pending", "n7": "pending"}
+    assert await store.prune_outbox(now - 7 * DAY) == 0
+
+
+async def test_the_outbox_worker_prunes_and_metrics_show_its_depth_by_state(
+    catalog: CatalogFactory, receiver: Receiver
+) -> None:
+    app = await catalog(alert_settings(receiver))
+    channel, stub = stub_for(app)
+    await stub.RaiseAlert(catalog_pb2.RaiseAlertRequest(alert=warm_up_alert()), timeout=10)
+    await channel.close()
+    await app.webhooks.drain()
+    await app.webhooks.housekeep()
+    counts = await app.webhooks.store.counts()
+    assert counts["delivered"] >= 2  # the first poll's change notice, and the alert
+    exposed = app.metrics.registry.expose()
+    for state, n in counts.items():
+        assert f'freeway_catalog_webhook_outbox_rows{{state="{state}"}} {n}' in exposed
+
+    # Everything done is older than a keep of 0 seconds: the next prune takes it.
+    app.webhooks.policy = dataclasses.replace(app.webhooks.policy, keep_s=1e-9)
+    app.webhooks._pruned_at = float("-inf")
+    await asyncio.sleep(0.01)
+    await app.webhooks.housekeep()
+    assert app.webhooks.depth == {"pending": 0, "delivered": 0, "dead": 0}
+    assert 'freeway_catalog_webhook_outbox_rows{state="delivered"} 0' in (
+        app.metrics.registry.expose()
+    )
