@@ -156,7 +156,11 @@ async def build(
         settings.refresh_timeout_s,
     )
     metrics.watch(
-        catalogue, lambda: poller.states, lambda: replica.is_leader, lambda: webhooks.depth
+        catalogue,
+        lambda: poller.states,
+        lambda: replica.is_leader,
+        lambda: webhooks.depth,
+        lambda: {"delivered": webhooks.delivered, "dead": webhooks.failed},
     )
     return App(
         settings,

@@ -46,6 +46,7 @@ class CatalogMetrics:
         states: Callable[[], Mapping[str, ProviderState]],
         leading: Callable[[], bool],
         outbox: Callable[[], Mapping[str, int]] = dict,
+        deliveries: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         """Declare the metrics read at scrape time."""
 
@@ -94,6 +95,13 @@ class CatalogMetrics:
             "Webhook outbox rows by state (pending, delivered, dead)",
             ("state",),
             lambda: [((state,), float(n)) for state, n in sorted(outbox().items())],
+        )
+        r.sampled(
+            "freeway_catalog_webhook_deliveries_total",
+            "Webhook rows this replica delivered, or gave up on (dead)",
+            ("result",),
+            lambda: [((result,), float(n)) for result, n in sorted(deliveries().items())],
+            kind="counter",
         )
         r.sampled(
             "freeway_catalog_leader",

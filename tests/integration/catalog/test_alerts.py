@@ -36,6 +36,7 @@ from services.simulator.server import Simulator
 from tests.conftest import free_port
 from tests.integration.catalog.conftest import stub_for
 from tests.integration.router.conftest import request, router_stub
+from tests.prometheus_text import check_metrics, parse, total
 
 pytestmark = pytest.mark.integration
 
@@ -451,8 +452,14 @@ async def test_the_outbox_worker_prunes_and_metrics_show_its_depth_by_state(
     counts = await app.webhooks.store.counts()
     assert counts["delivered"] >= 2  # the first poll's change notice, and the alert
     exposed = app.metrics.registry.expose()
+    check_metrics(exposed)  # promtool
     for state, n in counts.items():
         assert f'freeway_catalog_webhook_outbox_rows{{state="{state}"}} {n}' in exposed
+    delivered = total(
+        parse(exposed), "freeway_catalog_webhook_deliveries_total", result="delivered"
+    )
+    assert delivered == counts["delivered"]  # this replica delivered every one
+    assert total(parse(exposed), "freeway_catalog_webhook_deliveries_total", result="dead") == 0
 
     # Everything done is older than a keep of 0 seconds: the next prune takes it.
     app.webhooks.policy = dataclasses.replace(app.webhooks.policy, keep_s=1e-9)
