@@ -411,17 +411,16 @@ def sqlite_roll_up(dialect: Dialect) -> list[tuple[str, Granularity]]:
 # The newest event of request $1 through the index led by the hour (PostgreSQL, schema
 # version 3): among the hours $2, or among every other hour holding events, found one index
 # step per hour (a loose index scan), so no lookup reads the whole index.
-_HOUR = REQUEST_HOUR
 _NEWEST = (
     "SELECT event_id, key_id FROM usage_events WHERE request_id = $1 AND request_id <> ''"
-    f" AND {_HOUR} = ANY({{hours}}) ORDER BY time DESC LIMIT 1"
+    f" AND {REQUEST_HOUR} = ANY({{hours}}) ORDER BY time DESC LIMIT 1"
 )
 PG_REQUEST_IN_HOURS = _NEWEST.format(hours="$2::timestamp[]")
 PG_REQUEST_IN_OTHER_HOURS = (
     "WITH RECURSIVE hours(h) AS ("
-    f" SELECT min({_HOUR}) FROM usage_events WHERE request_id <> ''"
-    f" UNION ALL SELECT (SELECT min({_HOUR}) FROM usage_events"
-    f" WHERE request_id <> '' AND {_HOUR} > h) FROM hours WHERE h IS NOT NULL) "
+    f" SELECT min({REQUEST_HOUR}) FROM usage_events WHERE request_id <> ''"
+    f" UNION ALL SELECT (SELECT min({REQUEST_HOUR}) FROM usage_events"
+    f" WHERE request_id <> '' AND {REQUEST_HOUR} > h) FROM hours WHERE h IS NOT NULL) "
     + _NEWEST.format(
         hours="ARRAY(SELECT h FROM hours WHERE h IS NOT NULL AND h <> ALL($2::timestamp[]))"
     )

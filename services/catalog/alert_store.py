@@ -216,21 +216,15 @@ class AlertStore:
         chunks so that no delete holds the table for long; how many went."""
         total = 0
         while True:
-            rows = await self.db.fetch(
-                "SELECT seq FROM catalog_webhook_outbox WHERE state <> 'pending'"
-                " AND done_at < $1 ORDER BY seq LIMIT $2",
+            deleted = await self.db.fetch(
+                "DELETE FROM catalog_webhook_outbox WHERE seq IN (SELECT seq FROM"
+                " catalog_webhook_outbox WHERE state <> 'pending' AND done_at < $1"
+                " ORDER BY seq LIMIT $2) RETURNING seq",
                 before,
                 PRUNE_CHUNK,
             )
-            if rows:
-                await self.db.execute(
-                    "DELETE FROM catalog_webhook_outbox WHERE seq <= $1 AND state <> 'pending'"
-                    " AND done_at < $2",
-                    int(rows[-1]["seq"]),
-                    before,
-                )
-            total += len(rows)
-            if len(rows) < PRUNE_CHUNK:
+            total += len(deleted)
+            if len(deleted) < PRUNE_CHUNK:
                 return total
 
     async def outbox(self) -> list[Row]:

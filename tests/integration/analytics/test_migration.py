@@ -71,9 +71,10 @@ async def test_on_postgresql_the_request_index_is_led_by_the_hour_after_version_
     db = await open_database(database_url, sqlite_file)
     try:
         assert await migrate(db, SERVICE, MIGRATIONS[:2]) == 2
-        await db.execute(V1_INSERT.replace("status)", "status, request_id)").replace(
-            "'ok')", "'ok', 'req-old')"), "old-1", iso_utc(T0) if db.dialect == "sqlite" else T0,
-            100, 250.0, 0.0)  # fmt: skip
+        await db.execute(
+            "INSERT INTO usage_events (event_id, time, request_id) VALUES ('old-1', $1, 'req-old')",
+            iso_utc(T0) if db.dialect == "sqlite" else T0,
+        )
         assert await migrate(db, SERVICE, MIGRATIONS) == 3
         if db.dialect == "postgresql":
             definition = await db.fetchval(

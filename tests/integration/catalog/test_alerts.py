@@ -461,10 +461,10 @@ async def test_the_outbox_worker_prunes_and_metrics_show_its_depth_by_state(
     assert delivered == counts["delivered"]  # this replica delivered every one
     assert total(parse(exposed), "freeway_catalog_webhook_deliveries_total", result="dead") == 0
 
-    # Everything done is older than a keep of 0 seconds: the next prune takes it.
-    app.webhooks.policy = dataclasses.replace(app.webhooks.policy, keep_s=1e-9)
-    app.webhooks._pruned_at = float("-inf")
-    await asyncio.sleep(0.01)
+    # Eight days on, everything done is past the default keep (7 days): the next prune,
+    # due once its hour is up, takes it.
+    app.webhooks._wall = lambda: time.time() + 8 * DAY
+    app.webhooks._pruned_at -= app.webhooks.policy.prune_every_s
     await app.webhooks.housekeep()
     assert app.webhooks.depth == {"pending": 0, "delivered": 0, "dead": 0}
     assert 'freeway_catalog_webhook_outbox_rows{state="delivered"} 0' in (
